@@ -1,0 +1,156 @@
+//! The application: shared state, the router that merges each feature's routes,
+//! the middleware stack, and start-up/shutdown.
+
+pub mod middleware;
+pub mod page;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use sqlx::SqlitePool;
+use tokio::net::TcpListener;
+use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
+
+pub use middleware::request_id;
+
+use crate::{config::ServeConfig, db, error::ErrorPage, home};
+
+/// Everything handlers share. Cheap to clone: every field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    /// The SQLite pool.
+    pub db: SqlitePool,
+    /// The configuration Berth was started with.
+    pub config: Arc<ServeConfig>,
+}
+
+/// The whole HTTP application: every feature's routes, static files, health
+/// checks and the middleware stack.
+pub fn router(state: AppState) -> Router {
+    let static_files = Router::new()
+        .fallback_service(ServeDir::new(&state.config.static_dir))
+        // Stylesheet and icons change only with a release; an hour keeps pages
+        // fast without making an upgrade look broken for long.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=3600"),
+        ));
+
+    let pages = Router::new()
+        .merge(home::router())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .nest_service("/static", static_files)
+        .fallback(not_found);
+
+    middleware::stack(pages.with_state(state))
+}
+
+/// The process is up.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Berth can serve requests: the database answers.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if db::ping(&state.db).await {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    }
+}
+
+async fn not_found() -> Response {
+    ErrorPage::response(
+        StatusCode::NOT_FOUND,
+        "There is no page at this address. Check the link, or start again from the home page."
+            .to_owned(),
+    )
+}
+
+/// A bound, ready-to-run Berth. Tests build it on port 0 and read the port back.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    /// The database pool, for tests that inspect what a request stored.
+    pub db: SqlitePool,
+}
+
+impl Application {
+    /// Opens the database, applies migrations and binds the listener.
+    pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        let db = db::connect(&config.database).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let state = AppState {
+            db: db.clone(),
+            config: Arc::new(config),
+        };
+        Ok(Self {
+            listener,
+            router: router(state),
+            db,
+        })
+    }
+
+    /// The address actually bound (the real port when configured with port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// `berth serve`: build, run until SIGTERM or Ctrl-C.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    tracing::info!(address = %app.local_addr()?, "Berth is listening");
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("Berth stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down, finishing requests in flight");
+}

@@ -1,0 +1,11 @@
+//! Berth: a self-hosted web portal for a campus Kubernetes cluster.
+//!
+//! The binary in `main.rs` is thin; everything lives here so integration tests
+//! can start the real application on port 0 (see [`app::Application`]).
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod home;
+pub mod telemetry;
