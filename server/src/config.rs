@@ -6,6 +6,8 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use url::Url;
 
 /// Berth: deploy and expose container images on a campus Kubernetes cluster.
 #[derive(Debug, Parser)]
@@ -62,6 +64,104 @@ pub struct ServeConfig {
     /// Folder with the stylesheet and icons served under /static/.
     #[arg(long, env = "BERTH_STATIC_DIR", default_value_os_t = default_static_dir())]
     pub static_dir: PathBuf,
+
+    /// The URL people use to reach Berth (scheme, host, port; no path). Cookies
+    /// are marked Secure when it is https. Default: http:// plus the listen address.
+    #[arg(long, env = "BERTH_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+}
+
+impl ServeConfig {
+    /// The public URL, defaulting to `http://<listen address>`.
+    pub fn public_url(&self) -> Result<Url, url::ParseError> {
+        match &self.public_url {
+            Some(url) => Ok(url.clone()),
+            None => Url::parse(&format!("http://{}", self.listen)),
+        }
+    }
+}
+
+/// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// Issuer URL of the OpenID Connect provider (its discovery document lives
+    /// under /.well-known/openid-configuration).
+    #[arg(long, env = "BERTH_OIDC_ISSUER")]
+    pub oidc_issuer: Option<Url>,
+
+    /// Client id Berth is registered under at the provider.
+    #[arg(long, env = "BERTH_OIDC_CLIENT_ID", default_value = "berth")]
+    pub oidc_client_id: String,
+
+    /// Client secret (prefer --oidc-client-secret-file; never logged).
+    #[arg(long, env = "BERTH_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<SecretString>,
+
+    /// File holding the client secret (e.g. a mounted Kubernetes Secret).
+    #[arg(long, env = "BERTH_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+
+    /// Redirect URL registered at the provider. Default: <public URL>/auth/callback.
+    #[arg(long, env = "BERTH_OIDC_REDIRECT_URL")]
+    pub oidc_redirect_url: Option<Url>,
+
+    /// Email domains allowed to sign in, comma-separated; `*` allows every domain.
+    #[arg(
+        long,
+        env = "BERTH_ALLOWED_EMAIL_DOMAINS",
+        value_delimiter = ',',
+        default_value = "purdue.edu"
+    )]
+    pub allowed_email_domains: Vec<String>,
+
+    /// Emails of admins, comma-separated.
+    #[arg(long, env = "BERTH_ADMIN_EMAILS", value_delimiter = ',')]
+    pub admin_emails: Vec<String>,
+
+    /// ID-token claim that lists the person's groups (e.g. `groups`); with
+    /// --admin-group-value, members of that group are admins.
+    #[arg(long, env = "BERTH_ADMIN_GROUP_CLAIM", requires = "admin_group_value")]
+    pub admin_group_claim: Option<String>,
+
+    /// Group (in --admin-group-claim) whose members are admins.
+    #[arg(long, env = "BERTH_ADMIN_GROUP_VALUE", requires = "admin_group_claim")]
+    pub admin_group_value: Option<String>,
+
+    /// Offer a local sign-in that asks only for an email. For trying Berth on a
+    /// laptop: refused unless listening on a loopback address.
+    #[arg(long, env = "BERTH_DEV_LOGIN")]
+    pub dev_login: bool,
+
+    /// A session ends after this many seconds without a request.
+    #[arg(long, env = "BERTH_SESSION_IDLE_SECS", default_value_t = 8 * 3600)]
+    pub session_idle_secs: i64,
+
+    /// A session ends this many seconds after sign-in, whatever the activity.
+    #[arg(long, env = "BERTH_SESSION_LIFETIME_SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_lifetime_secs: i64,
+}
+
+impl AuthConfig {
+    /// Whether `email` belongs to an allowed domain.
+    pub fn email_allowed(&self, email: &str) -> bool {
+        let Some((_, domain)) = email.rsplit_once('@') else {
+            return false;
+        };
+        self.allowed_email_domains
+            .iter()
+            .map(|d| d.trim())
+            .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether `email` is an admin by configuration.
+    pub fn is_admin_email(&self, email: &str) -> bool {
+        self.admin_emails
+            .iter()
+            .any(|admin| admin.trim().eq_ignore_ascii_case(email))
+    }
 }
 
 /// The repository's `static/` folder when running from a checkout, else `./static`.

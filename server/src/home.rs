@@ -1,13 +1,14 @@
 //! The home page: what Berth is and what to do next.
 
 use askama::Template;
-use axum::{Router, response::Response, routing::get};
+use axum::{Router, extract::State, response::Response, routing::get};
 
 use crate::{
     app::{
         AppState,
         page::{Layout, render},
     },
+    auth::CurrentUser,
     error::AppResult,
 };
 
@@ -22,8 +23,8 @@ struct HomePage {
     layout: Layout,
 }
 
-async fn home() -> AppResult<Response> {
+async fn home(State(state): State<AppState>, user: CurrentUser) -> AppResult<Response> {
     render(&HomePage {
-        layout: Layout::bare(),
+        layout: Layout::for_user(&state.db, &user).await?,
     })
 }

@@ -4,6 +4,9 @@
 //! can start the real application on port 0 (see [`app::Application`]).
 
 pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;

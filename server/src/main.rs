@@ -19,7 +19,6 @@ async fn main() -> ExitCode {
             // `{:#}` prints the whole context chain on one line, which is what an
             // operator reading a crash-looping pod's log needs.
             tracing::error!("{error:#}");
-            eprintln!("berth: {error:#}");
             ExitCode::FAILURE
         }
     }

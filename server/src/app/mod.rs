@@ -20,7 +20,13 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
 
 pub use middleware::request_id;
 
-use crate::{config::ServeConfig, db, error::ErrorPage, home};
+use crate::{
+    auth::{self, AuthState},
+    config::ServeConfig,
+    db,
+    error::ErrorPage,
+    home,
+};
 
 /// Everything handlers share. Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -29,6 +35,8 @@ pub struct AppState {
     pub db: SqlitePool,
     /// The configuration Berth was started with.
     pub config: Arc<ServeConfig>,
+    /// Sign-in: provider, session lifetimes, cookie settings.
+    pub auth: Arc<AuthState>,
 }
 
 /// The whole HTTP application: every feature's routes, static files, health
@@ -45,10 +53,15 @@ pub fn router(state: AppState) -> Router {
 
     let pages = Router::new()
         .merge(home::router())
+        .merge(auth::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest_service("/static", static_files)
-        .fallback(not_found);
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::access::enforce,
+        ));
 
     middleware::stack(pages.with_state(state))
 }
@@ -86,13 +99,16 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        let auth = AuthState::from_config(&config)?;
         let db = db::connect(&config.database).await?;
+        auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
+            auth,
         };
         Ok(Self {
             listener,

@@ -3,7 +3,12 @@
 use askama::Template;
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::error::AppResult;
+use sqlx::SqlitePool;
+
+use crate::{
+    auth::{CurrentUser, session},
+    error::AppResult,
+};
 
 /// The parts of `base.html` that change per request.
 #[derive(Debug, Clone, Default)]
@@ -12,6 +17,23 @@ pub struct Layout {
     pub version: &'static str,
     /// A one-off message from the previous request (Post/Redirect/Get).
     pub flash: Option<Flash>,
+    /// Who is signed in, for the header.
+    pub user: Option<Viewer>,
+    /// The session's CSRF token, for the sign-out form and page forms.
+    pub csrf_token: String,
+    /// Show the "dev sign-in" warning banner.
+    pub dev_banner: bool,
+}
+
+/// The signed-in person as the header shows them.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// Email address.
+    pub email: String,
+    /// Name to show.
+    pub display_name: String,
+    /// Whether to show the admin navigation.
+    pub is_admin: bool,
 }
 
 impl Layout {
@@ -19,9 +41,41 @@ impl Layout {
     pub fn bare() -> Self {
         Self {
             version: env!("CARGO_PKG_VERSION"),
-            flash: None,
+            ..Self::default()
         }
     }
+
+    /// The layout for a signed-in page; takes the session's flash message.
+    pub async fn for_user(db: &SqlitePool, user: &CurrentUser) -> AppResult<Self> {
+        Ok(Self {
+            version: env!("CARGO_PKG_VERSION"),
+            flash: session::take_flash(db, &user.session.id_hash).await?,
+            user: Some(Viewer {
+                email: user.email.clone(),
+                display_name: user.display_name.clone(),
+                is_admin: user.is_admin,
+            }),
+            csrf_token: user.csrf_token().to_owned(),
+            dev_banner: false,
+        })
+    }
+
+    /// Marks the page as served under the dev sign-in.
+    pub fn with_dev_banner(mut self, on: bool) -> Self {
+        self.dev_banner = on;
+        self
+    }
+}
+
+/// Leaves a flash message for the user's next page (Post/Redirect/Get).
+pub async fn flash(
+    db: &SqlitePool,
+    user: &CurrentUser,
+    kind: FlashKind,
+    message: &str,
+) -> AppResult<()> {
+    session::set_flash(db, &user.session.id_hash, kind, message).await?;
+    Ok(())
 }
 
 /// A message shown once at the top of the next page.

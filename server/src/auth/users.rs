@@ -1,0 +1,59 @@
+//! Queries on the `users` table.
+
+use sqlx::SqlitePool;
+
+use crate::clock::now;
+
+/// A person who has signed in at least once.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// Email address (the identity Berth shows and audits).
+    pub email: String,
+    /// Name to show.
+    pub display_name: String,
+    /// Admin, as decided at their latest sign-in.
+    pub is_admin: bool,
+}
+
+/// Records a sign-in: creates the user or refreshes their email, name and admin
+/// flag (recomputed each time, so removing someone from the admin list takes
+/// effect at their next sign-in). Returns the user's id.
+pub async fn upsert_on_sign_in(
+    db: &SqlitePool,
+    issuer: &str,
+    subject: &str,
+    email: &str,
+    display_name: &str,
+    is_admin: bool,
+) -> sqlx::Result<i64> {
+    let now = now();
+    sqlx::query_scalar(
+        "INSERT INTO users (issuer, subject, email, display_name, is_admin, first_login_at, last_login_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (issuer, subject) DO UPDATE SET
+             email = excluded.email,
+             display_name = excluded.display_name,
+             is_admin = excluded.is_admin,
+             last_login_at = excluded.last_login_at
+         RETURNING id",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .bind(email)
+    .bind(display_name)
+    .bind(is_admin)
+    .bind(now)
+    .bind(now)
+    .fetch_one(db)
+    .await
+}
+
+/// Loads a user by id.
+pub async fn by_id(db: &SqlitePool, id: i64) -> sqlx::Result<Option<User>> {
+    sqlx::query_as("SELECT id, email, display_name, is_admin FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
