@@ -1,0 +1,87 @@
+//! Memberships: who may act in which namespace, and as what.
+//!
+//! Berth checks these before it acts, but they are not the last word: each
+//! membership is mirrored into a RoleBinding, and every write to the cluster
+//! impersonates the user, so the apiserver refuses what RBAC does not allow
+//! even if a check here had a bug.
+
+use sqlx::SqlitePool;
+
+use crate::{auth::CurrentUser, error::AppError};
+
+/// What a person may do in a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Deploys and manages workloads, images and credentials.
+    Member,
+    /// A member who can also add and remove members.
+    Owner,
+}
+
+impl Role {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "member" => Some(Self::Member),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// The role `email` holds in `namespace`, if any.
+pub async fn role_of(db: &SqlitePool, email: &str, namespace: &str) -> sqlx::Result<Option<Role>> {
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE namespace = ? AND email = ?")
+            .bind(namespace)
+            .bind(email)
+            .fetch_optional(db)
+            .await?;
+    Ok(role.as_deref().and_then(Role::parse))
+}
+
+/// The namespaces `email` belongs to, with their role, by name.
+pub async fn namespaces_of(db: &SqlitePool, email: &str) -> sqlx::Result<Vec<(String, Role)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT namespace, role FROM memberships WHERE email = ? ORDER BY namespace",
+    )
+    .bind(email)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(ns, role)| Role::parse(&role).map(|r| (ns, r)))
+        .collect())
+}
+
+/// Lets the request through if `user` holds at least `needed` in `namespace`
+/// (admins hold every role everywhere); otherwise a 404, so namespaces a
+/// person does not belong to are not revealed.
+pub async fn require(
+    db: &SqlitePool,
+    user: &CurrentUser,
+    namespace: &str,
+    needed: Role,
+) -> Result<(), AppError> {
+    if user.is_admin {
+        return Ok(());
+    }
+    match role_of(db, &user.email, namespace).await? {
+        Some(role) if role >= needed => Ok(()),
+        Some(_) => Err(AppError::Forbidden(format!(
+            "You need to be an {} of {namespace} to do this.",
+            needed.as_str()
+        ))),
+        None => Err(AppError::NotFound(format!(
+            "There is no namespace {namespace} that you belong to."
+        ))),
+    }
+}

@@ -1,0 +1,122 @@
+//! The portal skeleton over a real socket: health, static files, security
+//! headers, error pages, migrations, and the sign-in gate.
+
+mod support;
+
+use reqwest::StatusCode;
+use support::{TestApp, location};
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.text().await.expect("body"), "ready");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/auth/login",
+        "/static/berth.css",
+        "/healthz",
+        "/no-such-page",
+    ] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        let csp = headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        assert!(headers.contains_key("x-request-id"), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn static_files_are_served_with_cache_headers() {
+    let app = TestApp::spawn().await;
+    let css = app.get("/static/berth.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["content-type"], "text/css");
+    assert!(
+        css.headers()["cache-control"]
+            .to_str()
+            .expect("ascii")
+            .contains("max-age=")
+    );
+    assert!(css.text().await.expect("body").contains("--brand"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_pages_render_the_404_page_with_a_request_id() {
+    let app = TestApp::spawn().await;
+    app.sign_in_dev("student@purdue.edu", false).await;
+    let response = app.get("/no/such/page").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let html = response.text().await.expect("body");
+    assert!(html.contains("Not Found"), "{html}");
+    assert!(html.contains(&request_id), "the page shows the request id");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn anonymous_visitors_are_sent_to_sign_in_and_come_back() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/auth/login?next=%2F");
+    let login = app.get("/auth/login").await.text().await.expect("body");
+    assert!(login.contains("Dev sign-in"), "the dev sign-in is offered");
+    assert!(
+        login.contains("anyone can sign in as anyone"),
+        "and says so loudly"
+    );
+
+    app.sign_in_dev("student@purdue.edu", false).await;
+    let home = app.get("/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    let html = home.text().await.expect("body");
+    assert!(html.contains("Hello, student@purdue.edu"), "{html}");
+    assert!(html.contains("Sign out"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn migrations_are_applied_to_a_new_database_file() {
+    let app = TestApp::spawn().await;
+    assert!(app.db_path.exists());
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&app.db)
+            .await
+            .expect("listing tables");
+    for table in ["audit_log", "sessions", "users"] {
+        assert!(tables.iter().any(|t| t == table), "{table} in {tables:?}");
+    }
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&app.db)
+        .await
+        .expect("pragma");
+    assert_eq!(journal, "wal");
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&app.db)
+        .await
+        .expect("pragma");
+    assert_eq!(fk, 1);
+    app.stop().await;
+}
