@@ -6,6 +6,8 @@
 //! every helper.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod oidc;
+
 use std::net::SocketAddr;
 
 use berth::{
