@@ -33,15 +33,24 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
 }
 
 async fn count(app: &TestApp, sql: &'static str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.db).await.expect("count query")
+    sqlx::query_scalar(sql)
+        .fetch_one(&app.db)
+        .await
+        .expect("count query")
 }
 
 #[tokio::test]
 async fn full_sign_in_round_trip_creates_the_user_and_a_session() {
     let (app, provider) = spawn_with_provider(&[]).await;
     let login = app.get("/auth/login").await.text().await.expect("body");
-    assert!(login.contains("Sign in with your campus account"), "{login}");
-    assert!(!login.contains("Dev sign-in"), "no dev sign-in unless asked for");
+    assert!(
+        login.contains("Sign in with your campus account"),
+        "{login}"
+    );
+    assert!(
+        !login.contains("Dev sign-in"),
+        "no dev sign-in unless asked for"
+    );
 
     let callback = oidc::sign_in(&app, &app.client, &provider, STUDENT).await;
     assert_eq!(callback.status(), StatusCode::SEE_OTHER);
@@ -62,9 +71,17 @@ async fn full_sign_in_round_trip_creates_the_user_and_a_session() {
     assert_eq!(issuer, provider.issuer.trim_end_matches('/'));
     assert_eq!(email, STUDENT);
     assert!(!admin);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM pending_logins").await, 0, "used once");
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in' AND outcome = 'ok'").await,
+        count(&app, "SELECT COUNT(*) FROM pending_logins").await,
+        0,
+        "used once"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in' AND outcome = 'ok'"
+        )
+        .await,
         1
     );
     app.stop().await;
@@ -77,7 +94,11 @@ async fn a_tampered_state_is_refused() {
     let pairs: Vec<(String, String)> = callback
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "state" { format!("{v}x") } else { v.into_owned() };
+            let v = if k == "state" {
+                format!("{v}x")
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -85,8 +106,18 @@ async fn a_tampered_state_is_refused() {
     let response = app.client.get(callback).send().await.expect("callback");
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(session_cookie(&response).is_none());
-    assert!(response.text().await.expect("body").contains("did not match"));
-    assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER, "not signed in");
+    assert!(
+        response
+            .text()
+            .await
+            .expect("body")
+            .contains("did not match")
+    );
+    assert_eq!(
+        app.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "not signed in"
+    );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM users").await, 0);
     app.stop().await;
 }
@@ -95,11 +126,21 @@ async fn a_tampered_state_is_refused() {
 async fn a_replayed_authorization_code_is_refused() {
     let (app, provider) = spawn_with_provider(&[]).await;
     let first = oidc::authorize(&app, &app.client, &provider, STUDENT).await;
-    let ok = app.client.get(first.clone()).send().await.expect("callback");
+    let ok = app
+        .client
+        .get(first.clone())
+        .send()
+        .await
+        .expect("callback");
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
 
     // The same callback again: the pending sign-in was used up.
-    let again = app.client.get(first.clone()).send().await.expect("callback");
+    let again = app
+        .client
+        .get(first.clone())
+        .send()
+        .await
+        .expect("callback");
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
 
     // A new sign-in in the same browser, answered with the old code and the new
@@ -127,7 +168,11 @@ async fn a_replayed_authorization_code_is_refused() {
     let html = refused.text().await.expect("body");
     assert!(html.contains("refused the sign-in"), "{html}");
     assert_eq!(
-        count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in' AND outcome = 'denied'").await,
+        count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'sign_in' AND outcome = 'denied'"
+        )
+        .await,
         1
     );
     app.stop().await;
@@ -172,15 +217,26 @@ async fn admins_by_config_reach_admin_pages_and_students_get_403() {
     let admin = browser();
     let response = oidc::sign_in(&app, &admin, &provider, ADMIN).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let page = admin.get(app.url("/admin")).send().await.expect("admin page");
+    let page = admin
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .expect("admin page");
     assert_ne!(page.status(), StatusCode::FORBIDDEN);
-    assert!(page.status() != StatusCode::SEE_OTHER, "the admin is signed in");
+    assert!(
+        page.status() != StatusCode::SEE_OTHER,
+        "the admin is signed in"
+    );
     let home = admin.get(app.url("/")).send().await.expect("home");
     assert!(home.text().await.expect("body").contains("(admin)"));
 
     let student = browser();
     oidc::sign_in(&app, &student, &provider, STUDENT).await;
-    let refused = student.get(app.url("/admin")).send().await.expect("admin page");
+    let refused = student
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .expect("admin page");
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.expect("body").contains("admins only"));
     app.stop().await;
@@ -195,17 +251,32 @@ async fn state_changes_without_the_right_csrf_token_get_403_and_change_nothing()
 
     let missing = app.post_form("/auth/logout", &[]).await;
     assert_eq!(missing.status(), StatusCode::FORBIDDEN);
-    let wrong = app.post_form("/auth/logout", &[("csrf_token", "forged")]).await;
+    let wrong = app
+        .post_form("/auth/logout", &[("csrf_token", "forged")])
+        .await;
     assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 1, "still signed in");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sessions").await,
+        1,
+        "still signed in"
+    );
     assert_eq!(app.get("/").await.status(), StatusCode::OK);
 
     // Another browser's token is no good either.
     let other = browser();
     oidc::sign_in(&app, &other, &provider, STUDENT).await;
-    let other_html = other.get(app.url("/")).send().await.expect("home").text().await.expect("body");
+    let other_html = other
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("body");
     let other_token = support::csrf_from_html(&other_html).expect("token");
-    let foreign = app.post_form("/auth/logout", &[("csrf_token", &other_token)]).await;
+    let foreign = app
+        .post_form("/auth/logout", &[("csrf_token", &other_token)])
+        .await;
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 2);
     app.stop().await;
@@ -256,7 +327,11 @@ async fn idle_and_absolute_session_limits_are_honoured() {
         .await
         .expect("ageing the session");
     assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 0, "deleted");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sessions").await,
+        0,
+        "deleted"
+    );
 
     // Active all along, but past the absolute lifetime.
     oidc::sign_in(&app, &app.client, &provider, STUDENT).await;
@@ -277,13 +352,18 @@ async fn the_session_id_changes_at_every_sign_in() {
     let second = session_cookie(&oidc::sign_in(&app, &app.client, &provider, STUDENT).await)
         .expect("cookie");
     assert_ne!(first.split(';').next(), second.split(';').next());
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 1, "the old one is gone");
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM sessions").await,
+        1,
+        "the old one is gone"
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn https_public_urls_get_host_prefixed_secure_cookies() {
-    let app = TestApp::spawn_with(&["--dev-login", "--public-url", "https://berth.example.edu"]).await;
+    let app =
+        TestApp::spawn_with(&["--dev-login", "--public-url", "https://berth.example.edu"]).await;
     let response = post_form(
         &app.client,
         &app.url("/auth/dev"),
@@ -312,7 +392,7 @@ async fn dev_sign_in_is_refused_on_a_non_loopback_address() {
     let berth::config::Command::Serve(config) = cli.command else {
         panic!("serve")
     };
-    let error = match berth::app::Application::build(config).await {
+    let error = match berth::app::Application::build(*config).await {
         Ok(_) => panic!("Berth must refuse --dev-login on 0.0.0.0"),
         Err(error) => format!("{error:#}"),
     };
@@ -323,7 +403,9 @@ async fn dev_sign_in_is_refused_on_a_non_loopback_address() {
 #[tokio::test]
 async fn dev_sign_in_rejects_a_malformed_email_beside_the_field() {
     let app = TestApp::spawn().await;
-    let response = app.post_form("/auth/dev", &[("email", "not an email"), ("next", "/")]).await;
+    let response = app
+        .post_form("/auth/dev", &[("email", "not an email"), ("next", "/")])
+        .await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = response.text().await.expect("body");
     assert!(html.contains("id=\"email-error\""), "{html}");
@@ -336,11 +418,17 @@ async fn dev_sign_in_rejects_a_malformed_email_beside_the_field() {
 async fn sign_in_returns_only_to_same_site_paths() {
     let app = TestApp::spawn().await;
     let response = app
-        .post_form("/auth/dev", &[("email", STUDENT), ("next", "https://evil.example/")])
+        .post_form(
+            "/auth/dev",
+            &[("email", STUDENT), ("next", "https://evil.example/")],
+        )
         .await;
     assert_eq!(location(&response), "/");
     let response = app
-        .post_form("/auth/dev", &[("email", STUDENT), ("next", "/some/page?x=1")])
+        .post_form(
+            "/auth/dev",
+            &[("email", STUDENT), ("next", "/some/page?x=1")],
+        )
         .await;
     assert_eq!(location(&response), "/some/page?x=1");
     app.stop().await;

@@ -64,50 +64,78 @@ impl Provider {
 /// Starts Berth's sign-in and signs in at the provider as `email`; returns the
 /// URL the provider redirected back to (Berth's callback with code and state),
 /// without visiting it.
-pub async fn authorize(app: &TestApp, client: &reqwest::Client, provider: &Provider, email: &str) -> Url {
+pub async fn authorize(
+    app: &TestApp,
+    client: &reqwest::Client,
+    provider: &Provider,
+    email: &str,
+) -> Url {
     let start = client
         .get(app.url("/auth/start?next=%2F"))
         .send()
         .await
         .expect("starting sign-in");
-    assert_eq!(start.status(), StatusCode::SEE_OTHER, "Berth redirects to the provider");
-    let mut next = Url::parse(&location(&start)).expect("authorize URL");
+    assert_eq!(
+        start.status(),
+        StatusCode::SEE_OTHER,
+        "Berth redirects to the provider"
+    );
+    let next = Url::parse(&location(&start)).expect("authorize URL");
     assert!(
         next.as_str().starts_with(&provider.issuer),
         "redirected to the provider: {next}"
     );
-    for _ in 0..10 {
-        if next.as_str().starts_with(&app.base) {
-            return next;
-        }
-        let response = client.get(next.clone()).send().await.expect("provider answers");
-        match response.status() {
-            s if s.is_redirection() => {
-                next = next.join(&location(&response)).expect("redirect URL");
+    provider.log_in(client, next, email, &app.base).await
+}
+
+impl Provider {
+    /// Follows the provider's pages from `authorize_url`, filling in the
+    /// password form as `email`, until it redirects to a URL starting with
+    /// `back_to`; returns that URL without visiting it.
+    pub async fn log_in(
+        &self,
+        client: &reqwest::Client,
+        authorize_url: Url,
+        email: &str,
+        back_to: &str,
+    ) -> Url {
+        let mut next = authorize_url;
+        for _ in 0..10 {
+            if next.as_str().starts_with(back_to) {
+                return next;
             }
-            StatusCode::OK => {
-                let html = response.text().await.expect("provider page");
-                let action = form_action(&html)
-                    .unwrap_or_else(|| panic!("the provider's page has no login form: {html}"));
-                let form_url = next.join(&action).expect("form URL");
-                let password = provider.password(email);
-                let posted = post_form(
-                    client,
-                    form_url.as_str(),
-                    &[("login", email), ("password", password)],
-                )
-                .await;
-                assert!(
-                    posted.status().is_redirection(),
-                    "the provider accepted the password: {}",
-                    posted.status()
-                );
-                next = form_url.join(&location(&posted)).expect("redirect URL");
+            let response = client
+                .get(next.clone())
+                .send()
+                .await
+                .expect("provider answers");
+            match response.status() {
+                s if s.is_redirection() => {
+                    next = next.join(&location(&response)).expect("redirect URL");
+                }
+                StatusCode::OK => {
+                    let html = response.text().await.expect("provider page");
+                    let action = form_action(&html)
+                        .unwrap_or_else(|| panic!("the provider's page has no login form: {html}"));
+                    let form_url = next.join(&action).expect("form URL");
+                    let posted = post_form(
+                        client,
+                        form_url.as_str(),
+                        &[("login", email), ("password", self.password(email))],
+                    )
+                    .await;
+                    assert!(
+                        posted.status().is_redirection(),
+                        "the provider accepted the password: {}",
+                        posted.status()
+                    );
+                    next = form_url.join(&location(&posted)).expect("redirect URL");
+                }
+                other => panic!("unexpected answer {other} from the provider at {next}"),
             }
-            other => panic!("unexpected answer {other} from the provider at {next}"),
         }
+        panic!("the provider never redirected back to {back_to}");
     }
-    panic!("the provider never redirected back to Berth");
 }
 
 /// Signs `client` in to Berth through the provider; returns Berth's callback response.
