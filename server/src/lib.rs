@@ -13,3 +13,4 @@ pub mod error;
 pub mod home;
 pub mod namespaces;
 pub mod telemetry;
+pub mod workloads;
