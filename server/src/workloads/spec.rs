@@ -330,7 +330,11 @@ mod tests {
         );
         assert!(parse_env("1A=x").is_err());
         assert!(parse_env("NOEQUALS").is_err());
-        assert!(parse_env("A=1\nA=2").unwrap_err().contains("twice"));
+        assert!(
+            parse_env("A=1\nA=2")
+                .expect_err("duplicate")
+                .contains("twice")
+        );
     }
 
     #[test]
