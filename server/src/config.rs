@@ -23,11 +23,17 @@ pub struct Cli {
 
 /// What `berth` should do.
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once at start-up; boxing would only complicate callers"
+)]
 pub enum Command {
     /// Run the web portal.
     Serve(ServeConfig),
     /// Apply database migrations and exit.
     Migrate(DatabaseConfig),
+    /// Re-seal every saved secret under the active master key, in one transaction.
+    RotateKeys(crate::crypto::RotateKeysConfig),
 }
 
 /// How log lines are written.
@@ -72,6 +78,12 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub registry: crate::registries::RegistryConfig,
+
+    #[command(flatten)]
+    pub keys: crate::crypto::KeyConfig,
 }
 
 impl ServeConfig {
