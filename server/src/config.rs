@@ -29,7 +29,7 @@ pub struct Cli {
 )]
 pub enum Command {
     /// Run the web portal.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply database migrations and exit.
     Migrate(DatabaseConfig),
     /// Re-seal every saved secret under the active master key, in one transaction.

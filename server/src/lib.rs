@@ -15,3 +15,4 @@ pub mod home;
 pub mod namespaces;
 pub mod registries;
 pub mod telemetry;
+pub mod workloads;
