@@ -23,10 +23,6 @@ pub struct Cli {
 
 /// What `berth` should do.
 #[derive(Debug, Subcommand)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "parsed once at start-up; boxing would only complicate callers"
-)]
 pub enum Command {
     /// Run the web portal.
     Serve(Box<ServeConfig>),
