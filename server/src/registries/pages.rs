@@ -987,3 +987,128 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod render_tests {
+    //! Every registries template renders with sample data (a broken page fails CI).
+    use super::*;
+
+    fn failed_form() -> FieldErrors {
+        let mut errors = FieldErrors::default();
+        errors.add("robot", "Bad robot.");
+        errors.add("reference", "Bad reference.");
+        errors
+    }
+
+    fn credential() -> CredentialView {
+        CredentialView {
+            id: 3,
+            host: "reg.example.edu".into(),
+            robot: "robot$cs101+ci".into(),
+            expires_on: "2026-12-01".into(),
+            expiry: Some(Expiry {
+                text: "expires in 5 days".into(),
+                level: "warn",
+            }),
+            verified: None,
+            updated: "2026-11-30 10:00 UTC".into(),
+            updated_by: "a@purdue.edu".into(),
+        }
+    }
+
+    #[test]
+    fn every_page_renders_and_keeps_values_but_never_a_token() {
+        let values = || CredentialValues {
+            host: "reg.example.edu".into(),
+            robot: "robot$cs101+ci".into(),
+            ..CredentialValues::default()
+        };
+        let list = CredentialsPage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            credentials: vec![credential()],
+            values: values(),
+            errors: failed_form(),
+            allowed: "reg.example.edu".into(),
+            warn_days: 14,
+        }
+        .render()
+        .expect("credentials page");
+        assert!(list.contains("expires in 5 days") && list.contains("badge-warn"));
+        assert!(list.contains("error-summary") && list.contains("Bad robot."));
+        assert!(
+            list.contains("name=\"token\" value=\"\""),
+            "token field always empty"
+        );
+
+        let replace = ReplacePage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            credential: credential(),
+            values: values(),
+            errors: FieldErrors::default(),
+            warn_days: 14,
+        }
+        .render()
+        .expect("replace page");
+        assert!(replace.contains("/namespaces/cs101/credentials/3/replace"));
+        assert!(!replace.contains("error-summary"));
+
+        let image = ImageView {
+            id: 9,
+            reference: "reg.example.edu/cs101/app:1.0".into(),
+            robot: "robot$cs101+ci".into(),
+            digest: Some(format!("sha256:{}", "a".repeat(64))),
+            checked: Some("2026-11-30 10:00 UTC".into()),
+            check_error: Some("The registry could not be reached.".into()),
+        };
+        let images = ImagesPage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            images: vec![ImageView { ..image }],
+            credentials: vec![CredentialOption {
+                id: 3,
+                label: "robot$cs101+ci on reg.example.edu".into(),
+                selected: true,
+            }],
+            values: ImageValues::default(),
+            errors: failed_form(),
+            example: "reg.example.edu/cs101/app:1.0".into(),
+        }
+        .render()
+        .expect("images page");
+        assert!(images.contains("<option value=\"3\" selected>"));
+        assert!(images.contains("Bad reference."));
+
+        let page = ImagePage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            image: ImageView {
+                id: 9,
+                reference: "reg.example.edu/cs101/app:1.0".into(),
+                robot: "robot$cs101+ci".into(),
+                digest: None,
+                checked: None,
+                check_error: None,
+            },
+            media_type: String::new(),
+            tags: vec!["1.0".into(), "2.0".into()],
+            current_tag: "1.0".into(),
+            steps: forms::docker_steps(
+                "reg.example.edu",
+                "cs101/app",
+                Some("1.0"),
+                "robot$cs101+ci",
+            ),
+            pull: None,
+        }
+        .render()
+        .expect("image page");
+        assert!(
+            page.contains("--username &#x27;robot$cs101+ci&#x27;")
+                || page.contains("--username &#39;robot$cs101+ci&#39;"),
+            "{page}"
+        );
+        assert!(page.contains("not resolved yet"));
+    }
+}
