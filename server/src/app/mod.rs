@@ -104,13 +104,20 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
-        let auth = AuthState::from_config(&config)?;
-        let db = db::connect(&config.database).await?;
-        let (keys, registry) = crate::registries::prepare(&config, &db).await?;
-        auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
+        Self::build_on(config, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener the caller bound (tests bind
+    /// port 0 first, so they can name the public URL before Berth starts).
+    pub async fn build_on(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Self> {
+        // Configuration errors first, so a bad flag changes nothing on disk.
+        let auth = AuthState::from_config(&config, listener.local_addr()?)?;
+        let db = db::connect(&config.database).await?;
+        let (keys, registry) = crate::registries::prepare(&config, &db).await?;
+        auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
