@@ -37,6 +37,10 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     /// Sign-in: provider, session lifetimes, cookie settings.
     pub auth: Arc<AuthState>,
+    /// Master keys that seal registry tokens.
+    pub keys: Arc<crate::crypto::Keyring>,
+    /// The fenced Registry v2 client.
+    pub registry: crate::registries::RegistryClient,
 }
 
 /// The whole HTTP application: every feature's routes, static files, health
@@ -54,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .merge(home::router())
         .merge(auth::router())
+        .merge(crate::registries::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest_service("/static", static_files)
@@ -111,11 +116,14 @@ impl Application {
         // Configuration errors first, so a bad flag changes nothing on disk.
         let auth = AuthState::from_config(&config, listener.local_addr()?)?;
         let db = db::connect(&config.database).await?;
+        let (keys, registry) = crate::registries::prepare(&config, &db).await?;
         auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
             auth,
+            keys,
+            registry,
         };
         Ok(Self {
             listener,
