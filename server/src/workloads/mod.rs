@@ -4,4 +4,5 @@
 //! it into Kubernetes objects ([`build`]).
 
 pub mod build;
+pub mod form;
 pub mod spec;

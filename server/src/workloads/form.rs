@@ -1,0 +1,502 @@
+//! The deploy form as the browser sends it, its presets, and its parsing into
+//! a validated [`WorkloadSpec`] with every problem keyed by field.
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::{
+    ClaimSource, Exposure, FieldErrors, PortMapping, Protocol, Resources, Volume, WorkloadSpec,
+    check_dns_label, check_mount_path, check_quantity, check_workload_name, parse_env, parse_port,
+    split_command,
+};
+use crate::registries::reference;
+
+/// Most replicas the form accepts; more is an admin's conversation, not a typo.
+pub const MAX_REPLICAS: i32 = 20;
+
+/// The deploy form's fields, exactly as posted (all text, so a bad value can
+/// be shown back as typed).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct DeployForm {
+    /// Workload name.
+    pub name: String,
+    /// `registered` or `public`.
+    pub image_source: String,
+    /// Id of a registered image (when `image_source` is `registered`).
+    pub image_id: String,
+    /// A public image reference (when `image_source` is `public`).
+    pub image: String,
+    /// Number of pods.
+    pub replicas: String,
+    /// Port the container listens on (may be empty).
+    pub container_port: String,
+    /// Command override, shell-style.
+    pub command: String,
+    /// Arguments override, shell-style.
+    pub args: String,
+    /// `NAME=value` lines.
+    pub env: String,
+    /// CPU request.
+    pub cpu_request: String,
+    /// CPU limit.
+    pub cpu_limit: String,
+    /// Memory request.
+    pub memory_request: String,
+    /// Memory limit.
+    pub memory_limit: String,
+    /// `none`, `existing` or `new`.
+    pub volume: String,
+    /// Name of an existing claim.
+    pub existing_claim: String,
+    /// Size of a new claim.
+    pub volume_size: String,
+    /// Storage class of a new claim (empty: the cluster default).
+    pub storage_class: String,
+    /// Where the volume is mounted.
+    pub mount_path: String,
+    /// `none`, `cluster`, `campus` or `public`.
+    pub exposure: String,
+    /// Port on the address.
+    pub published_port: String,
+    /// Port in the container (defaults to the container port).
+    pub target_port: String,
+    /// `TCP` or `UDP`.
+    pub protocol: String,
+}
+
+/// Which image the form picked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageChoice {
+    /// A registered image (its pull Secret is handled), by id.
+    Registered(i64),
+    /// Any other image, pulled without credentials.
+    Public(String),
+}
+
+/// A parsed deploy form: the spec (its `image` is filled in once a
+/// registered image is looked up) and the image choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deploy {
+    /// Everything but the resolved image.
+    pub spec: WorkloadSpec,
+    /// The image to resolve.
+    pub image: ImageChoice,
+}
+
+/// Starting points that fill the form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// The add-two demo: port 5000 published on 80.
+    AddTwo,
+    /// JupyterLab on a persistent volume at /workspace.
+    Jupyter,
+}
+
+impl Preset {
+    /// Parses the `preset` query value.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "add-two" => Some(Self::AddTwo),
+            "jupyter" => Some(Self::Jupyter),
+            _ => None,
+        }
+    }
+}
+
+impl DeployForm {
+    /// An empty form with sensible defaults (one replica, exposed on campus).
+    pub fn blank() -> Self {
+        Self {
+            image_source: "registered".into(),
+            replicas: "1".into(),
+            volume: "none".into(),
+            mount_path: "/data".into(),
+            volume_size: "1Gi".into(),
+            exposure: "campus".into(),
+            protocol: "TCP".into(),
+            ..Self::default()
+        }
+    }
+
+    /// The form filled in for a preset; `namespace` names the JupyterLab base URL.
+    pub fn preset(preset: Preset, namespace: &str) -> Self {
+        match preset {
+            Preset::AddTwo => Self {
+                name: "add-two".into(),
+                container_port: "5000".into(),
+                published_port: "80".into(),
+                target_port: "5000".into(),
+                cpu_request: "100m".into(),
+                memory_request: "64Mi".into(),
+                memory_limit: "128Mi".into(),
+                ..Self::blank()
+            },
+            Preset::Jupyter => Self {
+                name: "jupyter".into(),
+                image_source: "public".into(),
+                image: "quay.io/jupyter/base-notebook:latest".into(),
+                container_port: "8888".into(),
+                published_port: "80".into(),
+                target_port: "8888".into(),
+                command: "start-notebook.py".into(),
+                // The token is printed in the logs, which Berth shows.
+                args: format!(
+                    "--ServerApp.base_url=/{namespace}/jupyter --ServerApp.root_dir=/workspace"
+                ),
+                cpu_request: "500m".into(),
+                memory_request: "1Gi".into(),
+                memory_limit: "2Gi".into(),
+                volume: "new".into(),
+                volume_size: "10Gi".into(),
+                mount_path: "/workspace".into(),
+                ..Self::blank()
+            },
+        }
+    }
+
+    /// Validates every field; on failure, each message keyed by its field.
+    pub fn parse(
+        &self,
+        namespace: &str,
+        owner: &str,
+        default_registry: &str,
+    ) -> Result<Deploy, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let name = self.name.trim().to_owned();
+        if let Err(e) = check_workload_name(&name) {
+            errors.insert("name", e);
+        }
+
+        let image = match self.image_source.as_str() {
+            "registered" => match self.image_id.trim().parse::<i64>() {
+                Ok(id) => Some(ImageChoice::Registered(id)),
+                Err(_) => {
+                    errors.insert(
+                        "image_id",
+                        "Pick one of your registered images, or choose a public image.".into(),
+                    );
+                    None
+                }
+            },
+            "public" => match reference::parse(&self.image, default_registry) {
+                Ok(image) => Some(ImageChoice::Public(image.to_string())),
+                Err(e) => {
+                    errors.insert("image", e.to_string());
+                    None
+                }
+            },
+            _ => {
+                errors.insert(
+                    "image_source",
+                    "Choose a registered or a public image.".into(),
+                );
+                None
+            }
+        };
+
+        let replicas = match self.replicas.trim().parse::<i32>() {
+            Ok(n) if (0..=MAX_REPLICAS).contains(&n) => n,
+            _ => {
+                errors.insert(
+                    "replicas",
+                    format!("Use a whole number from 0 to {MAX_REPLICAS}."),
+                );
+                0
+            }
+        };
+
+        let container_port = if self.container_port.trim().is_empty() {
+            None
+        } else {
+            match parse_port(&self.container_port) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errors.insert("container_port", e);
+                    None
+                }
+            }
+        };
+
+        let command = split_command(&self.command).unwrap_or_else(|e| {
+            errors.insert("command", e);
+            Vec::new()
+        });
+        let args = split_command(&self.args).unwrap_or_else(|e| {
+            errors.insert("args", e);
+            Vec::new()
+        });
+        let env = parse_env(&self.env).unwrap_or_else(|e| {
+            errors.insert("env", e);
+            Vec::new()
+        });
+
+        let mut quantity = |field: &'static str, value: &str| -> Option<String> {
+            let value = value.trim();
+            if value.is_empty() {
+                return None;
+            }
+            match check_quantity(value) {
+                Ok(()) => Some(value.to_owned()),
+                Err(e) => {
+                    errors.insert(field, e);
+                    None
+                }
+            }
+        };
+        let resources = Resources {
+            cpu_request: quantity("cpu_request", &self.cpu_request),
+            cpu_limit: quantity("cpu_limit", &self.cpu_limit),
+            memory_request: quantity("memory_request", &self.memory_request),
+            memory_limit: quantity("memory_limit", &self.memory_limit),
+        };
+        let volume_size = quantity("volume_size", &self.volume_size);
+
+        let volume = match self.volume.as_str() {
+            "" | "none" => None,
+            kind @ ("existing" | "new") => {
+                let mount_path = self.mount_path.trim().to_owned();
+                if let Err(e) = check_mount_path(&mount_path) {
+                    errors.insert("mount_path", e);
+                }
+                let claim = if kind == "existing" {
+                    let claim = self.existing_claim.trim().to_owned();
+                    if let Err(e) = check_dns_label(&claim, 253) {
+                        errors.insert("existing_claim", e);
+                    }
+                    ClaimSource::Existing(claim)
+                } else {
+                    if volume_size.is_none() && !errors.contains_key("volume_size") {
+                        errors.insert("volume_size", "Enter a size, like 10Gi.".into());
+                    }
+                    let class = self.storage_class.trim();
+                    if !class.is_empty()
+                        && let Err(e) = check_dns_label(class, 253)
+                    {
+                        errors.insert("storage_class", e);
+                    }
+                    ClaimSource::New {
+                        size: volume_size.clone().unwrap_or_default(),
+                        storage_class: (!class.is_empty()).then(|| class.to_owned()),
+                    }
+                };
+                Some(Volume { claim, mount_path })
+            }
+            _ => {
+                errors.insert(
+                    "volume",
+                    "Choose no volume, an existing one, or a new one.".into(),
+                );
+                None
+            }
+        };
+
+        let exposure = Exposure::parse(&self.exposure).unwrap_or_else(|| {
+            errors.insert("exposure", "Choose who may reach it.".into());
+            Exposure::None
+        });
+        let ports = if exposure == Exposure::None {
+            Vec::new()
+        } else {
+            let published = parse_port(&self.published_port).map_err(|e| {
+                errors.insert("published_port", e);
+            });
+            let target_text = if self.target_port.trim().is_empty() {
+                self.container_port.as_str()
+            } else {
+                self.target_port.as_str()
+            };
+            let target = parse_port(target_text).map_err(|e| {
+                errors.insert("target_port", e);
+            });
+            let protocol = match self.protocol.as_str() {
+                "TCP" | "" => Protocol::Tcp,
+                "UDP" => Protocol::Udp,
+                _ => {
+                    errors.insert("protocol", "Choose TCP or UDP.".into());
+                    Protocol::Tcp
+                }
+            };
+            match (published, target) {
+                (Ok(published), Ok(target)) => {
+                    if container_port.is_some_and(|c| c != target) {
+                        errors.insert(
+                            "target_port",
+                            "The target port is where the container listens: make it the container port.".into(),
+                        );
+                    }
+                    vec![PortMapping {
+                        published,
+                        target,
+                        protocol,
+                    }]
+                }
+                _ => Vec::new(),
+            }
+        };
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let Some(image) = image else {
+            return Err(errors);
+        };
+        let public_image = match &image {
+            ImageChoice::Public(reference) => reference.clone(),
+            ImageChoice::Registered(_) => String::new(),
+        };
+        Ok(Deploy {
+            spec: WorkloadSpec {
+                namespace: namespace.to_owned(),
+                name,
+                image: public_image,
+                pull_secret: None,
+                replicas,
+                container_port,
+                command,
+                args,
+                env,
+                resources,
+                volume,
+                exposure,
+                ports,
+                owner: owner.to_owned(),
+            },
+            image,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGISTRY: &str = "geddes-registry.rcac.purdue.edu";
+
+    fn add_two() -> DeployForm {
+        DeployForm {
+            image_id: "7".into(),
+            ..DeployForm::preset(Preset::AddTwo, "cs101")
+        }
+    }
+
+    #[test]
+    fn the_add_two_preset_parses_to_port_80_on_campus() {
+        let deploy = add_two()
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect("valid");
+        assert_eq!(deploy.image, ImageChoice::Registered(7));
+        let spec = deploy.spec;
+        assert_eq!(spec.name, "add-two");
+        assert_eq!(spec.container_port, Some(5000));
+        assert_eq!(spec.exposure, Exposure::Campus);
+        assert_eq!(
+            spec.ports,
+            vec![PortMapping {
+                published: 80,
+                target: 5000,
+                protocol: Protocol::Tcp
+            }]
+        );
+        assert_eq!(spec.resources.memory_limit.as_deref(), Some("128Mi"));
+        assert!(spec.volume.is_none());
+    }
+
+    #[test]
+    fn the_jupyter_preset_mounts_a_new_volume_at_workspace() {
+        let deploy = DeployForm::preset(Preset::Jupyter, "cs101")
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect("valid");
+        assert_eq!(
+            deploy.image,
+            ImageChoice::Public("quay.io/jupyter/base-notebook:latest".into())
+        );
+        let volume = deploy.spec.volume.expect("a volume");
+        assert_eq!(volume.mount_path, "/workspace");
+        assert_eq!(
+            volume.claim,
+            ClaimSource::New {
+                size: "10Gi".into(),
+                storage_class: None
+            }
+        );
+        assert_eq!(deploy.spec.container_port, Some(8888));
+        assert_eq!(deploy.spec.args[0], "--ServerApp.base_url=/cs101/jupyter");
+    }
+
+    #[test]
+    fn every_bad_field_gets_its_own_message() {
+        let form = DeployForm {
+            name: "Bad_Name".into(),
+            image_source: "public".into(),
+            image: "nginx".into(),
+            replicas: "-1".into(),
+            container_port: "70000".into(),
+            command: "sh -c 'unclosed".into(),
+            env: "1BAD=x".into(),
+            cpu_request: "lots".into(),
+            memory_limit: "1GB".into(),
+            volume: "new".into(),
+            volume_size: "".into(),
+            mount_path: "relative".into(),
+            exposure: "campus".into(),
+            published_port: "0".into(),
+            target_port: "".into(),
+            ..DeployForm::blank()
+        };
+        let errors = form
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect_err("invalid");
+        for field in [
+            "name",
+            "image",
+            "replicas",
+            "container_port",
+            "command",
+            "env",
+            "cpu_request",
+            "memory_limit",
+            "volume_size",
+            "mount_path",
+            "published_port",
+            "target_port",
+        ] {
+            assert!(errors.contains_key(field), "{field} in {errors:?}");
+        }
+    }
+
+    #[test]
+    fn target_port_defaults_to_the_container_port_and_must_match_it() {
+        let mut form = add_two();
+        form.target_port = String::new();
+        let spec = form
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect("valid")
+            .spec;
+        assert_eq!(spec.ports[0].target, 5000);
+        form.target_port = "6000".into();
+        let errors = form
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect_err("mismatch");
+        assert!(errors.contains_key("target_port"));
+    }
+
+    #[test]
+    fn no_exposure_means_no_ports_and_udp_is_kept() {
+        let mut form = add_two();
+        form.exposure = "none".into();
+        form.published_port = "nonsense".into();
+        assert!(
+            form.parse("cs101", "s", REGISTRY)
+                .expect("valid")
+                .spec
+                .ports
+                .is_empty()
+        );
+        form.exposure = "cluster".into();
+        form.published_port = "53".into();
+        form.protocol = "UDP".into();
+        let spec = form.parse("cs101", "s", REGISTRY).expect("valid").spec;
+        assert_eq!(spec.ports[0].protocol, Protocol::Udp);
+        assert_eq!(spec.exposure, Exposure::Cluster);
+    }
+}
