@@ -11,5 +11,6 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod home;
+pub mod kube;
 pub mod namespaces;
 pub mod telemetry;
