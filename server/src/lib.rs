@@ -14,3 +14,4 @@ pub mod home;
 pub mod kube;
 pub mod namespaces;
 pub mod telemetry;
+pub mod workloads;

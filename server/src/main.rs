@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     berth::telemetry::init(&cli.log_format);
     let result = match cli.command {
-        Command::Serve(serve) => berth::app::serve(serve).await,
+        Command::Serve(serve) => berth::app::serve(*serve).await,
         Command::Migrate(db) => berth::db::migrate_only(&db).await,
     };
     match result {

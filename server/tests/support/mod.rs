@@ -6,6 +6,9 @@
 //! every helper.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod cluster;
+pub mod oidc;
+
 use std::net::SocketAddr;
 
 use berth::{
@@ -68,7 +71,7 @@ impl TestApp {
         let Command::Serve(config) = cli.command else {
             panic!("not a serve command");
         };
-        let app = Application::build(config).await.expect("Berth builds");
+        let app = Application::build(*config).await.expect("Berth builds");
         let addr = app.local_addr().expect("bound address");
         let db = app.db.clone();
         let (tx, rx) = oneshot::channel::<()>();

@@ -1,0 +1,7 @@
+//! Workloads: deploy and expose an image with one form, applied as the user.
+//!
+//! So far: the validated domain type ([`spec`]) and the pure builders that turn
+//! it into Kubernetes objects ([`build`]).
+
+pub mod build;
+pub mod spec;

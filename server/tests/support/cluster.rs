@@ -1,0 +1,95 @@
+//! The test world's Kubernetes cluster: an admin client from `KUBECONFIG`,
+//! impersonating clients, and a namespace of its own for each test.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{
+    Api, Client, Config,
+    api::{DeleteParams, ObjectMeta, PostParams},
+    config::KubeConfigOptions,
+};
+
+/// The admin kubeconfig's settings; panics with instructions outside testenv.
+pub async fn admin_config() -> Config {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        panic!("KUBECONFIG is not set: run the tests under testenv/run (see README)");
+    }
+    Config::from_kubeconfig(&KubeConfigOptions::default())
+        .await
+        .expect("reading the test world's admin kubeconfig")
+}
+
+/// A client with the cluster-admin identity of the test world.
+pub async fn admin() -> Client {
+    Client::try_from(admin_config().await).expect("building the admin client")
+}
+
+/// A client that impersonates `user` in `groups`, the way Berth acts for people.
+pub async fn impersonating(user: &str, groups: &[&str]) -> Client {
+    let mut config = admin_config().await;
+    config.auth_info.impersonate = Some(user.to_owned());
+    config.auth_info.impersonate_groups = Some(groups.iter().map(|g| (*g).to_owned()).collect());
+    Client::try_from(config).expect("building an impersonating client")
+}
+
+/// A namespace created for one test; call [`TestNamespace::delete`] at the end.
+/// If a test panics first, the name's random suffix keeps the next run clear,
+/// and the whole cluster goes away when `testenv/run` ends.
+pub struct TestNamespace {
+    /// The namespace's name.
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    /// Creates `<prefix>-<random>`.
+    pub async fn create(client: &Client, prefix: &str) -> Self {
+        let name = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let api: Api<Namespace> = Api::all(client.clone());
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some([("berth-test".to_owned(), "true".to_owned())].into()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        api.create(&PostParams::default(), &namespace)
+            .await
+            .expect("creating the test namespace");
+        Self {
+            name,
+            client: client.clone(),
+        }
+    }
+
+    /// Deletes the namespace (the apiserver removes what is in it).
+    pub async fn delete(self) {
+        let api: Api<Namespace> = Api::all(self.client);
+        api.delete(&self.name, &DeleteParams::background())
+            .await
+            .expect("deleting the test namespace");
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` saying `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
