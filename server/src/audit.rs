@@ -112,7 +112,7 @@ pub struct Filter {
 }
 
 /// One audit row as the page shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Row {
     /// Row id.
     pub id: i64,
@@ -162,16 +162,7 @@ pub async fn search(db: &SqlitePool, filter: &Filter, limit: i64) -> sqlx::Resul
         Some(prefix) => (String::new(), format!("{prefix}.")),
         None => (action.to_owned(), String::new()),
     };
-    let rows: Vec<(
-        i64,
-        i64,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-    )> = sqlx::query_as(
+    sqlx::query_as::<_, Row>(
         "SELECT id, at, actor, action, namespace, target, outcome, detail FROM audit_log
              WHERE (?1 = '' OR actor = ?1 COLLATE NOCASE)
                AND (?2 = '' OR namespace = ?2)
@@ -187,22 +178,7 @@ pub async fn search(db: &SqlitePool, filter: &Filter, limit: i64) -> sqlx::Resul
     .bind(filter.before)
     .bind(limit)
     .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, at, actor, action, namespace, target, outcome, detail)| Row {
-                id,
-                at,
-                actor,
-                action,
-                namespace,
-                target,
-                outcome,
-                detail,
-            },
-        )
-        .collect())
+    .await
 }
 
 /// Every action recorded so far, for the filter's choices.
