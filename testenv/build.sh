@@ -62,6 +62,9 @@ find_go() {
     # Never let go.mod "go"/"toolchain" lines trigger a toolchain download:
     # only the proxy is reachable, and the local Go (1.26) satisfies every pin.
     export GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:-} -mod=readonly"
+    # The checksum database has no entry for the Dex pseudo-versions the proxy
+    # serves (404); the hashes committed in modules/dex/go.sum pin them instead.
+    export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/dexidp/dex"
 }
 
 # go_fetch <wrapper> <module@version>: make sure the module is in the module
@@ -94,11 +97,10 @@ build_go() {
     # One package: name the binary explicitly (etcd's package path ends in /v3).
     out=$tmp/
     (($# > 1)) || out=$tmp/$bins
-    # -p 2: the machine has 2 cores and is shared; CGO off: static binaries,
-    # no C toolchain needed (Dex's sqlite storage is then unavailable; we use
-    # its memory storage).
+    # -p 2: the machine has 2 cores and is shared. CGO off (static binaries)
+    # unless the caller sets CGO=1.
     if ! (cd "$MODULES/$wrapper" &&
-        CGO_ENABLED=0 "$GO" build -p 2 -trimpath -ldflags "$ldflags" -o "$out" "$@") \
+        CGO_ENABLED=${CGO:-0} "$GO" build -p 2 -trimpath -ldflags "$ldflags" -o "$out" "$@") \
         >"$dir/build.log" 2>&1; then
         tail -n 30 "$dir/build.log" >&2
         rm -rf "$tmp"
@@ -163,7 +165,9 @@ build_kwok() {
 }
 
 build_dex() {
-    build_go dex "$DEX_DIR" dex "github.com/dexidp/dex@$DEX_VERSION" \
+    # Dex v2.41 does not compile without cgo (cmd/dex refers to its sqlite3
+    # storage type, which only exists with cgo); we use its memory storage.
+    CGO=1 build_go dex "$DEX_DIR" dex "github.com/dexidp/dex@$DEX_VERSION" \
         "-s -w -X main.version=$DEX_VERSION" \
         dex github.com/dexidp/dex/cmd/dex
     # Dex embeds its web assets (login templates, themes): nothing else to copy.
@@ -175,8 +179,10 @@ build_crane() {
 }
 
 # --- Debian packages ---------------------------------------------------------
-# command → package providing it
+# command (or absolute file path) → package providing it
 APT_NEEDS=(
+    "gcc:gcc"                          # cgo, for Dex
+    "/usr/include/stdio.h:libc6-dev"   # cgo, for Dex
     "/usr/bin/docker-registry:docker-registry"
     "htpasswd:apache2-utils"
     "openssl:openssl"
@@ -187,7 +193,11 @@ install_apt_packages() {
     local entry cmd pkg missing=()
     for entry in "${APT_NEEDS[@]}"; do
         cmd=${entry%%:*} pkg=${entry##*:}
-        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+        if [[ $cmd == /* ]]; then
+            [[ -e $cmd ]] || missing+=("$pkg")
+        else
+            command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+        fi
     done
     ((${#missing[@]})) || return 0
     local sudo=()
@@ -263,6 +273,12 @@ main() {
     # Small ones first: a broken proxy shows up in seconds, not after Kubernetes.
     ((${#parts[@]})) || parts=(crane etcd kwok dex kubernetes)
     mkdir -p "$CACHE"
+    # One build at a time per cache (two test runs starting on a fresh machine).
+    exec 9>"$CACHE/.lock"
+    if ! flock -n 9; then
+        log "waiting for another testenv build to finish…"
+        flock 9
+    fi
     install_apt_packages
     local p
     for p in "${parts[@]}"; do "build_$p"; done
