@@ -468,6 +468,26 @@ async fn a_member_sees_their_namespace_and_its_usage_on_the_dashboard() {
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
     }
 
+    // The admin's page of the namespace shows members, quota and usage.
+    let html = app
+        .get(&format!("/admin/namespaces/{name}"))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        html.contains("erin@purdue.edu") && html.contains("512Mi"),
+        "{html}"
+    );
+    assert!(
+        app.get("/admin")
+            .await
+            .text()
+            .await
+            .expect("body")
+            .contains("/admin/audit")
+    );
+
     // The admin overview lists it with its members count, and sorts.
     let overview = app.get("/admin/namespaces?sort=members&dir=desc").await;
     assert_eq!(overview.status(), StatusCode::OK);
@@ -557,12 +577,24 @@ async fn editing_the_quota_changes_what_the_apiserver_holds() {
     form.retain(|(k, _)| {
         !matches!(
             *k,
-            "name" | "pods" | "requests_storage" | "default_request_cpu" | "default_limit_cpu"
+            "name"
+                | "pods"
+                | "requests_storage"
+                | "requests_cpu"
+                | "limits_cpu"
+                | "default_request_cpu"
+                | "default_limit_cpu"
         )
     });
     form.push(("pods", "9".to_owned()));
     let response = submit(&app, &format!("/admin/namespaces/{name}/edit"), &form).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let status = response.status();
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
 
     let quota = Api::<ResourceQuota>::namespaced(admin.clone(), &name)
         .get("berth-quota")
@@ -570,6 +602,7 @@ async fn editing_the_quota_changes_what_the_apiserver_holds() {
         .expect("quota");
     let hard = quota.spec.and_then(|s| s.hard).unwrap_or_default();
     assert_eq!(hard.get("pods").map(|q| q.0.as_str()), Some("9"));
+    assert!(!hard.contains_key("requests.cpu"), "nor is one removed");
     assert!(
         !hard.contains_key("requests.storage"),
         "an emptied field is no longer limited"
@@ -598,5 +631,73 @@ async fn berth_is_ready_once_its_caches_have_synced() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(ready.text().await.expect("body"), "ready");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn self_service_gives_a_first_time_user_a_personal_namespace() {
+    let app = TestApp::spawn_in_cluster(&["--self-service-namespaces"]).await;
+    let admin = cluster::admin().await;
+    let local = unique("self");
+    let email = format!("{local}@purdue.edu");
+    let name = format!("u-{local}");
+    app.sign_in_dev(&email, false).await;
+    let home = app.get("/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(
+        home.text().await.expect("body").contains(&name),
+        "listed on the dashboard"
+    );
+
+    let ns = Api::<Namespace>::all(admin.clone())
+        .get(&name)
+        .await
+        .expect("the namespace exists");
+    assert_eq!(
+        ns.metadata
+            .labels
+            .unwrap_or_default()
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("berth")
+    );
+    let quota = Api::<ResourceQuota>::namespaced(admin.clone(), &name)
+        .get("berth-quota")
+        .await
+        .expect("with the default quota");
+    let hard = quota.spec.and_then(|s| s.hard).unwrap_or_default();
+    assert_eq!(
+        hard.get("requests.memory").map(|q| q.0.as_str()),
+        Some("4Gi")
+    );
+    let bindings = Api::<RoleBinding>::namespaced(admin.clone(), &name)
+        .list(&Default::default())
+        .await
+        .expect("bindings");
+    assert!(
+        bindings
+            .items
+            .iter()
+            .any(|b| b.role_ref.name == "berth-owner"),
+        "owned by the person"
+    );
+    assert_eq!(
+        audit_outcome(&app, "namespace.self_service", &name, &name)
+            .await
+            .as_deref(),
+        Some("ok")
+    );
+
+    // Only once: a second visit makes nothing new.
+    app.get("/").await;
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'namespace.self_service'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .expect("count");
+    assert_eq!(rows, 1);
+
+    delete_namespace(&admin, &name).await;
     app.stop().await;
 }
