@@ -77,16 +77,6 @@ pub struct ServeConfig {
     pub kube: KubeConfig,
 }
 
-impl ServeConfig {
-    /// The public URL, defaulting to `http://<listen address>`.
-    pub fn public_url(&self) -> Result<Url, url::ParseError> {
-        match &self.public_url {
-            Some(url) => Ok(url.clone()),
-            None => Url::parse(&format!("http://{}", self.listen)),
-        }
-    }
-}
-
 /// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.
 #[derive(Debug, Clone, Args)]
 pub struct AuthConfig {

@@ -270,7 +270,7 @@ async fn the_oidc_provider_publishes_discovery_and_issues_a_token_for_the_test_u
         .expect("JWKS JSON");
     assert!(jwks["keys"].as_array().is_some_and(|k| !k.is_empty()));
 
-    let redirect = "http://127.0.0.1:9/callback";
+    let redirect = "http://localhost:9/callback";
     let mut authorize = Url::parse(
         discovery["authorization_endpoint"]
             .as_str()

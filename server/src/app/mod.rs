@@ -117,16 +117,23 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations and binds the listener.
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
-        let auth = AuthState::from_config(&config)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        Self::build_on(config, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener the caller bound (tests bind
+    /// port 0 first, so they can name the public URL before Berth starts).
+    pub async fn build_on(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Self> {
+        // Configuration errors first, so a bad flag changes nothing on disk.
+        let auth = AuthState::from_config(&config, listener.local_addr()?)?;
         let default_limits = Limits::from_flag(&config.kube.default_quota)
             .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
         let db = db::connect(&config.database).await?;
         auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
         audit::spawn_retention(db.clone(), config.kube.audit_retention_days);
         let kube = Kube::connect(&config.kube).await;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),

@@ -6,7 +6,7 @@ pub mod oidc;
 pub mod session;
 pub mod users;
 
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use askama::Template;
@@ -23,6 +23,7 @@ use axum_extra::extract::{
 };
 use serde::Deserialize;
 use sqlx::SqlitePool;
+use url::Url;
 
 pub use access::{AdminUser, CurrentUser};
 
@@ -53,9 +54,15 @@ pub struct AuthState {
 
 impl AuthState {
     /// Checks the sign-in configuration and prepares the provider.
-    pub fn from_config(config: &ServeConfig) -> anyhow::Result<Arc<Self>> {
+    ///
+    /// `bound` is the address actually listened on, which names the default
+    /// public URL (it differs from the configured one when that asks for port 0).
+    pub fn from_config(config: &ServeConfig, bound: SocketAddr) -> anyhow::Result<Arc<Self>> {
         let auth = &config.auth;
-        let public_url = config.public_url().context("the public URL")?;
+        let public_url = match &config.public_url {
+            Some(url) => url.clone(),
+            None => Url::parse(&format!("http://{bound}")).context("the public URL")?,
+        };
         if auth.dev_login && !config.listen.ip().is_loopback() {
             anyhow::bail!(
                 "--dev-login lets anyone sign in as anyone, so it is refused unless Berth \

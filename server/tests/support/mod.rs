@@ -7,6 +7,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod berth_sa;
+pub mod browser;
 pub mod cluster;
 pub mod oidc;
 
@@ -26,7 +27,7 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://localhost:<port>`.
     pub base: String,
     /// The same database the server uses.
     pub db: SqlitePool,
@@ -59,21 +60,26 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("creating a temp dir");
         let db_path = dir.path().join("berth.db");
         let db_arg = db_path.to_string_lossy().into_owned();
-        let mut args = vec![
-            "berth",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &db_arg,
-        ];
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding port 0");
+        let addr = listener.local_addr().expect("bound address");
+        // `localhost`, not 127.0.0.1: the test OIDC provider accepts any port
+        // in a redirect URI only for http://localhost (RFC 8252 loopback).
+        let base = format!("http://localhost:{}", addr.port());
+        let listen = addr.to_string();
+        let mut args = vec!["berth", "serve", "--listen", &listen, "--database", &db_arg];
+        if !extra.contains(&"--public-url") {
+            args.extend(["--public-url", &base]);
+        }
         args.extend_from_slice(extra);
         let cli = Cli::try_parse_from(&args).expect("test arguments parse");
         let Command::Serve(config) = cli.command else {
             panic!("not a serve command");
         };
-        let app = Application::build(*config).await.expect("Berth builds");
-        let addr = app.local_addr().expect("bound address");
+        let app = Application::build_on(*config, listener)
+            .await
+            .expect("Berth builds");
         let db = app.db.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -85,7 +91,7 @@ impl TestApp {
         });
         Self {
             addr,
-            base: format!("http://{addr}"),
+            base,
             db,
             db_path,
             client: browser(),
