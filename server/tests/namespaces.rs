@@ -179,6 +179,9 @@ async fn the_quota_saved_through_the_page_is_the_quota_the_apiserver_enforces() 
     let name = unique("t-quota");
     app.sign_in_dev("prof@purdue.edu", true).await;
     create_namespace(&app, &name).await;
+    // The redirect target answers at once: Berth waited for its cache.
+    let shown = app.get(&format!("/admin/namespaces/{name}")).await;
+    assert_eq!(shown.status(), StatusCode::OK);
 
     // What the apiserver holds is what the form said.
     let ns = Api::<Namespace>::all(admin.clone())

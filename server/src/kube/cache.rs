@@ -80,6 +80,19 @@ impl Caches {
         self.namespaces.find(|ns| ns.name_any() == name)
     }
 
+    /// Waits (up to `timeout`) until the cache has seen namespace `name`, so a
+    /// redirect right after creating it does not land on a "not found" page.
+    pub async fn wait_for_namespace(&self, name: &str, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.namespace(name).is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        true
+    }
+
     /// Objects of a namespaced cache that live in `namespace`.
     pub fn in_namespace<K>(store: &Store<K>, namespace: &str) -> Vec<std::sync::Arc<K>>
     where

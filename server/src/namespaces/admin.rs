@@ -403,6 +403,11 @@ pub async fn create_submit(
     .await;
     match result {
         Ok(()) => {
+            if let Ok(caches) = state.kube.caches() {
+                caches
+                    .wait_for_namespace(&spec.name, std::time::Duration::from_secs(5))
+                    .await;
+            }
             flash(
                 &state.db,
                 &user,
