@@ -89,6 +89,7 @@ build_go() {
 
     [[ -n ${GO:-} ]] || find_go
     mkdir -p "$dir"
+    rm -rf "$dir"/bin.tmp.* # left by an interrupted build (we hold the lock)
     go_fetch "$wrapper" "$modver"
     log "building $name ($modver) — first time only, this can take a while…"
     local start tmp out

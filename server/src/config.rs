@@ -28,6 +28,8 @@ pub enum Command {
     Serve(Box<ServeConfig>),
     /// Apply database migrations and exit.
     Migrate(DatabaseConfig),
+    /// Re-seal every saved secret under the active master key, in one transaction.
+    RotateKeys(crate::crypto::RotateKeysConfig),
 }
 
 /// How log lines are written.
@@ -75,6 +77,12 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub kube: KubeConfig,
+
+    #[command(flatten)]
+    pub registry: crate::registries::RegistryConfig,
+
+    #[command(flatten)]
+    pub keys: crate::crypto::KeyConfig,
 }
 
 /// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.

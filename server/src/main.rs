@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(serve) => berth::app::serve(*serve).await,
         Command::Migrate(db) => berth::db::migrate_only(&db).await,
+        Command::RotateKeys(config) => berth::crypto::rotate_keys(&config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -123,3 +123,19 @@ async fn migrations_are_applied_to_a_new_database_file() {
     assert_eq!(fk, 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_flash_message_is_shown_once() {
+    let app = TestApp::spawn().await;
+    app.sign_in_dev("student@purdue.edu", false).await;
+    sqlx::query("UPDATE sessions SET flash_kind = 'success', flash_message = 'Saved the thing.'")
+        .execute(&app.db)
+        .await
+        .expect("leaving a flash");
+    let first = app.get("/").await.text().await.expect("body");
+    assert!(first.contains("flash-success"), "{first}");
+    assert!(first.contains("Saved the thing."), "{first}");
+    let second = app.get("/").await.text().await.expect("body");
+    assert!(!second.contains("Saved the thing."), "shown only once");
+    app.stop().await;
+}

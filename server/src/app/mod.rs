@@ -44,6 +44,10 @@ pub struct AppState {
     pub kube: Kube,
     /// The quota and container defaults a new namespace starts with.
     pub default_limits: Arc<Limits>,
+    /// Master keys that seal registry tokens.
+    pub keys: Arc<crate::crypto::Keyring>,
+    /// The fenced Registry v2 client.
+    pub registry: crate::registries::RegistryClient,
 }
 
 /// The whole HTTP application: every feature's routes, static files, health
@@ -63,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(namespaces::router())
         .merge(audit::router())
+        .merge(crate::registries::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest_service("/static", static_files)
@@ -131,6 +136,7 @@ impl Application {
         let default_limits = Limits::from_flag(&config.kube.default_quota)
             .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
         let db = db::connect(&config.database).await?;
+        let (keys, registry) = crate::registries::prepare(&config, &db).await?;
         auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
         audit::spawn_retention(db.clone(), config.kube.audit_retention_days);
         let kube = Kube::connect(&config.kube).await;
@@ -140,6 +146,8 @@ impl Application {
             auth,
             kube,
             default_limits: Arc::new(default_limits),
+            keys,
+            registry,
         };
         Ok(Self {
             listener,

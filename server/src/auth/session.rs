@@ -152,15 +152,27 @@ pub async fn set_flash(
 }
 
 /// Takes (reads and clears) the session's flash message.
+///
+/// Read and cleared in one transaction (SQLite's `RETURNING` yields the values
+/// after an update, so it cannot do both), so a message is shown exactly once.
 pub async fn take_flash(db: &SqlitePool, id_hash: &str) -> sqlx::Result<Option<Flash>> {
+    let mut tx = db.begin().await?;
     let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "UPDATE sessions SET flash_kind = NULL, flash_message = NULL
-         WHERE id_hash = ? AND flash_message IS NOT NULL
-         RETURNING flash_kind, flash_message",
+        "SELECT flash_kind, flash_message FROM sessions
+         WHERE id_hash = ? AND flash_message IS NOT NULL",
     )
     .bind(id_hash)
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?;
+    if row.is_some() {
+        sqlx::query(
+            "UPDATE sessions SET flash_kind = NULL, flash_message = NULL WHERE id_hash = ?",
+        )
+        .bind(id_hash)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(row.and_then(|(kind, message)| {
         let kind = match kind.as_deref() {
             Some("success") => FlashKind::Success,

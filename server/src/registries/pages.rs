@@ -1,0 +1,1114 @@
+//! The registry pages of a namespace: credentials (list, add, replace, delete)
+//! and images (list, register, show with docker commands, re-check, delete).
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use time::{Date, OffsetDateTime};
+
+use super::{
+    client::{Login, RegistryError},
+    forms::{self, CredentialForm, Expiry, FieldErrors, ImageForm, Step},
+    reference::ImageRef,
+    store::{self, CredentialRow, CredentialWrite, DeleteOutcome, ImageRow, WriteError},
+};
+use crate::{
+    app::{
+        AppState,
+        page::{FlashKind, Layout, flash, render},
+    },
+    audit::{self, Outcome},
+    auth::CurrentUser,
+    clock,
+    error::{AppError, AppResult},
+    namespaces::membership::{self, Role},
+};
+
+fn today() -> Date {
+    OffsetDateTime::now_utc().date()
+}
+
+/// A Kubernetes namespace name: a DNS-1123 label.
+pub fn valid_namespace(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let ok = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.first().is_some_and(ok)
+        && bytes.last().is_some_and(ok)
+        && bytes.iter().all(|b| ok(b) || *b == b'-')
+}
+
+/// Lets members (and admins) of `ns` through. A refused write is audited.
+async fn authorize(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    action: Option<&str>,
+) -> AppResult<()> {
+    if !valid_namespace(ns) {
+        return Err(AppError::NotFound(format!(
+            "There is no namespace {ns}: namespace names are lowercase letters, digits and dashes."
+        )));
+    }
+    let result = membership::require(&state.db, user, ns, Role::Member).await;
+    if let (Err(error), Some(action)) = (&result, action) {
+        audit::record(
+            &state.db,
+            audit::Entry {
+                actor: &user.email,
+                action,
+                namespace: Some(ns),
+                target: None,
+                outcome: Outcome::Denied,
+                detail: Some(&error.to_string()),
+            },
+        )
+        .await;
+    }
+    result
+}
+
+async fn audit_entry(
+    state: &AppState,
+    user: &CurrentUser,
+    action: &str,
+    ns: &str,
+    target: &str,
+    outcome: Outcome,
+    detail: Option<&str>,
+) {
+    audit::record(
+        &state.db,
+        audit::Entry {
+            actor: &user.email,
+            action,
+            namespace: Some(ns),
+            target: Some(target),
+            outcome,
+            detail,
+        },
+    )
+    .await;
+}
+
+fn see_other(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+fn unprocessable(html: String) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response()
+}
+
+/// A credential as the pages show it.
+pub struct CredentialView {
+    id: i64,
+    host: String,
+    robot: String,
+    expires_on: String,
+    expiry: Option<Expiry>,
+    verified: Option<String>,
+    updated: String,
+    updated_by: String,
+}
+
+impl CredentialView {
+    fn new(row: &CredentialRow, today: Date) -> Self {
+        Self {
+            id: row.id,
+            host: row.host.clone(),
+            robot: row.robot.clone(),
+            expires_on: row.expires_on.clone().unwrap_or_default(),
+            expiry: row
+                .expires_on
+                .as_deref()
+                .and_then(|d| forms::expiry(d, today)),
+            verified: row.verified_at.map(clock::display),
+            updated: clock::display(row.updated_at),
+            updated_by: row.updated_by.clone(),
+        }
+    }
+}
+
+/// The values a credential form shows again. There is no token here on
+/// purpose: a token is never put back into a page.
+#[derive(Default)]
+pub struct CredentialValues {
+    host: String,
+    robot: String,
+    expires_on: String,
+    check_repository: String,
+    save_anyway: bool,
+}
+
+impl CredentialValues {
+    fn from_form(form: &CredentialForm) -> Self {
+        Self {
+            host: form.host.trim().to_owned(),
+            robot: form.robot.trim().to_owned(),
+            expires_on: form.expires_on.trim().to_owned(),
+            check_repository: form.check_repository.trim().to_owned(),
+            save_anyway: form.save_anyway.is_some(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "registries/credentials.html")]
+struct CredentialsPage {
+    layout: Layout,
+    namespace: String,
+    credentials: Vec<CredentialView>,
+    values: CredentialValues,
+    errors: FieldErrors,
+    allowed: String,
+    warn_days: i64,
+}
+
+async fn credentials_page_with(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    values: CredentialValues,
+    errors: FieldErrors,
+) -> AppResult<String> {
+    let today = today();
+    let credentials = store::list_credentials(&state.db, ns)
+        .await?
+        .iter()
+        .map(|row| CredentialView::new(row, today))
+        .collect();
+    Ok(CredentialsPage {
+        layout: Layout::for_user(&state.db, user).await?,
+        namespace: ns.to_owned(),
+        credentials,
+        values,
+        errors,
+        allowed: state.registry.policy.allowed().join(", "),
+        warn_days: forms::EXPIRY_WARN_DAYS,
+    }
+    .render()?)
+}
+
+/// GET: the namespace's credentials and the form to add one.
+pub async fn credentials_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(ns): Path<String>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let values = CredentialValues {
+        host: state.registry.policy.default_host.clone(),
+        ..CredentialValues::default()
+    };
+    let html = credentials_page_with(&state, &user, &ns, values, FieldErrors::default()).await?;
+    Ok(Html(html).into_response())
+}
+
+/// Which field a registry's refusal belongs beside.
+fn field_for(error: &RegistryError) -> &'static str {
+    match error {
+        RegistryError::BadCredentials { .. } => "token",
+        RegistryError::NoAccess { .. } | RegistryError::UnknownRepository { .. } => {
+            "check_repository"
+        }
+        _ => "host",
+    }
+}
+
+/// Asks the registry whether the login works (and can pull the repository).
+async fn check_credential(
+    state: &AppState,
+    login: &Login,
+    repository: Option<&str>,
+) -> Result<(), RegistryError> {
+    state.registry.check_login(login).await?;
+    if let Some(repository) = repository {
+        state.registry.check_pull(login, repository).await?;
+    }
+    Ok(())
+}
+
+fn not_allowed_message(state: &AppState) -> String {
+    format!(
+        "Berth may only contact these registries: {}.",
+        state.registry.policy.allowed().join(", ")
+    )
+}
+
+/// POST: validate, check against the registry, seal and save.
+pub async fn credential_create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(ns): Path<String>,
+    Form(form): Form<CredentialForm>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, Some("credential.create")).await?;
+    let values = CredentialValues::from_form(&form);
+    let valid = match form.validate(today()) {
+        Ok(valid) if state.registry.policy.is_allowed(&valid.host) => valid,
+        Ok(_) => {
+            let mut errors = FieldErrors::default();
+            errors.add("host", not_allowed_message(&state));
+            return Ok(unprocessable(
+                credentials_page_with(&state, &user, &ns, values, errors).await?,
+            ));
+        }
+        Err(errors) => {
+            return Ok(unprocessable(
+                credentials_page_with(&state, &user, &ns, values, errors).await?,
+            ));
+        }
+    };
+    let target = format!("{} on {}", valid.robot, valid.host);
+    let login = Login {
+        host: valid.host.clone(),
+        robot: valid.robot.clone(),
+        token: valid.token.clone(),
+    };
+    let check = check_credential(&state, &login, valid.check_repository.as_deref()).await;
+    if let Err(error) = &check
+        && !valid.save_anyway
+    {
+        audit_entry(
+            &state,
+            &user,
+            "credential.create",
+            &ns,
+            &target,
+            Outcome::Failed,
+            Some(&error.to_string()),
+        )
+        .await;
+        let mut errors = FieldErrors::default();
+        errors.add(field_for(error), error.to_string());
+        return Ok(unprocessable(
+            credentials_page_with(&state, &user, &ns, values, errors).await?,
+        ));
+    }
+    let write = CredentialWrite {
+        robot: &valid.robot,
+        token: &valid.token,
+        expires_on: valid.expires_on.as_deref(),
+        verified: check.is_ok(),
+        actor: &user.email,
+    };
+    match store::insert_credential(&state.db, &state.keys, &ns, &valid.host, &write).await {
+        Ok(id) => {
+            let detail = check
+                .as_ref()
+                .err()
+                .map(|e| format!("saved unchecked: {e}"));
+            audit_entry(
+                &state,
+                &user,
+                "credential.create",
+                &ns,
+                &target,
+                Outcome::Ok,
+                detail.as_deref(),
+            )
+            .await;
+            tracing::info!(namespace = %ns, credential = id, robot = %valid.robot, host = %valid.host, verified = check.is_ok(), "credential saved");
+            let message = match &check {
+                Ok(()) => format!(
+                    "Saved the credential for {}: the registry accepted it.",
+                    valid.robot
+                ),
+                Err(error) => format!(
+                    "Saved the credential for {} without a successful check: {error}",
+                    valid.robot
+                ),
+            };
+            let kind = if check.is_ok() {
+                FlashKind::Success
+            } else {
+                FlashKind::Info
+            };
+            flash(&state.db, &user, kind, &message).await?;
+            Ok(see_other(&format!("/namespaces/{ns}/registry")))
+        }
+        Err(WriteError::Duplicate) => {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                "robot",
+                "This namespace already has a credential for this robot on this registry: \
+                 replace its token below instead.",
+            );
+            Ok(unprocessable(
+                credentials_page_with(&state, &user, &ns, values, errors).await?,
+            ))
+        }
+        Err(WriteError::Other(error)) => {
+            audit_entry(
+                &state,
+                &user,
+                "credential.create",
+                &ns,
+                &target,
+                Outcome::Failed,
+                Some("saving failed"),
+            )
+            .await;
+            Err(AppError::Internal(error.context("saving a credential")))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "registries/replace.html")]
+struct ReplacePage {
+    layout: Layout,
+    namespace: String,
+    credential: CredentialView,
+    values: CredentialValues,
+    errors: FieldErrors,
+    warn_days: i64,
+}
+
+async fn load_credential(state: &AppState, ns: &str, id: i64) -> AppResult<CredentialRow> {
+    store::credential(&state.db, ns, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("There is no such credential in {ns}.")))
+}
+
+async fn replace_page_with(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    row: &CredentialRow,
+    values: CredentialValues,
+    errors: FieldErrors,
+) -> AppResult<String> {
+    Ok(ReplacePage {
+        layout: Layout::for_user(&state.db, user).await?,
+        namespace: ns.to_owned(),
+        credential: CredentialView::new(row, today()),
+        values,
+        errors,
+        warn_days: forms::EXPIRY_WARN_DAYS,
+    }
+    .render()?)
+}
+
+/// GET: the form to replace a credential's robot, token and expiry.
+pub async fn replace_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let row = load_credential(&state, &ns, id).await?;
+    let values = CredentialValues {
+        host: row.host.clone(),
+        robot: row.robot.clone(),
+        expires_on: row.expires_on.clone().unwrap_or_default(),
+        ..CredentialValues::default()
+    };
+    let html = replace_page_with(&state, &user, &ns, &row, values, FieldErrors::default()).await?;
+    Ok(Html(html).into_response())
+}
+
+/// POST: check and re-seal the new token in the same row.
+pub async fn replace_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+    Form(mut form): Form<CredentialForm>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, Some("credential.replace")).await?;
+    let row = load_credential(&state, &ns, id).await?;
+    // The host of a saved credential stays; a new registry is a new credential.
+    form.host = row.host.clone();
+    let values = CredentialValues::from_form(&form);
+    let valid = match form.validate(today()) {
+        Ok(valid) => valid,
+        Err(errors) => {
+            return Ok(unprocessable(
+                replace_page_with(&state, &user, &ns, &row, values, errors).await?,
+            ));
+        }
+    };
+    let target = format!("{} on {}", valid.robot, row.host);
+    let login = Login {
+        host: row.host.clone(),
+        robot: valid.robot.clone(),
+        token: valid.token.clone(),
+    };
+    let check = check_credential(&state, &login, valid.check_repository.as_deref()).await;
+    if let Err(error) = &check
+        && !valid.save_anyway
+    {
+        audit_entry(
+            &state,
+            &user,
+            "credential.replace",
+            &ns,
+            &target,
+            Outcome::Failed,
+            Some(&error.to_string()),
+        )
+        .await;
+        let mut errors = FieldErrors::default();
+        errors.add(field_for(error), error.to_string());
+        return Ok(unprocessable(
+            replace_page_with(&state, &user, &ns, &row, values, errors).await?,
+        ));
+    }
+    let write = CredentialWrite {
+        robot: &valid.robot,
+        token: &valid.token,
+        expires_on: valid.expires_on.as_deref(),
+        verified: check.is_ok(),
+        actor: &user.email,
+    };
+    match store::replace_credential(&state.db, &state.keys, &ns, id, &write).await {
+        Ok(true) => {
+            let detail = check
+                .as_ref()
+                .err()
+                .map(|e| format!("saved unchecked: {e}"));
+            audit_entry(
+                &state,
+                &user,
+                "credential.replace",
+                &ns,
+                &target,
+                Outcome::Ok,
+                detail.as_deref(),
+            )
+            .await;
+            let message = match &check {
+                Ok(()) => format!("Replaced the credential for {}.", valid.robot),
+                Err(error) => format!(
+                    "Replaced the credential for {} without a successful check: {error}",
+                    valid.robot
+                ),
+            };
+            flash(&state.db, &user, FlashKind::Success, &message).await?;
+            Ok(see_other(&format!("/namespaces/{ns}/registry")))
+        }
+        Ok(false) => Err(AppError::NotFound(format!(
+            "There is no such credential in {ns}."
+        ))),
+        Err(WriteError::Duplicate) => {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                "robot",
+                "Another credential of this namespace already uses this robot name.",
+            );
+            Ok(unprocessable(
+                replace_page_with(&state, &user, &ns, &row, values, errors).await?,
+            ))
+        }
+        Err(WriteError::Other(error)) => {
+            Err(AppError::Internal(error.context("replacing a credential")))
+        }
+    }
+}
+
+/// POST: delete a credential no image uses.
+pub async fn credential_delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, Some("credential.delete")).await?;
+    let row = load_credential(&state, &ns, id).await?;
+    let target = format!("{} on {}", row.robot, row.host);
+    match store::delete_credential(&state.db, &ns, id).await? {
+        DeleteOutcome::Deleted => {
+            audit_entry(
+                &state,
+                &user,
+                "credential.delete",
+                &ns,
+                &target,
+                Outcome::Ok,
+                None,
+            )
+            .await;
+            flash(
+                &state.db,
+                &user,
+                FlashKind::Success,
+                &format!("Deleted the credential for {}.", row.robot),
+            )
+            .await?;
+        }
+        DeleteOutcome::InUse(count) => {
+            let message = format!(
+                "The credential for {} is used by {count} registered image(s): delete those \
+                 first, or replace its token instead.",
+                row.robot
+            );
+            audit_entry(
+                &state,
+                &user,
+                "credential.delete",
+                &ns,
+                &target,
+                Outcome::Denied,
+                Some(&message),
+            )
+            .await;
+            flash(&state.db, &user, FlashKind::Error, &message).await?;
+        }
+        DeleteOutcome::NotFound => {
+            return Err(AppError::NotFound(format!(
+                "There is no such credential in {ns}."
+            )));
+        }
+    }
+    Ok(see_other(&format!("/namespaces/{ns}/registry")))
+}
+
+/// An image as the pages show it.
+pub struct ImageView {
+    id: i64,
+    reference: String,
+    robot: String,
+    digest: Option<String>,
+    checked: Option<String>,
+    check_error: Option<String>,
+}
+
+impl ImageView {
+    fn new(row: &ImageRow) -> Self {
+        Self {
+            id: row.id,
+            reference: row.reference(),
+            robot: row.robot.clone(),
+            digest: row.digest.clone(),
+            checked: row.checked_at.map(clock::display),
+            check_error: row.check_error.clone(),
+        }
+    }
+}
+
+/// A credential in the image form's drop-down.
+pub struct CredentialOption {
+    id: i64,
+    label: String,
+    selected: bool,
+}
+
+/// The values the image form shows again.
+#[derive(Default)]
+pub struct ImageValues {
+    reference: String,
+    credential_id: String,
+    register_anyway: bool,
+}
+
+#[derive(Template)]
+#[template(path = "registries/images.html")]
+struct ImagesPage {
+    layout: Layout,
+    namespace: String,
+    images: Vec<ImageView>,
+    credentials: Vec<CredentialOption>,
+    values: ImageValues,
+    errors: FieldErrors,
+    example: String,
+}
+
+async fn images_page_with(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    values: ImageValues,
+    errors: FieldErrors,
+) -> AppResult<String> {
+    let images = store::list_images(&state.db, ns)
+        .await?
+        .iter()
+        .map(ImageView::new)
+        .collect();
+    let rows = store::list_credentials(&state.db, ns).await?;
+    let only_one = rows.len() == 1;
+    let credentials = rows
+        .iter()
+        .map(|row| CredentialOption {
+            id: row.id,
+            label: format!("{} on {}", row.robot, row.host),
+            selected: only_one || values.credential_id == row.id.to_string(),
+        })
+        .collect();
+    Ok(ImagesPage {
+        layout: Layout::for_user(&state.db, user).await?,
+        namespace: ns.to_owned(),
+        images,
+        credentials,
+        values,
+        errors,
+        example: format!("{}/{ns}/app:1.0", state.registry.policy.default_host),
+    }
+    .render()?)
+}
+
+/// GET: the namespace's images and the form to register one.
+pub async fn images_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(ns): Path<String>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let html = images_page_with(
+        &state,
+        &user,
+        &ns,
+        ImageValues::default(),
+        FieldErrors::default(),
+    )
+    .await?;
+    Ok(Html(html).into_response())
+}
+
+/// What asking the registry about an image found.
+struct Checked {
+    digest: String,
+    media_type: Option<String>,
+    tags: Vec<String>,
+}
+
+/// Resolves the image's tag (or digest) and lists the repository's tags.
+async fn check_image(
+    state: &AppState,
+    ns: &str,
+    credential: &CredentialRow,
+    repository: &str,
+    lookup: &str,
+) -> AppResult<Result<Checked, RegistryError>> {
+    let token = store::open_token(&state.db, &state.keys, ns, credential.id)
+        .await
+        .map_err(|e| AppError::Internal(e.context("opening a registry token")))?
+        .ok_or_else(|| AppError::NotFound("That credential no longer exists.".to_owned()))?;
+    let login = Login {
+        host: credential.host.clone(),
+        robot: credential.robot.clone(),
+        token,
+    };
+    let result = async {
+        let resolved = state.registry.resolve(&login, repository, lookup).await?;
+        let tags = state.registry.tags(&login, repository).await?;
+        Ok(Checked {
+            digest: resolved.digest,
+            media_type: resolved.media_type,
+            tags,
+        })
+    }
+    .await;
+    Ok(result)
+}
+
+/// POST: parse the reference, resolve it through the credential, register it.
+pub async fn image_register(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(ns): Path<String>,
+    Form(form): Form<ImageForm>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, Some("image.register")).await?;
+    let values = ImageValues {
+        reference: form.reference.trim().to_owned(),
+        credential_id: form.credential_id.trim().to_owned(),
+        register_anyway: form.register_anyway.is_some(),
+    };
+    let invalid = |errors: FieldErrors, values: ImageValues| {
+        let state = state.clone();
+        let user = user.clone();
+        let ns = ns.clone();
+        async move {
+            Ok::<_, AppError>(unprocessable(
+                images_page_with(&state, &user, &ns, values, errors).await?,
+            ))
+        }
+    };
+    let (image, credential_id) = match form.validate(&state.registry.policy.default_host) {
+        Ok(valid) => valid,
+        Err(errors) => return invalid(errors, values).await,
+    };
+    let Some(credential) = store::credential(&state.db, &ns, credential_id).await? else {
+        let mut errors = FieldErrors::default();
+        errors.add("credential_id", "Pick one of this namespace's credentials.");
+        return invalid(errors, values).await;
+    };
+    if image.host != credential.host {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "reference",
+            format!(
+                "This image is on {} but the credential is for {}: pick a credential for {} \
+                 or save one first.",
+                image.host, credential.host, image.host
+            ),
+        );
+        return invalid(errors, values).await;
+    }
+    let target = image.to_string();
+    let check = check_image(
+        &state,
+        &ns,
+        &credential,
+        &image.repository,
+        image.reference(),
+    )
+    .await?;
+    if let Err(error) = &check
+        && !values.register_anyway
+    {
+        audit_entry(
+            &state,
+            &user,
+            "image.register",
+            &ns,
+            &target,
+            Outcome::Failed,
+            Some(&error.to_string()),
+        )
+        .await;
+        let field = match error {
+            RegistryError::BadCredentials { .. } | RegistryError::NoAccess { .. } => {
+                "credential_id"
+            }
+            _ => "reference",
+        };
+        let mut errors = FieldErrors::default();
+        errors.add(field, error.to_string());
+        return invalid(errors, values).await;
+    }
+    let id = insert_checked(&state, &ns, &user, &image, &credential, &check).await;
+    match id {
+        Ok(id) => {
+            let detail = check.as_ref().err().map(ToString::to_string);
+            audit_entry(
+                &state,
+                &user,
+                "image.register",
+                &ns,
+                &target,
+                Outcome::Ok,
+                detail.as_deref(),
+            )
+            .await;
+            let message = match &check {
+                Ok(checked) => format!("Registered {target}: it resolves to {}.", checked.digest),
+                Err(error) => format!("Registered {target} without a successful check: {error}"),
+            };
+            flash(&state.db, &user, FlashKind::Success, &message).await?;
+            Ok(see_other(&format!("/namespaces/{ns}/images/{id}")))
+        }
+        Err(WriteError::Duplicate) => {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                "reference",
+                "This image is already registered in this namespace.",
+            );
+            invalid(errors, values).await
+        }
+        Err(WriteError::Other(error)) => {
+            Err(AppError::Internal(error.context("registering an image")))
+        }
+    }
+}
+
+async fn insert_checked(
+    state: &AppState,
+    ns: &str,
+    user: &CurrentUser,
+    image: &ImageRef,
+    credential: &CredentialRow,
+    check: &Result<Checked, RegistryError>,
+) -> Result<i64, WriteError> {
+    let error = check.as_ref().err().map(ToString::to_string);
+    let result = store::CheckResult {
+        resolved: check
+            .as_ref()
+            .ok()
+            .map(|c| (c.digest.as_str(), c.media_type.as_deref())),
+        tags: check.as_ref().ok().map(|c| c.tags.as_slice()),
+        error: error.as_deref(),
+    };
+    store::insert_image(
+        &state.db,
+        ns,
+        &store::NewImage {
+            credential_id: credential.id,
+            host: &image.host,
+            repository: &image.repository,
+            tag: image.tag.as_deref(),
+            pinned_digest: image.digest.as_deref(),
+            actor: &user.email,
+        },
+        &result,
+    )
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "registries/image.html")]
+struct ImagePage {
+    layout: Layout,
+    namespace: String,
+    image: ImageView,
+    media_type: String,
+    tags: Vec<String>,
+    current_tag: String,
+    steps: Vec<Step>,
+    pull: Option<String>,
+}
+
+async fn load_image(state: &AppState, ns: &str, id: i64) -> AppResult<ImageRow> {
+    store::image(&state.db, ns, id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("There is no such image in {ns}.")))
+}
+
+/// GET: one image: digest, tags, and the docker commands to push it.
+pub async fn image_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let row = load_image(&state, &ns, id).await?;
+    let steps = forms::docker_steps(&row.host, &row.repository, row.tag.as_deref(), &row.robot);
+    let pull = row.digest.as_ref().map(|digest| {
+        format!(
+            "docker pull {}",
+            forms::shell_quote(&format!("{}/{}@{digest}", row.host, row.repository))
+        )
+    });
+    render(&ImagePage {
+        layout: Layout::for_user(&state.db, &user).await?,
+        namespace: ns.clone(),
+        image: ImageView::new(&row),
+        media_type: row.media_type.clone().unwrap_or_default(),
+        tags: row.tag_list().into_iter().map(str::to_owned).collect(),
+        current_tag: row.tag.clone().unwrap_or_default(),
+        steps,
+        pull,
+    })
+}
+
+/// POST: ask the registry again; record the digest (or why it failed).
+pub async fn image_recheck(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, Some("image.recheck")).await?;
+    let row = load_image(&state, &ns, id).await?;
+    let credential = load_credential(&state, &ns, row.credential_id).await?;
+    let check = check_image(&state, &ns, &credential, &row.repository, row.lookup()).await?;
+    let error = check.as_ref().err().map(ToString::to_string);
+    store::update_check(
+        &state.db,
+        id,
+        &store::CheckResult {
+            resolved: check
+                .as_ref()
+                .ok()
+                .map(|c| (c.digest.as_str(), c.media_type.as_deref())),
+            tags: check.as_ref().ok().map(|c| c.tags.as_slice()),
+            error: error.as_deref(),
+        },
+    )
+    .await?;
+    let (kind, message) = match &check {
+        Ok(checked) if row.digest.as_deref() == Some(checked.digest.as_str()) => (
+            FlashKind::Success,
+            format!("Checked: {} is still {}.", row.lookup(), checked.digest),
+        ),
+        Ok(checked) => (
+            FlashKind::Info,
+            format!(
+                "Checked: {} now resolves to {}.",
+                row.lookup(),
+                checked.digest
+            ),
+        ),
+        Err(error) => (FlashKind::Error, format!("The check failed: {error}")),
+    };
+    flash(&state.db, &user, kind, &message).await?;
+    Ok(see_other(&format!("/namespaces/{ns}/images/{id}")))
+}
+
+/// POST: forget an image registration (nothing in the registry changes).
+pub async fn image_delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, Some("image.delete")).await?;
+    let row = load_image(&state, &ns, id).await?;
+    let target = row.reference();
+    if !store::delete_image(&state.db, &ns, id).await? {
+        return Err(AppError::NotFound(format!(
+            "There is no such image in {ns}."
+        )));
+    }
+    audit_entry(
+        &state,
+        &user,
+        "image.delete",
+        &ns,
+        &target,
+        Outcome::Ok,
+        None,
+    )
+    .await;
+    flash(
+        &state.db,
+        &user,
+        FlashKind::Success,
+        &format!("Removed {target} from this namespace (the registry still has it)."),
+    )
+    .await?;
+    Ok(see_other(&format!("/namespaces/{ns}/images")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_dns_labels() {
+        for good in ["cs101", "a", "team-7", &"a".repeat(63)] {
+            assert!(valid_namespace(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64), "../x"] {
+            assert!(!valid_namespace(bad), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    //! Every registries template renders with sample data (a broken page fails CI).
+    use super::*;
+
+    fn failed_form() -> FieldErrors {
+        let mut errors = FieldErrors::default();
+        errors.add("robot", "Bad robot.");
+        errors.add("reference", "Bad reference.");
+        errors
+    }
+
+    fn credential() -> CredentialView {
+        CredentialView {
+            id: 3,
+            host: "reg.example.edu".into(),
+            robot: "robot$cs101+ci".into(),
+            expires_on: "2026-12-01".into(),
+            expiry: Some(Expiry {
+                text: "expires in 5 days".into(),
+                level: "warn",
+            }),
+            verified: None,
+            updated: "2026-11-30 10:00 UTC".into(),
+            updated_by: "a@purdue.edu".into(),
+        }
+    }
+
+    #[test]
+    fn every_page_renders_and_keeps_values_but_never_a_token() {
+        let values = || CredentialValues {
+            host: "reg.example.edu".into(),
+            robot: "robot$cs101+ci".into(),
+            ..CredentialValues::default()
+        };
+        let list = CredentialsPage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            credentials: vec![credential()],
+            values: values(),
+            errors: failed_form(),
+            allowed: "reg.example.edu".into(),
+            warn_days: 14,
+        }
+        .render()
+        .expect("credentials page");
+        assert!(list.contains("expires in 5 days") && list.contains("badge-warn"));
+        assert!(list.contains("error-summary") && list.contains("Bad robot."));
+        assert!(
+            list.contains("name=\"token\" value=\"\""),
+            "token field always empty"
+        );
+
+        let replace = ReplacePage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            credential: credential(),
+            values: values(),
+            errors: FieldErrors::default(),
+            warn_days: 14,
+        }
+        .render()
+        .expect("replace page");
+        assert!(replace.contains("/namespaces/cs101/credentials/3/replace"));
+        assert!(!replace.contains("error-summary"));
+
+        let image = ImageView {
+            id: 9,
+            reference: "reg.example.edu/cs101/app:1.0".into(),
+            robot: "robot$cs101+ci".into(),
+            digest: Some(format!("sha256:{}", "a".repeat(64))),
+            checked: Some("2026-11-30 10:00 UTC".into()),
+            check_error: Some("The registry could not be reached.".into()),
+        };
+        let images = ImagesPage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            images: vec![ImageView { ..image }],
+            credentials: vec![CredentialOption {
+                id: 3,
+                label: "robot$cs101+ci on reg.example.edu".into(),
+                selected: true,
+            }],
+            values: ImageValues::default(),
+            errors: failed_form(),
+            example: "reg.example.edu/cs101/app:1.0".into(),
+        }
+        .render()
+        .expect("images page");
+        assert!(images.contains("<option value=\"3\" selected>"));
+        assert!(images.contains("Bad reference."));
+
+        let page = ImagePage {
+            layout: Layout::bare(),
+            namespace: "cs101".into(),
+            image: ImageView {
+                id: 9,
+                reference: "reg.example.edu/cs101/app:1.0".into(),
+                robot: "robot$cs101+ci".into(),
+                digest: None,
+                checked: None,
+                check_error: None,
+            },
+            media_type: String::new(),
+            tags: vec!["1.0".into(), "2.0".into()],
+            current_tag: "1.0".into(),
+            steps: forms::docker_steps(
+                "reg.example.edu",
+                "cs101/app",
+                Some("1.0"),
+                "robot$cs101+ci",
+            ),
+            pull: None,
+        }
+        .render()
+        .expect("image page");
+        assert!(
+            page.contains("--username &#x27;robot$cs101+ci&#x27;")
+                || page.contains("--username &#39;robot$cs101+ci&#39;"),
+            "{page}"
+        );
+        assert!(page.contains("not resolved yet"));
+    }
+}
