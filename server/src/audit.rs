@@ -64,3 +64,191 @@ pub async fn record(db: &SqlitePool, entry: Entry<'_>) {
         tracing::error!(%error, action = entry.action, "writing the audit log failed");
     }
 }
+
+// ------------------------------------------------------------- the admin page
+
+use askama::Template;
+use axum::{
+    Router,
+    extract::{Query, State},
+    response::Response,
+    routing::get,
+};
+use serde::Deserialize;
+
+use crate::{
+    app::{
+        AppState,
+        page::{Layout, render},
+    },
+    auth::AdminUser,
+    clock,
+    error::AppResult,
+};
+
+/// Rows per page of the audit log.
+pub const PAGE_SIZE: i64 = 100;
+
+/// Routes of the audit log page.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/admin/audit", get(audit_page))
+}
+
+/// What the audit page filters by; empty fields do not filter.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Filter {
+    /// Actor email (exact, case-insensitive).
+    #[serde(default)]
+    pub user: String,
+    /// Namespace (exact).
+    #[serde(default)]
+    pub namespace: String,
+    /// Action, exact (`member.add`) or a prefix ending in a dot (`member.`).
+    #[serde(default)]
+    pub action: String,
+    /// Only rows with an id below this (the "older" link).
+    #[serde(default)]
+    pub before: Option<i64>,
+}
+
+/// One audit row as the page shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Row id.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// Where.
+    pub namespace: Option<String>,
+    /// On what.
+    pub target: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub outcome: String,
+    /// Why, when it did not go through.
+    pub detail: Option<String>,
+}
+
+impl Row {
+    /// `2026-11-30 14:05 UTC`.
+    pub fn when(&self) -> String {
+        clock::display(self.at)
+    }
+
+    /// For `<time datetime>`.
+    pub fn when_rfc3339(&self) -> String {
+        clock::rfc3339(self.at)
+    }
+
+    /// Badge class for the outcome.
+    pub fn badge(&self) -> &'static str {
+        match self.outcome.as_str() {
+            "ok" => "badge-ok",
+            "denied" => "badge-warn",
+            _ => "badge-bad",
+        }
+    }
+}
+
+/// The newest rows matching `filter`, at most `limit`.
+pub async fn search(db: &SqlitePool, filter: &Filter, limit: i64) -> sqlx::Result<Vec<Row>> {
+    let user = filter.user.trim();
+    let namespace = filter.namespace.trim();
+    let action = filter.action.trim();
+    let (action_exact, action_prefix) = match action.strip_suffix('.') {
+        Some(prefix) => (String::new(), format!("{prefix}.")),
+        None => (action.to_owned(), String::new()),
+    };
+    sqlx::query_as::<_, Row>(
+        "SELECT id, at, actor, action, namespace, target, outcome, detail FROM audit_log
+             WHERE (?1 = '' OR actor = ?1 COLLATE NOCASE)
+               AND (?2 = '' OR namespace = ?2)
+               AND (?3 = '' OR action = ?3)
+               AND (?4 = '' OR substr(action, 1, length(?4)) = ?4)
+               AND (?5 IS NULL OR id < ?5)
+             ORDER BY id DESC LIMIT ?6",
+    )
+    .bind(user)
+    .bind(namespace)
+    .bind(action_exact)
+    .bind(action_prefix)
+    .bind(filter.before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Every action recorded so far, for the filter's choices.
+pub async fn actions(db: &SqlitePool) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT action FROM audit_log ORDER BY action")
+        .fetch_all(db)
+        .await
+}
+
+/// Deletes rows older than `days`; how many went.
+pub async fn prune(db: &SqlitePool, days: u32) -> sqlx::Result<u64> {
+    let cutoff = now() - i64::from(days) * 86_400;
+    let done = sqlx::query("DELETE FROM audit_log WHERE at < ?")
+        .bind(cutoff)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Prunes the audit log to `days` now and then every hour.
+pub fn spawn_retention(db: SqlitePool, days: u32) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match prune(&db, days).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, days, "pruned old audit rows"),
+                Err(error) => tracing::warn!(%error, "pruning the audit log failed"),
+            }
+        }
+    });
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    layout: Layout,
+    filter: Filter,
+    rows: Vec<Row>,
+    actions: Vec<String>,
+    older: Option<String>,
+    retention_days: u32,
+}
+
+/// `GET /admin/audit`: the audit log, newest first, filtered.
+async fn audit_page(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Query(filter): Query<Filter>,
+) -> AppResult<Response> {
+    let rows = search(&state.db, &filter, PAGE_SIZE).await?;
+    let older = match rows.last() {
+        Some(last) if i64::try_from(rows.len()).unwrap_or(0) == PAGE_SIZE => Some(
+            serde_urlencoded::to_string([
+                ("user", filter.user.as_str()),
+                ("namespace", filter.namespace.as_str()),
+                ("action", filter.action.as_str()),
+                ("before", &last.id.to_string()),
+            ])
+            .unwrap_or_default(),
+        ),
+        _ => None,
+    };
+    render(&AuditPage {
+        layout: Layout::for_user(&state.db, &user).await?,
+        actions: actions(&state.db).await?,
+        filter,
+        rows,
+        older,
+        retention_days: state.config.kube.audit_retention_days,
+    })
+}

@@ -76,6 +76,9 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
 
     #[command(flatten)]
+    pub kube: KubeConfig,
+
+    #[command(flatten)]
     pub registry: crate::registries::RegistryConfig,
 
     #[command(flatten)]
@@ -160,6 +163,39 @@ impl AuthConfig {
             .iter()
             .any(|admin| admin.trim().eq_ignore_ascii_case(email))
     }
+}
+
+/// The cluster: how to reach it, and what new namespaces get by default.
+#[derive(Debug, Clone, Args)]
+pub struct KubeConfig {
+    /// Kubeconfig file for reaching the cluster. Default: $KUBECONFIG or
+    /// ~/.kube/config, else the in-cluster ServiceAccount. Berth starts without
+    /// any; pages that need the cluster then say so and /readyz is not ready.
+    #[arg(long, env = "BERTH_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Give each person a personal namespace (with the default quota) at their
+    /// first sign-in.
+    #[arg(long, env = "BERTH_SELF_SERVICE_NAMESPACES")]
+    pub self_service_namespaces: bool,
+
+    /// Quota and container defaults a new namespace form starts with (and a
+    /// personal namespace gets), as `key=value` pairs separated by commas. Keys:
+    /// requests.cpu, requests.memory, limits.cpu, limits.memory, pods,
+    /// services.loadbalancers, persistentvolumeclaims, requests.storage,
+    /// default.cpu, default.memory, defaultRequest.cpu, defaultRequest.memory.
+    #[arg(
+        long,
+        env = "BERTH_DEFAULT_QUOTA",
+        default_value = "requests.cpu=2,requests.memory=4Gi,limits.cpu=4,limits.memory=8Gi,\
+pods=20,services.loadbalancers=2,persistentvolumeclaims=5,requests.storage=20Gi,\
+default.cpu=500m,default.memory=512Mi,defaultRequest.cpu=100m,defaultRequest.memory=256Mi"
+    )]
+    pub default_quota: String,
+
+    /// Audit rows older than this many days are deleted (checked hourly).
+    #[arg(long, env = "BERTH_AUDIT_RETENTION_DAYS", default_value_t = 365)]
+    pub audit_retention_days: u32,
 }
 
 /// The repository's `static/` folder when running from a checkout, else `./static`.

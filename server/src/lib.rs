@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod home;
+pub mod kube;
 pub mod namespaces;
 pub mod registries;
 pub mod telemetry;

@@ -8,12 +8,15 @@ use support::{TestApp, location};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let app = TestApp::spawn().await;
+    // Readiness includes the cluster caches; without a cluster Berth is up but
+    // not ready (tests/namespaces.rs checks it becomes ready with one).
+    let app =
+        TestApp::spawn_with(&["--dev-login", "--kubeconfig", "/nonexistent/kubeconfig"]).await;
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
     let ready = app.get("/readyz").await;
-    assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.text().await.expect("body"), "ready");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.text().await.expect("body"), "no cluster configured");
     app.stop().await;
 }
 

@@ -21,11 +21,14 @@ use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
 pub use middleware::request_id;
 
 use crate::{
+    audit,
     auth::{self, AuthState},
     config::ServeConfig,
     db,
     error::ErrorPage,
     home,
+    kube::Kube,
+    namespaces::{self, spec::Limits},
 };
 
 /// Everything handlers share. Cheap to clone: every field is a handle.
@@ -37,6 +40,10 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     /// Sign-in: provider, session lifetimes, cookie settings.
     pub auth: Arc<AuthState>,
+    /// The cluster: impersonating clients and the watch caches.
+    pub kube: Kube,
+    /// The quota and container defaults a new namespace starts with.
+    pub default_limits: Arc<Limits>,
     /// Master keys that seal registry tokens.
     pub keys: Arc<crate::crypto::Keyring>,
     /// The fenced Registry v2 client.
@@ -58,6 +65,8 @@ pub fn router(state: AppState) -> Router {
     let pages = Router::new()
         .merge(home::router())
         .merge(auth::router())
+        .merge(namespaces::router())
+        .merge(audit::router())
         .merge(crate::registries::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -76,12 +85,21 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Berth can serve requests: the database answers.
+/// Berth can serve requests: the database answers and the cluster caches
+/// have their first full list (without them pages would show nothing).
 async fn readyz(State(state): State<AppState>) -> Response {
-    if db::ping(&state.db).await {
-        "ready".into_response()
-    } else {
+    if !db::ping(&state.db).await {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+    } else if !state.kube.is_connected() {
+        (StatusCode::SERVICE_UNAVAILABLE, "no cluster configured").into_response()
+    } else if !state.kube.is_ready() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster caches not synced yet",
+        )
+            .into_response()
+    } else {
+        "ready".into_response()
     }
 }
 
@@ -115,13 +133,19 @@ impl Application {
     pub async fn build_on(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Self> {
         // Configuration errors first, so a bad flag changes nothing on disk.
         let auth = AuthState::from_config(&config, listener.local_addr()?)?;
+        let default_limits = Limits::from_flag(&config.kube.default_quota)
+            .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
         let db = db::connect(&config.database).await?;
         let (keys, registry) = crate::registries::prepare(&config, &db).await?;
         auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
+        audit::spawn_retention(db.clone(), config.kube.audit_retention_days);
+        let kube = Kube::connect(&config.kube).await;
         let state = AppState {
             db: db.clone(),
             config: Arc::new(config),
             auth,
+            kube,
+            default_limits: Arc::new(default_limits),
             keys,
             registry,
         };

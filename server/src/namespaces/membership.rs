@@ -85,3 +85,90 @@ pub async fn require(
         ))),
     }
 }
+
+/// One person's membership, as the members list shows it.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Email (as added; people may not have signed in yet).
+    pub email: String,
+    /// Owner or member.
+    pub role: Role,
+    /// Who added them.
+    pub added_by: String,
+    /// When, unix seconds.
+    pub added_at: i64,
+}
+
+/// The members of `namespace`, owners first.
+pub async fn members_of(db: &SqlitePool, namespace: &str) -> sqlx::Result<Vec<Member>> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT email, role, added_by, added_at FROM memberships WHERE namespace = ?
+         ORDER BY role = 'owner' DESC, email",
+    )
+    .bind(namespace)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(email, role, added_by, added_at)| {
+            Role::parse(&role).map(|role| Member {
+                email,
+                role,
+                added_by,
+                added_at,
+            })
+        })
+        .collect())
+}
+
+/// How many members each namespace has.
+pub async fn member_counts(
+    db: &SqlitePool,
+) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT namespace, COUNT(*) FROM memberships GROUP BY namespace")
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Adds `email` to `namespace` as `role`, or changes their role.
+pub async fn upsert(
+    db: &SqlitePool,
+    namespace: &str,
+    email: &str,
+    role: Role,
+    added_by: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO memberships (namespace, email, role, added_by, added_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (namespace, email) DO UPDATE SET role = excluded.role",
+    )
+    .bind(namespace)
+    .bind(email)
+    .bind(role.as_str())
+    .bind(added_by)
+    .bind(crate::clock::now())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Removes `email` from `namespace`; whether there was such a membership.
+pub async fn remove(db: &SqlitePool, namespace: &str, email: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM memberships WHERE namespace = ? AND email = ?")
+        .bind(namespace)
+        .bind(email)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Forgets every membership of a deleted namespace.
+pub async fn remove_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query("DELETE FROM memberships WHERE namespace = ?")
+        .bind(namespace)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}

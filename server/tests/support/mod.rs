@@ -6,6 +6,7 @@
 //! every helper.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+pub mod berth_sa;
 pub mod browser;
 pub mod cluster;
 pub mod oidc;

@@ -1,0 +1,226 @@
+//! The cluster: how Berth reaches it, the identity it acts as, and the
+//! watch-backed caches pages read from.
+//!
+//! Berth's own ServiceAccount may only watch, impersonate and bind its roles.
+//! Every write is made through [`Kube::client_for`], which impersonates the
+//! person behind the request (`berth:<email>`, groups `berth:users` and, for
+//! admins, `berth:admins`), so the apiserver's RBAC has the last word even if a
+//! check in Berth had a bug. Reads for pages come from [`Caches`], never a
+//! request to the apiserver per page view.
+
+pub mod cache;
+pub mod errors;
+pub mod quantity;
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use ::kube::{
+    Client, Config,
+    config::{KubeConfigOptions, Kubeconfig},
+};
+
+pub use cache::Caches;
+pub use errors::KubeError;
+
+use crate::{auth::CurrentUser, config::KubeConfig};
+
+/// The label every object Berth creates carries, and its value.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "berth");
+/// The label selector for objects Berth manages.
+pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=berth";
+/// Field manager for server-side apply.
+pub const FIELD_MANAGER: &str = "berth";
+/// Group every person Berth acts for is impersonated with.
+pub const USERS_GROUP: &str = "berth:users";
+/// Group admins are impersonated with; bound cluster-wide to `berth-admin`.
+pub const ADMINS_GROUP: &str = "berth:admins";
+/// Prefix of impersonated user names, so they can never collide with the
+/// cluster's own users (`system:…`, certificate CNs, OIDC users).
+pub const USER_PREFIX: &str = "berth:";
+/// The user Berth impersonates when it acts on its own (self-service
+/// namespaces), with the admin group.
+pub const SYSTEM_USER: &str = "berth:system";
+
+/// How long an impersonating client is reused. A client holds a connection
+/// pool, so building one per request would mean a TLS handshake per request.
+const CLIENT_TTL: Duration = Duration::from_secs(300);
+
+/// Who Berth acts as in the cluster for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Identity {
+    /// Kubernetes user name, `berth:<email>`.
+    pub user: String,
+    /// Kubernetes groups.
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    /// The identity for a person; emails are lower-cased so the RoleBinding
+    /// subject and the impersonated name always match.
+    pub fn new(email: &str, is_admin: bool) -> Self {
+        let mut groups = vec![USERS_GROUP.to_owned()];
+        if is_admin {
+            groups.push(ADMINS_GROUP.to_owned());
+        }
+        Self {
+            user: user_name(email),
+            groups,
+        }
+    }
+
+    /// The identity for the signed-in person.
+    pub fn of(user: &CurrentUser) -> Self {
+        Self::new(&user.email, user.is_admin)
+    }
+
+    /// Berth acting on its own behalf (e.g. a personal namespace at first
+    /// sign-in): still through impersonation, so the ServiceAccount needs no
+    /// write rights of its own.
+    pub fn system() -> Self {
+        Self {
+            user: SYSTEM_USER.to_owned(),
+            groups: vec![USERS_GROUP.to_owned(), ADMINS_GROUP.to_owned()],
+        }
+    }
+}
+
+/// The Kubernetes user name Berth impersonates for `email`.
+pub fn user_name(email: &str) -> String {
+    format!("{USER_PREFIX}{}", email.trim().to_lowercase())
+}
+
+/// Berth's handle on the cluster; cheap to clone. Either connected, or not
+/// (no configuration found), in which case every use says so plainly.
+#[derive(Clone)]
+pub struct Kube {
+    inner: Result<Arc<Connected>, Arc<str>>,
+}
+
+struct Connected {
+    base: Config,
+    caches: Caches,
+    clients: Mutex<HashMap<Identity, (Instant, Client)>>,
+}
+
+impl Kube {
+    /// Finds the cluster configuration and starts the caches. Never fails:
+    /// without a cluster Berth still serves sign-in and says what is missing.
+    pub async fn connect(config: &KubeConfig) -> Self {
+        match load_config(config).await {
+            Ok(base) => match Client::try_from(base.clone()) {
+                Ok(client) => {
+                    tracing::info!(cluster = %base.cluster_url, "using the cluster");
+                    let caches = Caches::start(client);
+                    Self {
+                        inner: Ok(Arc::new(Connected {
+                            base,
+                            caches,
+                            clients: Mutex::new(HashMap::new()),
+                        })),
+                    }
+                }
+                Err(error) => Self::unavailable(&format!("the cluster client: {error}")),
+            },
+            Err(reason) => Self::unavailable(&reason),
+        }
+    }
+
+    /// A handle that is not connected, with the reason shown to admins.
+    pub fn unavailable(reason: &str) -> Self {
+        tracing::warn!(reason, "no cluster: pages that need it will say so");
+        Self {
+            inner: Err(Arc::from(reason)),
+        }
+    }
+
+    /// Whether a cluster configuration was found.
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_ok()
+    }
+
+    /// Connected and every cache has its first full list.
+    pub fn is_ready(&self) -> bool {
+        self.inner.as_ref().is_ok_and(|c| c.caches.is_ready())
+    }
+
+    /// The caches, or why there are none.
+    pub fn caches(&self) -> Result<&Caches, KubeError> {
+        match &self.inner {
+            Ok(connected) => Ok(&connected.caches),
+            Err(reason) => Err(KubeError::Unavailable(reason.to_string())),
+        }
+    }
+
+    /// A client that impersonates `identity`: the one way Berth writes to the
+    /// cluster.
+    pub fn client_for(&self, identity: &Identity) -> Result<Client, KubeError> {
+        let connected = match &self.inner {
+            Ok(connected) => connected,
+            Err(reason) => return Err(KubeError::Unavailable(reason.to_string())),
+        };
+        let mut clients = connected
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        clients.retain(|_, (made, _)| now.duration_since(*made) < CLIENT_TTL);
+        if let Some((_, client)) = clients.get(identity) {
+            return Ok(client.clone());
+        }
+        let mut config = connected.base.clone();
+        config.auth_info.impersonate = Some(identity.user.clone());
+        config.auth_info.impersonate_groups = Some(identity.groups.clone());
+        config.auth_info.impersonate_uid = None;
+        config.auth_info.impersonate_user_extra = None;
+        let client = Client::try_from(config).map_err(KubeError::from)?;
+        clients.insert(identity.clone(), (now, client.clone()));
+        Ok(client)
+    }
+}
+
+/// The explicit kubeconfig if given, else the usual search (KUBECONFIG,
+/// ~/.kube/config, in-cluster).
+async fn load_config(config: &KubeConfig) -> Result<Config, String> {
+    match &config.kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path)
+                .map_err(|e| format!("reading the kubeconfig {}: {e}", path.display()))?;
+            Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("the kubeconfig {}: {e}", path.display()))
+        }
+        None => Config::infer()
+            .await
+            .map_err(|e| format!("no cluster configuration found ({e})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_are_prefixed_lowercase_and_carry_the_right_groups() {
+        let student = Identity::new(" Alice@Purdue.edu", false);
+        assert_eq!(student.user, "berth:alice@purdue.edu");
+        assert_eq!(student.groups, vec!["berth:users"]);
+        let admin = Identity::new("root@purdue.edu", true);
+        assert_eq!(admin.groups, vec!["berth:users", "berth:admins"]);
+    }
+
+    #[test]
+    fn an_unavailable_cluster_says_why() {
+        let kube = Kube::unavailable("no cluster configuration found");
+        assert!(!kube.is_connected());
+        assert!(!kube.is_ready());
+        let error = kube
+            .client_for(&Identity::system())
+            .err()
+            .map(|e| e.to_string());
+        assert!(error.is_some_and(|e| e.contains("no cluster configuration found")));
+    }
+}

@@ -1,0 +1,894 @@
+//! The admin pages: the overview of every Berth namespace, creating and
+//! editing one (quota and container defaults), its members, deleting it.
+//!
+//! Every write goes through the client that impersonates the admin (groups
+//! `berth:users` and `berth:admins`), so the apiserver checks it against
+//! `berth-admin` too; each ends with an audit row, whatever the outcome.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use k8s_openapi::api::{
+    core::v1::{LimitRange, Namespace, ResourceQuota},
+    rbac::v1::RoleBinding,
+};
+use kube::{
+    Api, Client, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams, PostParams},
+};
+use serde::Deserialize;
+
+use super::{
+    membership::{self, Member, Role},
+    objects,
+    spec::{self, DEFAULTS, FieldError, Limits, NamespaceSpec, QUOTA, Setting},
+    usage::{self, NamespaceUsage, SORT_KEYS},
+};
+use crate::{
+    app::{
+        AppState,
+        page::{FlashKind, Layout, flash},
+    },
+    audit::{self, Outcome},
+    auth::{AdminUser, CurrentUser},
+    error::{AppError, AppResult},
+    kube::{Caches, FIELD_MANAGER, Identity, KubeError},
+};
+
+/// Renders a page with a status.
+fn page(status: StatusCode, template: &impl Template) -> AppResult<Response> {
+    Ok((status, axum::response::Html(template.render()?)).into_response())
+}
+
+/// The HTTP status to answer a refused cluster write with.
+fn status_of(error: &KubeError) -> StatusCode {
+    match error {
+        KubeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        KubeError::Api { code, .. } => {
+            StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        KubeError::Transport(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+fn outcome_of(error: &KubeError) -> Outcome {
+    if error.is_denied() {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    }
+}
+
+async fn record(
+    state: &AppState,
+    user: &CurrentUser,
+    action: &str,
+    namespace: &str,
+    target: Option<&str>,
+    result: Result<Option<&str>, &KubeError>,
+) {
+    let detail = match result {
+        Ok(detail) => detail.map(str::to_owned),
+        Err(error) => Some(error.to_string()),
+    };
+    audit::record(
+        &state.db,
+        audit::Entry {
+            actor: &user.email,
+            action,
+            namespace: Some(namespace),
+            target,
+            outcome: result.map_or_else(outcome_of, |_| Outcome::Ok),
+            detail: detail.as_deref(),
+        },
+    )
+    .await;
+}
+
+fn apply_params() -> PatchParams {
+    // Force: Berth owns these objects' fields; an admin's edit must win over
+    // a stale manager rather than fail with a conflict nobody can resolve.
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+// ---------------------------------------------------------------- admin index
+
+#[derive(Template)]
+#[template(path = "admin/index.html")]
+struct AdminIndexPage {
+    layout: Layout,
+}
+
+/// `GET /admin`: where the admin pages are.
+pub async fn admin_index(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+) -> AppResult<Response> {
+    page(
+        StatusCode::OK,
+        &AdminIndexPage {
+            layout: Layout::for_user(&state.db, &user).await?,
+        },
+    )
+}
+
+// ------------------------------------------------------------------- overview
+
+#[derive(Template)]
+#[template(path = "namespaces/overview.html")]
+struct OverviewPage {
+    layout: Layout,
+    rows: Vec<NamespaceUsage>,
+    cluster_error: Option<String>,
+    columns: Vec<Column>,
+}
+
+struct Column {
+    label: &'static str,
+    href: String,
+    aria_sort: &'static str,
+}
+
+/// Query of the overview.
+#[derive(Debug, Deserialize)]
+pub struct SortQuery {
+    sort: Option<String>,
+    dir: Option<String>,
+}
+
+/// Every managed namespace with its usage, from the caches.
+pub async fn usages(state: &AppState) -> Result<Vec<NamespaceUsage>, AppError> {
+    let caches = match state.kube.caches() {
+        Ok(caches) => caches,
+        Err(error) => return Err(AppError::from(error)),
+    };
+    let counts = membership::member_counts(&state.db).await?;
+    Ok(caches
+        .namespaces
+        .state()
+        .iter()
+        .map(|ns| {
+            let mut row = usage::usage_of(caches, ns);
+            row.members = counts.get(&row.name).copied().unwrap_or(0);
+            row
+        })
+        .collect())
+}
+
+/// `GET /admin/namespaces`: the overview, sortable by any column.
+pub async fn overview(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Query(query): Query<SortQuery>,
+) -> AppResult<Response> {
+    let sort = query
+        .sort
+        .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
+        .unwrap_or_else(|| "name".to_owned());
+    let descending = query.dir.as_deref() == Some("desc");
+    let (mut rows, cluster_error) = match state.kube.caches() {
+        Ok(_) => (usages(&state).await?, None),
+        Err(error) => (Vec::new(), Some(error.to_string())),
+    };
+    usage::sort(&mut rows, &sort, descending);
+    let columns = SORT_KEYS
+        .iter()
+        .map(|(key, label)| {
+            let active = *key == sort;
+            // Clicking the active column flips the order; another starts ascending.
+            let dir = if active && !descending { "desc" } else { "asc" };
+            Column {
+                label,
+                href: format!(
+                    "/admin/namespaces?{}",
+                    serde_urlencoded::to_string([("sort", *key), ("dir", dir)]).unwrap_or_default()
+                ),
+                aria_sort: match (active, descending) {
+                    (false, _) => "none",
+                    (true, false) => "ascending",
+                    (true, true) => "descending",
+                },
+            }
+        })
+        .collect();
+    let status = if cluster_error.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    page(
+        status,
+        &OverviewPage {
+            layout: Layout::for_user(&state.db, &user).await?,
+            rows,
+            cluster_error,
+            columns,
+        },
+    )
+}
+
+// ------------------------------------------------------------ create and edit
+
+/// One quota or default field on the form.
+pub struct FieldView {
+    field: &'static str,
+    label: &'static str,
+    help: &'static str,
+    value: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "namespaces/form.html")]
+struct NamespaceFormPage {
+    layout: Layout,
+    editing: bool,
+    name: String,
+    name_error: Option<String>,
+    description: String,
+    description_error: Option<String>,
+    quota: Vec<FieldView>,
+    defaults: Vec<FieldView>,
+    errors: Vec<FieldError>,
+    cluster_error: Option<String>,
+}
+
+fn error_for(errors: &[FieldError], field: &str) -> Option<String> {
+    errors
+        .iter()
+        .find(|e| e.field == field)
+        .map(|e| e.message.clone())
+}
+
+fn field_views(
+    settings: &[Setting],
+    values: &HashMap<String, String>,
+    errors: &[FieldError],
+) -> Vec<FieldView> {
+    settings
+        .iter()
+        .map(|s| FieldView {
+            field: s.field,
+            label: s.label,
+            help: s.help,
+            value: values.get(s.field).cloned().unwrap_or_default(),
+            error: error_for(errors, s.field),
+        })
+        .collect()
+}
+
+/// Form values (keyed by field) for a [`Limits`].
+fn values_of(limits: &Limits) -> HashMap<String, String> {
+    spec::all_settings()
+        .filter_map(|s| limits.get(s).map(|v| (s.field.to_owned(), v.to_owned())))
+        .collect()
+}
+
+async fn form_page(
+    state: &AppState,
+    user: &CurrentUser,
+    editing: bool,
+    values: &HashMap<String, String>,
+    errors: Vec<FieldError>,
+    cluster_error: Option<String>,
+) -> AppResult<NamespaceFormPage> {
+    Ok(NamespaceFormPage {
+        layout: Layout::for_user(&state.db, user).await?,
+        editing,
+        name: values.get("name").cloned().unwrap_or_default(),
+        name_error: error_for(&errors, "name"),
+        description: values.get("description").cloned().unwrap_or_default(),
+        description_error: error_for(&errors, "description"),
+        quota: field_views(&QUOTA, values, &errors),
+        defaults: field_views(&DEFAULTS, values, &errors),
+        errors,
+        cluster_error,
+    })
+}
+
+/// `GET /admin/namespaces/new`: the form, filled with the default quota.
+pub async fn new_form(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+) -> AppResult<Response> {
+    let values = values_of(&state.default_limits);
+    let cluster_error = state.kube.caches().err().map(|e| e.to_string());
+    page(
+        StatusCode::OK,
+        &form_page(&state, &user, false, &values, Vec::new(), cluster_error).await?,
+    )
+}
+
+/// Creates the namespace, then applies its quota and defaults; if those fail
+/// the namespace is removed again, so there is never one without its quota.
+pub async fn create_namespace(client: &Client, spec: &NamespaceSpec) -> Result<(), KubeError> {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    // POST, not apply: apply would quietly adopt a namespace that exists
+    // already and is not Berth's.
+    namespaces
+        .create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PostParams::default()
+            },
+            &objects::namespace(&spec.name, &spec.description),
+        )
+        .await?;
+    if let Err(error) = apply_limits(client, &spec.name, &spec.limits).await {
+        if let Err(cleanup) = namespaces
+            .delete(&spec.name, &DeleteParams::default())
+            .await
+        {
+            tracing::error!(%cleanup, namespace = spec.name, "removing a half-created namespace failed");
+        }
+        return Err(error);
+    }
+    Ok(())
+}
+
+/// Applies the quota and the container defaults (removing the LimitRange
+/// when no defaults are set).
+pub async fn apply_limits(
+    client: &Client,
+    namespace: &str,
+    limits: &Limits,
+) -> Result<(), KubeError> {
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
+    quotas
+        .patch(
+            objects::QUOTA_NAME,
+            &apply_params(),
+            &Patch::Apply(objects::resource_quota(namespace, limits)),
+        )
+        .await?;
+    let ranges: Api<LimitRange> = Api::namespaced(client.clone(), namespace);
+    match objects::limit_range(namespace, limits) {
+        Some(range) => {
+            ranges
+                .patch(
+                    objects::LIMIT_RANGE_NAME,
+                    &apply_params(),
+                    &Patch::Apply(range),
+                )
+                .await?;
+        }
+        None => match ranges
+            .delete(objects::LIMIT_RANGE_NAME, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(error) => {
+                let error = KubeError::from(error);
+                if !error.is_not_found() {
+                    return Err(error);
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+/// `POST /admin/namespaces`: create a namespace with its quota.
+pub async fn create_submit(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Form(values): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let spec = match spec::parse_namespace(&values, None) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            let form = form_page(&state, &user, false, &values, errors, None).await?;
+            return page(StatusCode::UNPROCESSABLE_ENTITY, &form);
+        }
+    };
+    let result = match state.kube.client_for(&Identity::of(&user)) {
+        Ok(client) => create_namespace(&client, &spec).await,
+        Err(error) => Err(error),
+    };
+    let summary = quota_summary(&spec.limits);
+    record(
+        &state,
+        &user,
+        "namespace.create",
+        &spec.name,
+        Some(&spec.name),
+        result.as_ref().map(|()| Some(summary.as_str())),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            if let Ok(caches) = state.kube.caches() {
+                caches
+                    .wait_for_namespace(&spec.name, std::time::Duration::from_secs(5))
+                    .await;
+            }
+            flash(
+                &state.db,
+                &user,
+                FlashKind::Success,
+                &format!(
+                    "Namespace {} created with its quota. Add its members below.",
+                    spec.name
+                ),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/admin/namespaces/{}", spec.name)).into_response())
+        }
+        Err(error) => {
+            let status = status_of(&error);
+            let mut errors = Vec::new();
+            if matches!(&error, KubeError::Api { code: 409, .. }) {
+                errors.push(FieldError {
+                    field: "name".to_owned(),
+                    message: "A namespace of that name exists already (or is still being deleted); pick another.".to_owned(),
+                });
+            }
+            let form = form_page(
+                &state,
+                &user,
+                false,
+                &values,
+                errors,
+                Some(error.to_string()),
+            )
+            .await?;
+            page(status, &form)
+        }
+    }
+}
+
+fn quota_summary(limits: &Limits) -> String {
+    spec::all_settings()
+        .filter_map(|s| limits.get(s).map(|v| format!("{}={v}", s.key)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The managed namespace, or 404.
+fn managed_namespace(state: &AppState, name: &str) -> AppResult<std::sync::Arc<Namespace>> {
+    let caches = state.kube.caches()?;
+    caches
+        .namespace(name)
+        .ok_or_else(|| AppError::NotFound(format!("There is no Berth namespace called {name}.")))
+}
+
+fn current_limits(caches: &Caches, name: &str) -> Limits {
+    let quota = Caches::in_namespace(&caches.quotas, name)
+        .into_iter()
+        .find(|q| q.name_any() == objects::QUOTA_NAME);
+    let range = Caches::in_namespace(&caches.limit_ranges, name)
+        .into_iter()
+        .find(|l| l.name_any() == objects::LIMIT_RANGE_NAME);
+    objects::limits_from_cluster(quota.as_deref(), range.as_deref())
+}
+
+/// `GET /admin/namespaces/{name}/edit`: the form with what the cluster has.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+) -> AppResult<Response> {
+    let namespace = managed_namespace(&state, &name)?;
+    let caches = state.kube.caches()?;
+    let mut values = values_of(&current_limits(caches, &name));
+    values.insert("name".to_owned(), name.clone());
+    values.insert(
+        "description".to_owned(),
+        objects::description_of(&namespace),
+    );
+    page(
+        StatusCode::OK,
+        &form_page(&state, &user, true, &values, Vec::new(), None).await?,
+    )
+}
+
+/// `POST /admin/namespaces/{name}/edit`: change description, quota, defaults.
+pub async fn edit_submit(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+    Form(mut values): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    managed_namespace(&state, &name)?;
+    values.insert("name".to_owned(), name.clone());
+    let spec = match spec::parse_namespace(&values, Some(&name)) {
+        Ok(spec) => spec,
+        Err(errors) => {
+            let form = form_page(&state, &user, true, &values, errors, None).await?;
+            return page(StatusCode::UNPROCESSABLE_ENTITY, &form);
+        }
+    };
+    let result = async {
+        let client = state.kube.client_for(&Identity::of(&user))?;
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .patch(
+                &name,
+                &apply_params(),
+                &Patch::Apply(objects::namespace(&name, &spec.description)),
+            )
+            .await?;
+        apply_limits(&client, &name, &spec.limits).await
+    }
+    .await;
+    let summary = quota_summary(&spec.limits);
+    record(
+        &state,
+        &user,
+        "namespace.update",
+        &name,
+        Some(&name),
+        result.as_ref().map(|()| Some(summary.as_str())),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            flash(
+                &state.db,
+                &user,
+                FlashKind::Success,
+                &format!("Saved the quota of {name}."),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
+        }
+        Err(error) => {
+            let form = form_page(
+                &state,
+                &user,
+                true,
+                &values,
+                Vec::new(),
+                Some(error.to_string()),
+            )
+            .await?;
+            page(status_of(&error), &form)
+        }
+    }
+}
+
+// --------------------------------------------------------- detail and members
+
+#[derive(Template)]
+#[template(path = "namespaces/show.html")]
+struct ShowPage {
+    layout: Layout,
+    usage: NamespaceUsage,
+    limits: Vec<(&'static str, String)>,
+    members: Vec<Member>,
+    email: String,
+    role: String,
+    errors: Vec<FieldError>,
+    cluster_error: Option<String>,
+}
+
+async fn show_page(
+    state: &AppState,
+    user: &CurrentUser,
+    name: &str,
+    values: &HashMap<String, String>,
+    errors: Vec<FieldError>,
+    cluster_error: Option<String>,
+) -> AppResult<ShowPage> {
+    let namespace = managed_namespace(state, name)?;
+    let caches = state.kube.caches()?;
+    let mut usage = usage::usage_of(caches, &namespace);
+    let members = membership::members_of(&state.db, name).await?;
+    usage.members = i64::try_from(members.len()).unwrap_or(i64::MAX);
+    let current = current_limits(caches, name);
+    let limits = spec::all_settings()
+        .map(|s| (s.label, current.get(s).unwrap_or("no limit").to_owned()))
+        .collect();
+    Ok(ShowPage {
+        layout: Layout::for_user(&state.db, user).await?,
+        usage,
+        limits,
+        members,
+        email: values.get("email").cloned().unwrap_or_default(),
+        role: values
+            .get("role")
+            .cloned()
+            .unwrap_or_else(|| "member".to_owned()),
+        errors,
+        cluster_error,
+    })
+}
+
+/// `GET /admin/namespaces/{name}`: usage, quota, members.
+pub async fn show(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+) -> AppResult<Response> {
+    let page_data = show_page(&state, &user, &name, &HashMap::new(), Vec::new(), None).await?;
+    page(StatusCode::OK, &page_data)
+}
+
+/// Binds `email` as `role` in `namespace`, then removes a binding for the
+/// other role (roleRef cannot change, so a new role is a new binding; the
+/// new one comes first so access never lapses).
+pub async fn bind_member(
+    client: &Client,
+    namespace: &str,
+    email: &str,
+    role: Role,
+) -> Result<(), KubeError> {
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
+    bindings
+        .patch(
+            &objects::role_binding_name(email, role),
+            &apply_params(),
+            &Patch::Apply(objects::role_binding(namespace, email, role)),
+        )
+        .await?;
+    let other = match role {
+        Role::Member => Role::Owner,
+        Role::Owner => Role::Member,
+    };
+    delete_binding(&bindings, &objects::role_binding_name(email, other)).await
+}
+
+/// Removes every binding Berth made for `email` in `namespace`.
+pub async fn unbind_member(client: &Client, namespace: &str, email: &str) -> Result<(), KubeError> {
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
+    for role in [Role::Member, Role::Owner] {
+        delete_binding(&bindings, &objects::role_binding_name(email, role)).await?;
+    }
+    Ok(())
+}
+
+async fn delete_binding(bindings: &Api<RoleBinding>, name: &str) -> Result<(), KubeError> {
+    match bindings.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = KubeError::from(error);
+            if error.is_not_found() {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// `POST /admin/namespaces/{name}/members`: add someone, or change their role.
+pub async fn add_member(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+    Form(values): Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    managed_namespace(&state, &name)?;
+    let member = match spec::parse_member(&values) {
+        Ok(member) => member,
+        Err(errors) => {
+            let data = show_page(&state, &user, &name, &values, errors, None).await?;
+            return page(StatusCode::UNPROCESSABLE_ENTITY, &data);
+        }
+    };
+    // The cluster first: a membership Berth stores but the apiserver never
+    // got would show access that does not exist.
+    let result = match state.kube.client_for(&Identity::of(&user)) {
+        Ok(client) => bind_member(&client, &name, &member.email, member.role).await,
+        Err(error) => Err(error),
+    };
+    if result.is_ok() {
+        membership::upsert(&state.db, &name, &member.email, member.role, &user.email).await?;
+    }
+    record(
+        &state,
+        &user,
+        "member.add",
+        &name,
+        Some(&member.email),
+        result.as_ref().map(|()| Some(member.role.as_str())),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            flash(
+                &state.db,
+                &user,
+                FlashKind::Success,
+                &format!(
+                    "{} is now {} of {name}.",
+                    member.email,
+                    article(member.role)
+                ),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
+        }
+        Err(error) => {
+            let data = show_page(
+                &state,
+                &user,
+                &name,
+                &values,
+                Vec::new(),
+                Some(error.to_string()),
+            )
+            .await?;
+            page(status_of(&error), &data)
+        }
+    }
+}
+
+fn article(role: Role) -> &'static str {
+    match role {
+        Role::Member => "a member",
+        Role::Owner => "an owner",
+    }
+}
+
+/// Form of the remove-member button.
+#[derive(Debug, Deserialize)]
+pub struct RemoveForm {
+    email: String,
+}
+
+/// `POST /admin/namespaces/{name}/members/remove`: remove someone's access.
+pub async fn remove_member(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+    Form(form): Form<RemoveForm>,
+) -> AppResult<Response> {
+    let email = form.email.trim().to_lowercase();
+    if !spec::valid_email(&email) {
+        return Err(AppError::BadRequest(
+            "That is not an email address.".to_owned(),
+        ));
+    }
+    let result = match state.kube.client_for(&Identity::of(&user)) {
+        Ok(client) => unbind_member(&client, &name, &email).await,
+        Err(error) => Err(error),
+    };
+    if result.is_ok() {
+        membership::remove(&state.db, &name, &email).await?;
+    }
+    record(
+        &state,
+        &user,
+        "member.remove",
+        &name,
+        Some(&email),
+        result.as_ref().map(|()| None),
+    )
+    .await;
+    let (kind, message) = match &result {
+        Ok(()) => (
+            FlashKind::Success,
+            format!("{email} no longer has access to {name}."),
+        ),
+        Err(error) => (
+            FlashKind::Error,
+            format!("{email} still has access: {error}"),
+        ),
+    };
+    flash(&state.db, &user, kind, &message).await?;
+    Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
+}
+
+// --------------------------------------------------------------------- delete
+
+#[derive(Template)]
+#[template(path = "namespaces/delete.html")]
+struct DeletePage {
+    layout: Layout,
+    usage: NamespaceUsage,
+    confirm: String,
+    confirm_error: Option<String>,
+    cluster_error: Option<String>,
+}
+
+async fn delete_page(
+    state: &AppState,
+    user: &CurrentUser,
+    name: &str,
+    confirm: String,
+    confirm_error: Option<String>,
+    cluster_error: Option<String>,
+) -> AppResult<DeletePage> {
+    let namespace = managed_namespace(state, name)?;
+    let caches = state.kube.caches()?;
+    let mut usage = usage::usage_of(caches, &namespace);
+    usage.members =
+        i64::try_from(membership::members_of(&state.db, name).await?.len()).unwrap_or(i64::MAX);
+    Ok(DeletePage {
+        layout: Layout::for_user(&state.db, user).await?,
+        usage,
+        confirm,
+        confirm_error,
+        cluster_error,
+    })
+}
+
+/// `GET /admin/namespaces/{name}/delete`: what goes with it, and the name to type.
+pub async fn delete_form(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+) -> AppResult<Response> {
+    let data = delete_page(&state, &user, &name, String::new(), None, None).await?;
+    page(StatusCode::OK, &data)
+}
+
+/// Form of the delete page.
+#[derive(Debug, Deserialize)]
+pub struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /admin/namespaces/{name}/delete`: delete it, once its name is typed.
+pub async fn delete_submit(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+    Form(form): Form<DeleteForm>,
+) -> AppResult<Response> {
+    if form.confirm.trim() != name {
+        let data = delete_page(
+            &state,
+            &user,
+            &name,
+            form.confirm,
+            Some(format!("Type {name} exactly to confirm.")),
+            None,
+        )
+        .await?;
+        return page(StatusCode::UNPROCESSABLE_ENTITY, &data);
+    }
+    managed_namespace(&state, &name)?;
+    let result = async {
+        let client = state.kube.client_for(&Identity::of(&user))?;
+        Api::<Namespace>::all(client)
+            .delete(&name, &DeleteParams::default())
+            .await?;
+        Ok::<(), KubeError>(())
+    }
+    .await;
+    if result.is_ok() {
+        membership::remove_namespace(&state.db, &name).await?;
+    }
+    record(
+        &state,
+        &user,
+        "namespace.delete",
+        &name,
+        Some(&name),
+        result.as_ref().map(|()| None),
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            flash(
+                &state.db,
+                &user,
+                FlashKind::Success,
+                &format!("Namespace {name} is being deleted with everything in it."),
+            )
+            .await?;
+            Ok(Redirect::to("/admin/namespaces").into_response())
+        }
+        Err(error) => {
+            let data = delete_page(
+                &state,
+                &user,
+                &name,
+                form.confirm,
+                None,
+                Some(error.to_string()),
+            )
+            .await?;
+            page(status_of(&error), &data)
+        }
+    }
+}

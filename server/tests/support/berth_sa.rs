@@ -1,0 +1,162 @@
+//! Berth's own ServiceAccount in the test world: `deploy/rbac` applied as is,
+//! a token from the TokenRequest API, and a kubeconfig with only that token,
+//! so the Berth under test holds exactly the rights it holds in production
+//! and every write it makes must go through impersonation.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+    time::Duration,
+};
+
+use berth::{config::KubeConfig, kube::Kube};
+use reqwest::StatusCode;
+use tempfile::TempDir;
+
+use super::TestApp;
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn kubectl(args: &[&str]) -> String {
+    let output = Command::new("kubectl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("running kubectl {args:?}: {e} (run the tests under testenv/run)")
+        });
+    assert!(
+        output.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Applies `deploy/rbac` (once per test binary) and writes a kubeconfig with
+/// a fresh token for ServiceAccount `berth-system/berth`; returns its path.
+pub fn kubeconfig() -> &'static Path {
+    static CONFIG: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = CONFIG.get_or_init(|| {
+        assert!(
+            std::env::var_os("KUBECONFIG").is_some(),
+            "KUBECONFIG is not set: run the cluster tests under testenv/run (see README)"
+        );
+        let rbac = repo_root().join("deploy/rbac");
+        // Server-side apply with force: idempotent when several test binaries
+        // (or a previous run on a kept cluster) applied it before.
+        kubectl(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=berth-tests",
+            "-k",
+            &rbac.to_string_lossy(),
+        ]);
+        let token = kubectl(&[
+            "create",
+            "token",
+            "berth",
+            "--namespace=berth-system",
+            "--duration=2h",
+        ]);
+        let server = kubectl(&[
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ]);
+        let ca = kubectl(&[
+            "config",
+            "view",
+            "--minify",
+            "--raw",
+            "-o",
+            "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+        ]);
+        let ca_line = if ca.is_empty() {
+            let file = kubectl(&[
+                "config",
+                "view",
+                "--minify",
+                "-o",
+                "jsonpath={.clusters[0].cluster.certificate-authority}",
+            ]);
+            format!("certificate-authority: {file}")
+        } else {
+            format!("certificate-authority-data: {ca}")
+        };
+        let dir = tempfile::tempdir().expect("a temp dir for the kubeconfig");
+        let path = dir.path().join("berth-sa.kubeconfig");
+        let text = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: {server}
+    {ca_line}
+users:
+- name: berth
+  user:
+    token: {token}
+contexts:
+- name: berth
+  context:
+    cluster: test
+    user: berth
+current-context: berth
+"
+        );
+        std::fs::write(&path, text).expect("writing the kubeconfig");
+        (dir, path)
+    });
+    path
+}
+
+/// The kube settings for the test's Berth.
+pub fn kube_config() -> KubeConfig {
+    KubeConfig {
+        kubeconfig: Some(kubeconfig().to_owned()),
+        self_service_namespaces: false,
+        default_quota: String::new(),
+        audit_retention_days: 365,
+    }
+}
+
+/// Berth's cluster handle, as the running Berth builds it, for tests that
+/// call the impersonating client directly (bypassing Berth's own checks).
+pub async fn berth_kube() -> Kube {
+    let kube = Kube::connect(&kube_config()).await;
+    assert!(kube.is_connected(), "Berth reaches the test cluster");
+    kube
+}
+
+impl TestApp {
+    /// Berth with the dev sign-in, running as its ServiceAccount in the test
+    /// cluster; returns once `/readyz` says its caches are synced.
+    pub async fn spawn_in_cluster(extra: &[&str]) -> Self {
+        let path = kubeconfig().to_string_lossy().into_owned();
+        let mut args = vec!["--dev-login", "--kubeconfig", &path];
+        args.extend_from_slice(extra);
+        let app = Self::spawn_with(&args).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let response = app.get("/readyz").await;
+            if response.status() == StatusCode::OK {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "Berth did not become ready: {}",
+                response.text().await.unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        app
+    }
+}
