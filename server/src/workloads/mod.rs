@@ -5,4 +5,5 @@
 
 pub mod build;
 pub mod form;
+pub mod quota;
 pub mod spec;
