@@ -83,6 +83,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub keys: crate::crypto::KeyConfig,
+
+    #[command(flatten)]
+    pub expose: crate::workloads::ExposeConfig,
 }
 
 /// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.

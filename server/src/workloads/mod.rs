@@ -4,6 +4,9 @@
 //! it into Kubernetes objects ([`build`]).
 
 pub mod build;
+pub mod deploy;
 pub mod form;
 pub mod quota;
 pub mod spec;
+
+pub use deploy::{ExposeConfig, deploy_router};

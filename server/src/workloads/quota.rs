@@ -183,9 +183,14 @@ pub fn check<'a>(
     let demand = demand(spec, defaults);
     let mut lines = Vec::new();
     for quota in quotas {
-        let Some(status) = &quota.status else { continue };
-        let hard = status.hard.clone().unwrap_or_default();
-        let used = status.used.clone().unwrap_or_default();
+        // A quota the controller has not counted yet has no status: its spec
+        // is the cap and nothing is used (the namespace is new).
+        let status = quota.status.clone().unwrap_or_default();
+        let hard = status
+            .hard
+            .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.clone()))
+            .unwrap_or_default();
+        let used = status.used.unwrap_or_default();
         for (key, asked) in &demand {
             // `cpu` and `memory` are the old names of requests.cpu/memory.
             let aliases: Vec<&'static str> = match *key {
@@ -194,7 +199,8 @@ pub fn check<'a>(
                 other => vec![other],
             };
             for alias in aliases {
-                let Some(hard_value) = hard.get(alias).and_then(|q| quantity::parse(&q.0).ok()) else {
+                let Some(hard_value) = hard.get(alias).and_then(|q| quantity::parse(&q.0).ok())
+                else {
                     continue;
                 };
                 let used_value = used
@@ -297,7 +303,11 @@ mod tests {
             },
             volume: None,
             exposure: Exposure::Campus,
-            ports: vec![PortMapping { published: 80, target: 80, protocol: Protocol::Tcp }],
+            ports: vec![PortMapping {
+                published: 80,
+                target: 80,
+                protocol: Protocol::Tcp,
+            }],
             owner: "s@purdue.edu".into(),
         }
     }
@@ -316,15 +326,34 @@ mod tests {
     #[test]
     fn the_summary_and_lines_say_what_it_takes_of_what_is_left() {
         let q = quota(
-            &[("requests.cpu", "4"), ("requests.memory", "6Gi"), ("services.loadbalancers", "1")],
-            &[("requests.cpu", "1"), ("requests.memory", "2Gi"), ("services.loadbalancers", "0")],
+            &[
+                ("requests.cpu", "4"),
+                ("requests.memory", "6Gi"),
+                ("services.loadbalancers", "1"),
+            ],
+            &[
+                ("requests.cpu", "1"),
+                ("requests.memory", "2Gi"),
+                ("services.loadbalancers", "0"),
+            ],
         );
         let check = check(&spec(2), &Defaults::default(), [&q], &BTreeMap::new());
         assert_eq!(check.summary, "2 replicas × 500m CPU / 1Gi = 1 CPU / 2Gi");
         assert!(check.over().is_empty(), "{check:?}");
-        let memory = check.lines.iter().find(|l| l.key == "requests.memory").expect("memory line");
-        assert_eq!(memory.describe(), "2Gi memory requested of your remaining 4Gi");
-        let lb = check.lines.iter().find(|l| l.key == "services.loadbalancers").expect("lb line");
+        let memory = check
+            .lines
+            .iter()
+            .find(|l| l.key == "requests.memory")
+            .expect("memory line");
+        assert_eq!(
+            memory.describe(),
+            "2Gi memory requested of your remaining 4Gi"
+        );
+        let lb = check
+            .lines
+            .iter()
+            .find(|l| l.key == "services.loadbalancers")
+            .expect("lb line");
         assert_eq!(lb.describe(), "1 load balancers of your remaining 1");
     }
 
@@ -333,7 +362,10 @@ mod tests {
         let q = quota(&[("requests.memory", "4Gi")], &[("requests.memory", "3Gi")]);
         let check = check(&spec(2), &Defaults::default(), [&q], &BTreeMap::new());
         let refusal = check.refusal().expect("refused");
-        assert!(refusal.contains("2Gi memory requested of your remaining 1Gi"), "{refusal}");
+        assert!(
+            refusal.contains("2Gi memory requested of your remaining 1Gi"),
+            "{refusal}"
+        );
     }
 
     #[test]
@@ -347,18 +379,45 @@ mod tests {
     #[test]
     fn defaults_follow_kubernetes_order() {
         let defaults = Defaults {
-            limit: BTreeMap::from([("memory".into(), "512Mi".into()), ("cpu".into(), "1".into())]),
+            limit: BTreeMap::from([
+                ("memory".into(), "512Mi".into()),
+                ("cpu".into(), "1".into()),
+            ]),
             request: BTreeMap::from([("cpu".into(), "100m".into())]),
         };
         let mut s = spec(1);
         s.resources = Resources::default();
         let pod = pod_resources(&s, &defaults);
         assert_eq!(pod.cpu_request, 0.1, "defaultRequest");
-        assert_eq!(pod.memory_request, 512.0 * 1024.0 * 1024.0, "falls back to the default limit");
+        assert_eq!(
+            pod.memory_request,
+            512.0 * 1024.0 * 1024.0,
+            "falls back to the default limit"
+        );
         s.resources.memory_limit = Some("256Mi".into());
         let pod = pod_resources(&s, &defaults);
-        assert_eq!(pod.memory_request, 256.0 * 1024.0 * 1024.0, "request defaults to its own limit");
+        assert_eq!(
+            pod.memory_request,
+            256.0 * 1024.0 * 1024.0,
+            "request defaults to its own limit"
+        );
         assert_eq!(pod.memory_limit, 256.0 * 1024.0 * 1024.0);
+    }
+
+    #[test]
+    fn a_quota_not_yet_counted_is_checked_against_its_spec() {
+        let q: ResourceQuota = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "berth-quota"},
+            "spec": {"hard": {"pods": "1"}},
+        }))
+        .expect("quota");
+        let check = check(&spec(2), &Defaults::default(), [&q], &BTreeMap::new());
+        assert!(
+            check
+                .refusal()
+                .expect("refused")
+                .contains("2 pods of your remaining 1")
+        );
     }
 
     #[test]
@@ -366,7 +425,10 @@ mod tests {
         let mut s = spec(1);
         s.exposure = Exposure::None;
         s.volume = Some(Volume {
-            claim: ClaimSource::New { size: "10Gi".into(), storage_class: None },
+            claim: ClaimSource::New {
+                size: "10Gi".into(),
+                storage_class: None,
+            },
             mount_path: "/data".into(),
         });
         let d = demand(&s, &Defaults::default());
