@@ -562,3 +562,44 @@ async fn a_submit_berth_lets_through_is_still_refused_by_the_apiserver_without_a
     assert_eq!(denied, 1);
     world.finish().await;
 }
+
+#[tokio::test]
+async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
+    let world = World::new("2Gi").await;
+    let image_id = world.register_demo_image().await;
+    let ns = world.ns.clone();
+    let browser = support::browser::Browser::start().await;
+    browser.goto(&world.app.url("/auth/login")).await;
+    browser.fill("#email", STUDENT).await;
+    browser
+        .click("form[action='/auth/dev'] button[type=submit]")
+        .await;
+
+    browser
+        .goto(&world.app.url(&format!(
+            "/namespaces/{ns}/workloads/new?preset=add-two&image={image_id}"
+        )))
+        .await;
+    if let Ok(dir) = std::env::var("BERTH_SCREENSHOT_DIR") {
+        let _ = std::fs::write(format!("{dir}/deploy-form.png"), browser.screenshot().await);
+    }
+    browser.click("button[value=deploy]").await;
+    assert_eq!(
+        browser.url().await,
+        world
+            .app
+            .url(&format!("/namespaces/{ns}/workloads/add-two"))
+    );
+    let deployment = world
+        .deployment("add-two")
+        .await
+        .expect("deployed from the browser");
+    let image = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.into_iter().next())
+        .and_then(|c| c.image);
+    assert_eq!(image.as_deref(), Some(world.registry.image.as_str()));
+    browser.quit().await;
+    world.finish().await;
+}
