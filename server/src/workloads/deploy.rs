@@ -227,44 +227,74 @@ fn quota_preview(
     ))
 }
 
-#[expect(clippy::too_many_arguments, reason = "one page, many parts")]
-fn page(
-    state: &AppState,
+/// The parts of the form page that stay the same through one request.
+struct Screen<'a> {
+    state: &'a AppState,
     layout: Layout,
-    ns: &str,
+    ns: &'a str,
     editing: bool,
-    form: DeployForm,
-    errors: FieldErrors,
     ctx: Context,
-    credit: &BTreeMap<&'static str, f64>,
+    credit: BTreeMap<&'static str, f64>,
+}
+
+/// What changes between renderings of the form page.
+#[derive(Default)]
+struct Rendering {
+    errors: FieldErrors,
     steps: Vec<StepView>,
     cluster_error: Option<String>,
     checked: bool,
-) -> AppResult<String> {
-    let quota = quota_preview(state, ns, &form, credit, &ctx.defaults);
-    let quota_refusal = quota.as_ref().and_then(Check::refusal);
-    let parsed_command = super::spec::split_command(&form.command).unwrap_or_default();
-    let parsed_args = super::spec::split_command(&form.args).unwrap_or_default();
-    let (key, value) = &state.config.expose.public_pool_annotation;
-    Ok(DeployPage {
-        layout,
-        namespace: ns.to_owned(),
-        editing,
-        form,
-        errors,
-        images: ctx.images,
-        defaults: ctx.defaults,
-        quota,
-        quota_refusal,
-        parsed_command,
-        parsed_args,
-        steps,
-        cluster_error,
-        public_allowed: state.config.expose.public_exposure,
-        public_annotation: format!("{key}: {value}"),
-        checked,
+}
+
+impl Screen<'_> {
+    fn render(self, form: DeployForm, outcome: Rendering) -> AppResult<String> {
+        let state = self.state;
+        let quota = quota_preview(state, self.ns, &form, &self.credit, &self.ctx.defaults);
+        let quota_refusal = quota.as_ref().and_then(Check::refusal);
+        let parsed_command = super::spec::split_command(&form.command).unwrap_or_default();
+        let parsed_args = super::spec::split_command(&form.args).unwrap_or_default();
+        let (key, value) = &state.config.expose.public_pool_annotation;
+        Ok(DeployPage {
+            layout: self.layout,
+            namespace: self.ns.to_owned(),
+            editing: self.editing,
+            form,
+            errors: outcome.errors,
+            images: self.ctx.images,
+            defaults: self.ctx.defaults,
+            quota,
+            quota_refusal,
+            parsed_command,
+            parsed_args,
+            steps: outcome.steps,
+            cluster_error: outcome.cluster_error,
+            public_allowed: state.config.expose.public_exposure,
+            public_annotation: format!("{key}: {value}"),
+            checked: outcome.checked,
+        }
+        .render()?)
     }
-    .render()?)
+
+    /// The form again, with `status` and each message beside its field.
+    fn respond(
+        self,
+        status: StatusCode,
+        form: DeployForm,
+        outcome: Rendering,
+    ) -> AppResult<Response> {
+        Ok((status, Html(self.render(form, outcome)?)).into_response())
+    }
+
+    fn invalid(self, form: DeployForm, errors: FieldErrors) -> AppResult<Response> {
+        self.respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+            Rendering {
+                errors,
+                ..Rendering::default()
+            },
+        )
+    }
 }
 
 async fn deploy_form(
@@ -289,20 +319,15 @@ async fn deploy_form(
         form.image_source = "public".into();
     }
     let layout = Layout::for_user(&state.db, &user).await?;
-    let html = page(
-        &state,
+    let screen = Screen {
+        state: &state,
         layout,
-        &ns,
-        false,
-        form,
-        FieldErrors::new(),
+        ns: &ns,
+        editing: false,
         ctx,
-        &BTreeMap::new(),
-        vec![],
-        None,
-        false,
-    )?;
-    Ok(Html(html).into_response())
+        credit: BTreeMap::new(),
+    };
+    screen.respond(StatusCode::OK, form, Rendering::default())
 }
 
 async fn edit_form(
@@ -317,20 +342,15 @@ async fn edit_form(
     let form = form_of(&deployment, &name);
     let credit = credit_of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
-    let html = page(
-        &state,
+    let screen = Screen {
+        state: &state,
         layout,
-        &ns,
-        true,
-        form,
-        FieldErrors::new(),
+        ns: &ns,
+        editing: true,
         ctx,
-        &credit,
-        vec![],
-        None,
-        false,
-    )?;
-    Ok(Html(html).into_response())
+        credit,
+    };
+    screen.respond(StatusCode::OK, form, Rendering::default())
 }
 
 async fn deploy_submit(
@@ -441,26 +461,18 @@ async fn submit(
         (Mode::Edit(_), Some(deployment)) => credit_of(&state, &ns, deployment, &ctx.defaults),
         _ => BTreeMap::new(),
     };
-    let layout = Layout::for_user(&state.db, &user).await?;
+    let screen = Screen {
+        state: &state,
+        layout: Layout::for_user(&state.db, &user).await?,
+        ns: &ns,
+        editing,
+        ctx,
+        credit,
+    };
 
     let mut deploy = match form.parse(&ns, &user.email, &state.config.registry.default_registry) {
         Ok(deploy) => deploy,
-        Err(errors) => {
-            let html = page(
-                &state,
-                layout,
-                &ns,
-                editing,
-                form,
-                errors,
-                ctx,
-                &credit,
-                vec![],
-                None,
-                false,
-            )?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
-        }
+        Err(errors) => return screen.invalid(form, errors),
     };
     let mut errors = FieldErrors::new();
     match (&mode, &current) {
@@ -490,44 +502,27 @@ async fn submit(
     let quotas = crate::kube::Caches::in_namespace(&caches.quotas, &ns);
     let check = quota::check(
         &deploy.spec,
-        &ctx.defaults,
+        &screen.ctx.defaults,
         quotas.iter().map(AsRef::as_ref),
-        &credit,
+        &screen.credit,
     );
     if let Some(refusal) = check.refusal() {
         errors.insert("quota", refusal);
     }
     if !errors.is_empty() {
-        let html = page(
-            &state,
-            layout,
-            &ns,
-            editing,
-            form,
+        let rendering = Rendering {
             errors,
-            ctx,
-            &credit,
-            vec![],
-            None,
-            true,
-        )?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
+            checked: true,
+            ..Rendering::default()
+        };
+        return screen.respond(StatusCode::UNPROCESSABLE_ENTITY, form, rendering);
     }
     if submitted.action == "check" {
-        let html = page(
-            &state,
-            layout,
-            &ns,
-            editing,
-            form,
-            errors,
-            ctx,
-            &credit,
-            vec![],
-            None,
-            true,
-        )?;
-        return Ok(Html(html).into_response());
+        let rendering = Rendering {
+            checked: true,
+            ..Rendering::default()
+        };
+        return screen.respond(StatusCode::OK, form, rendering);
     }
 
     // The registered image: its reference, and the Secret to pull it with.
@@ -555,20 +550,7 @@ async fn submit(
                     "image_id",
                     "That image is not registered in this namespace (any more).".into(),
                 );
-                let html = page(
-                    &state,
-                    layout,
-                    &ns,
-                    editing,
-                    form,
-                    errors,
-                    ctx,
-                    &credit,
-                    vec![],
-                    None,
-                    false,
-                )?;
-                return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
+                return screen.invalid(form, errors);
             }
         }
     }
@@ -651,20 +633,13 @@ async fn submit(
             if let Some(field) = field_of(&error) {
                 errors.insert(field, message.clone());
             }
-            let html = page(
-                &state,
-                layout,
-                &ns,
-                editing,
-                form,
+            let rendering = Rendering {
                 errors,
-                ctx,
-                &credit,
                 steps,
-                Some(message),
-                false,
-            )?;
-            Ok((status, Html(html)).into_response())
+                cluster_error: Some(message),
+                checked: false,
+            };
+            screen.respond(status, form, rendering)
         }
     }
 }
