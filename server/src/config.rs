@@ -83,6 +83,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub keys: crate::crypto::KeyConfig,
+
+    #[command(flatten)]
+    pub workloads: crate::workloads::WorkloadConfig,
 }
 
 /// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.
