@@ -42,6 +42,8 @@ running_pods() { [[ $(kubectl -n "$NS" get pods -l app=demo --field-selector=sta
 check "deployment pods Running on KWOK nodes" eventually 60 running_pods
 on_kwok() { kubectl -n "$NS" get pods -l app=demo -o jsonpath='{.items[*].spec.nodeName}' | grep -q kwok-node-; }
 check "pods are bound to kwok-node-*" on_kwok
+pod_log() { kubectl -n "$NS" logs deploy/demo --tail=5 2>/dev/null | grep -q 'add-two: listening'; }
+check "kubectl logs serves the fake container log (TESTENV_POD_LOG)" eventually 30 pod_log
 
 check "TokenRequest works (kubectl create token)" \
     eval '[[ $(kubectl -n "$NS" create token default --duration=10m) == eyJ* ]]'

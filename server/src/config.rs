@@ -86,6 +86,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub expose: crate::workloads::ExposeConfig,
+
+    #[command(flatten)]
+    pub workloads: crate::workloads::WorkloadConfig,
 }
 
 /// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.

@@ -7,8 +7,8 @@ use std::{fmt::Debug, future::ready};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::{
     api::{
-        apps::v1::Deployment,
-        core::v1::{LimitRange, Namespace, Pod, ResourceQuota},
+        apps::v1::{Deployment, ReplicaSet},
+        core::v1::{Event, LimitRange, Namespace, Pod, ResourceQuota, Service},
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
@@ -33,6 +33,13 @@ pub struct Caches {
     pub deployments: Store<Deployment>,
     /// Every Pod (counts and status).
     pub pods: Store<Pod>,
+    /// Services Berth manages (addresses of exposed workloads).
+    pub services: Store<Service>,
+    /// ReplicaSets of Berth's Deployments (they inherit the managed-by label
+    /// from the pod template): a quota refusal shows up only in their Events.
+    pub replica_sets: Store<ReplicaSet>,
+    /// Events (core/v1) about everything but Nodes, in every namespace.
+    pub events: Store<Event>,
 }
 
 impl Caches {
@@ -43,13 +50,24 @@ impl Caches {
         Self {
             namespaces: reflect(Api::all(client.clone()), managed.clone(), "namespaces"),
             quotas: reflect(Api::all(client.clone()), managed.clone(), "resourcequotas"),
-            limit_ranges: reflect(Api::all(client.clone()), managed, "limitranges"),
+            limit_ranges: reflect(Api::all(client.clone()), managed.clone(), "limitranges"),
             deployments: reflect(
                 Api::all(client.clone()),
                 watcher::Config::default(),
                 "deployments",
             ),
-            pods: reflect(Api::all(client), watcher::Config::default(), "pods"),
+            pods: reflect(Api::all(client.clone()), watcher::Config::default(), "pods"),
+            services: reflect(Api::all(client.clone()), managed.clone(), "services"),
+            replica_sets: reflect(Api::all(client.clone()), managed, "replicasets"),
+            // Events carry no labels to select Berth's by, and a watch cannot
+            // be limited to a set of namespaces; the apiserver's event TTL
+            // (one hour by default) bounds how many there are. Node events
+            // are the bulk of a cluster's own chatter and never shown.
+            events: reflect(
+                Api::all(client),
+                watcher::Config::default().fields("involvedObject.kind!=Node"),
+                "events",
+            ),
         }
     }
 
@@ -60,6 +78,9 @@ impl Caches {
             && is_ready(&self.limit_ranges)
             && is_ready(&self.deployments)
             && is_ready(&self.pods)
+            && is_ready(&self.services)
+            && is_ready(&self.replica_sets)
+            && is_ready(&self.events)
     }
 
     /// Waits (up to `timeout`) until every cache has its first list; for
@@ -71,6 +92,9 @@ impl Caches {
             let _ = self.limit_ranges.wait_until_ready().await;
             let _ = self.deployments.wait_until_ready().await;
             let _ = self.pods.wait_until_ready().await;
+            let _ = self.services.wait_until_ready().await;
+            let _ = self.replica_sets.wait_until_ready().await;
+            let _ = self.events.wait_until_ready().await;
         };
         tokio::time::timeout(timeout, all).await.is_ok() && self.is_ready()
     }

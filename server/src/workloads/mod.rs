@@ -1,12 +1,66 @@
 //! Workloads: deploy and expose an image with one form, applied as the user.
 //!
-//! So far: the validated domain type ([`spec`]) and the pure builders that turn
-//! it into Kubernetes objects ([`build`]).
+//! The validated domain type ([`spec`]) and the pure builders that turn it
+//! into Kubernetes objects ([`build`]); the pages that show a namespace's
+//! workloads from the watch caches ([`pages`]), their Events in plain words
+//! ([`events`]), their logs ([`logs`]), what Berth applied ([`applied`]), and
+//! scale, restart and delete ([`actions`]).
 
+pub mod actions;
+pub mod applied;
 pub mod build;
 pub mod deploy;
+pub mod events;
 pub mod form;
+pub mod logs;
+pub mod pages;
 pub mod quota;
 pub mod spec;
 
 pub use deploy::{ExposeConfig, deploy_router};
+
+use axum::{
+    Router,
+    routing::{get, post},
+};
+use clap::Args;
+
+use crate::app::AppState;
+
+/// How workloads are shown and exposed.
+#[derive(Debug, Clone, Args)]
+pub struct WorkloadConfig {
+    /// DNS domain under which exposed services are named
+    /// (`<service>.<namespace>.<domain>`).
+    #[arg(
+        long,
+        env = "BERTH_SERVICE_DOMAIN",
+        default_value = "geddes.rcac.purdue.edu"
+    )]
+    pub service_domain: String,
+}
+
+/// Routes of the workload pages: list, detail, logs, what Berth applied, and
+/// scale, restart and delete. (The deploy and edit forms are in their own router.)
+pub fn pages_router() -> Router<AppState> {
+    Router::new()
+        .route("/namespaces/{ns}/workloads", get(pages::list))
+        .route("/namespaces/{ns}/workloads/{name}", get(pages::show))
+        .route("/namespaces/{ns}/workloads/{name}/logs", get(logs::logs))
+        .route(
+            "/namespaces/{ns}/workloads/{name}/applied.yaml",
+            get(applied::download),
+        )
+        .route(
+            "/namespaces/{ns}/workloads/{name}/scale",
+            post(actions::scale),
+        )
+        .route(
+            "/namespaces/{ns}/workloads/{name}/restart",
+            post(actions::restart),
+        )
+        .route(
+            "/namespaces/{ns}/workloads/{name}/delete",
+            get(actions::delete_form).post(actions::delete_submit),
+        )
+}

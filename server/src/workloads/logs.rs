@@ -1,0 +1,195 @@
+//! A workload's pod logs as plain text: the last N lines of each pod, or one
+//! pod's log followed as a streamed response (works with JavaScript off; a
+//! browser shows it as it arrives).
+//!
+//! Logs are not cached: they are read through the impersonating client, so
+//! `pods/log` must be allowed to the person by RBAC (`berth-member` has it).
+
+use axum::{
+    body::Body,
+    extract::{Path, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::{AsyncBufReadExt, StreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, ResourceExt, api::LogParams};
+use serde::Deserialize;
+
+use super::pages::{authorize, find_workload, pods_of};
+use crate::{
+    app::AppState,
+    auth::CurrentUser,
+    error::{AppError, AppResult},
+    kube::{Identity, KubeError},
+};
+
+/// Lines shown when the query does not say.
+pub const DEFAULT_LINES: i64 = 100;
+/// Most lines one request may ask for.
+pub const MAX_LINES: i64 = 5000;
+
+/// The query of the logs page.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    /// How many lines from the end (1–5000).
+    lines: Option<String>,
+    /// `1` to follow one pod's log as it is written.
+    follow: Option<String>,
+    /// Which pod (default: all for the last lines, the newest for follow).
+    pod: Option<String>,
+}
+
+/// Parses `lines`: empty means the default; otherwise 1–5000.
+pub fn parse_lines(text: Option<&str>) -> Result<i64, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(DEFAULT_LINES),
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=MAX_LINES).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "lines must be a whole number from 1 to {MAX_LINES}."
+            )),
+        },
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn refusal(error: &KubeError) -> Response {
+    let status = match error {
+        KubeError::Api { code, .. } => {
+            StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
+        }
+        KubeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        KubeError::Transport(_) => StatusCode::BAD_GATEWAY,
+    };
+    text(status, format!("{error}\n"))
+}
+
+/// The container whose log to read: the pod's first (Berth's pods have one).
+fn container_of(pod: &Pod) -> Option<String> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .map(|c| c.name.clone())
+}
+
+/// `GET /namespaces/{ns}/workloads/{name}/logs?lines=N[&pod=P]` or `?follow=1`.
+pub async fn logs(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<LogQuery>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let caches = state.kube.caches()?;
+    find_workload(caches, &ns, &name)?;
+    let lines = match parse_lines(query.lines.as_deref()) {
+        Ok(n) => n,
+        Err(message) => return Ok(text(StatusCode::UNPROCESSABLE_ENTITY, message)),
+    };
+    let mut pods = pods_of(caches, &ns, &name);
+    if let Some(wanted) = query.pod.as_deref().filter(|p| !p.is_empty()) {
+        pods.retain(|p| p.name_any() == wanted);
+        if pods.is_empty() {
+            return Err(AppError::NotFound(format!(
+                "{name} has no pod called {wanted}."
+            )));
+        }
+    }
+    if pods.is_empty() {
+        return Ok(text(
+            StatusCode::OK,
+            format!("{name} has no pods right now, so there are no logs.\n"),
+        ));
+    }
+    let client = state.kube.client_for(&Identity::of(&user))?;
+    let api: Api<Pod> = Api::namespaced(client, &ns);
+
+    if query
+        .follow
+        .as_deref()
+        .is_some_and(|f| f == "1" || f == "true")
+    {
+        // The newest pod: after a restart or a rollout it is the one running.
+        let Some(pod) = pods.last() else {
+            return Ok(text(StatusCode::OK, String::new()));
+        };
+        let params = LogParams {
+            follow: true,
+            tail_lines: Some(lines),
+            container: container_of(pod),
+            ..LogParams::default()
+        };
+        let reader = match api.log_stream(&pod.name_any(), &params).await {
+            Ok(reader) => reader,
+            Err(error) => return Ok(refusal(&KubeError::from(error))),
+        };
+        let stream = reader.lines().map(|line| line.map(|l| format!("{l}\n")));
+        let mut response = Body::from_stream(stream).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        // Proxies must pass lines on as they come, not buffer the stream.
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
+    }
+
+    let mut body = String::new();
+    let many = pods.len() > 1;
+    for pod in &pods {
+        let params = LogParams {
+            tail_lines: Some(lines),
+            container: container_of(pod),
+            ..LogParams::default()
+        };
+        if many {
+            body.push_str(&format!("==> pod {} <==\n", pod.name_any()));
+        }
+        match api.logs(&pod.name_any(), &params).await {
+            Ok(log) => {
+                body.push_str(&log);
+                if !log.is_empty() && !log.ends_with('\n') {
+                    body.push('\n');
+                }
+            }
+            Err(error) => {
+                let error = KubeError::from(error);
+                // RBAC refusing is the answer for every pod: say it once.
+                if error.is_denied() {
+                    return Ok(refusal(&error));
+                }
+                body.push_str(&format!("(no log: {error})\n"));
+            }
+        }
+    }
+    Ok(text(StatusCode::OK, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_default_and_bounds() {
+        assert_eq!(parse_lines(None), Ok(DEFAULT_LINES));
+        assert_eq!(parse_lines(Some("")), Ok(DEFAULT_LINES));
+        assert_eq!(parse_lines(Some("20")), Ok(20));
+        for bad in ["0", "-5", "5001", "all"] {
+            assert!(parse_lines(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

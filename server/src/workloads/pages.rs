@@ -1,0 +1,867 @@
+//! The workload pages of a namespace: the list, and one workload's detail
+//! (pods, address and DNS name, recent Events in plain words, what Berth
+//! applied, and the scale/restart/delete forms).
+//!
+//! Everything here is read from the watch caches; the views are built by
+//! pure functions of the cached objects so they are tested without a cluster.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use askama::Template;
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, ReplicaSet},
+        core::v1::{Event, Pod, Service},
+    },
+    apimachinery::pkg::apis::meta::v1::Time,
+};
+use kube::ResourceExt;
+
+use super::{applied, build, events};
+use crate::{
+    app::{AppState, page::Layout},
+    audit::{self, Outcome},
+    auth::CurrentUser,
+    clock,
+    error::{AppError, AppResult},
+    kube::{Caches, MANAGED_BY},
+    namespaces::membership::{self, Role},
+};
+
+/// How many Events the detail page shows.
+const MAX_EVENTS: usize = 20;
+
+/// A Kubernetes namespace name: a DNS-1123 label.
+fn valid_namespace(name: &str) -> bool {
+    super::spec::check_dns_label(name, 63).is_ok()
+}
+
+/// Lets members (and admins) of `ns` through; a refused action is audited.
+pub(crate) async fn authorize(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    action: Option<(&str, &str)>,
+) -> AppResult<()> {
+    if !valid_namespace(ns) {
+        return Err(AppError::NotFound(format!(
+            "There is no namespace {ns}: namespace names are lowercase letters, digits and dashes."
+        )));
+    }
+    let result = membership::require(&state.db, user, ns, Role::Member).await;
+    if let (Err(error), Some((action, target))) = (&result, action) {
+        audit::record(
+            &state.db,
+            audit::Entry {
+                actor: &user.email,
+                action,
+                namespace: Some(ns),
+                target: Some(target),
+                outcome: Outcome::Denied,
+                detail: Some(&error.to_string()),
+            },
+        )
+        .await;
+    }
+    result
+}
+
+fn is_managed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .and_then(|l| l.get(MANAGED_BY.0))
+        .is_some_and(|v| v == MANAGED_BY.1)
+}
+
+/// Berth's Deployments in `ns`, by name.
+pub(crate) fn workloads_in(caches: &Caches, ns: &str) -> Vec<Arc<Deployment>> {
+    let mut list: Vec<_> = Caches::in_namespace(&caches.deployments, ns)
+        .into_iter()
+        .filter(|d| is_managed(&d.metadata))
+        .collect();
+    list.sort_by_key(|d| d.name_any());
+    list
+}
+
+/// The Deployment of workload `name` in `ns`, if Berth manages it. Berth
+/// does not show or touch Deployments it did not make.
+pub(crate) fn find_workload(caches: &Caches, ns: &str, name: &str) -> AppResult<Arc<Deployment>> {
+    caches
+        .deployments
+        .find(|d| {
+            d.metadata.namespace.as_deref() == Some(ns)
+                && d.metadata.name.as_deref() == Some(name)
+                && is_managed(&d.metadata)
+        })
+        .ok_or_else(|| AppError::NotFound(format!("There is no workload {name} in {ns}.")))
+}
+
+/// The pods of workload `name` (label `app.kubernetes.io/name=<name>`), oldest first.
+pub(crate) fn pods_of(caches: &Caches, ns: &str, name: &str) -> Vec<Arc<Pod>> {
+    let mut pods: Vec<_> = Caches::in_namespace(&caches.pods, ns)
+        .into_iter()
+        .filter(|p| p.labels().get(build::NAME_LABEL).map(String::as_str) == Some(name))
+        .collect();
+    pods.sort_by_key(|p| (created(&p.metadata.creation_timestamp), p.name_any()));
+    pods
+}
+
+fn created(time: &Option<Time>) -> i64 {
+    time.as_ref().map_or(0, |t| t.0.as_second())
+}
+
+/// Everything about one workload the pages need, from the caches.
+pub struct Objects {
+    /// The Deployment.
+    pub deployment: Arc<Deployment>,
+    /// Its pods.
+    pub pods: Vec<Arc<Pod>>,
+    /// Its ReplicaSets.
+    pub replica_sets: Vec<Arc<ReplicaSet>>,
+    /// Its Service, if exposed.
+    pub service: Option<Arc<Service>>,
+    /// Events about any of them.
+    pub events: Vec<Arc<Event>>,
+}
+
+impl Objects {
+    /// Collects the workload's objects from the caches.
+    pub fn collect(caches: &Caches, deployment: Arc<Deployment>) -> Self {
+        let ns = deployment.namespace().unwrap_or_default();
+        let name = deployment.name_any();
+        let pods = pods_of(caches, &ns, &name);
+        let replica_sets: Vec<_> = Caches::in_namespace(&caches.replica_sets, &ns)
+            .into_iter()
+            .filter(|rs| {
+                rs.owner_references()
+                    .iter()
+                    .any(|o| o.kind == "Deployment" && o.name == name)
+            })
+            .collect();
+        let service = Caches::in_namespace(&caches.services, &ns)
+            .into_iter()
+            .find(|s| s.name_any() == name);
+        let about = |kind: &str, object: &str| match kind {
+            "Deployment" | "Service" => object == name,
+            "ReplicaSet" => replica_sets.iter().any(|rs| rs.name_any() == object),
+            "Pod" => pods.iter().any(|p| p.name_any() == object),
+            _ => false,
+        };
+        let events = Caches::in_namespace(&caches.events, &ns)
+            .into_iter()
+            .filter(|e| {
+                about(
+                    e.involved_object.kind.as_deref().unwrap_or_default(),
+                    e.involved_object.name.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect();
+        Self {
+            deployment,
+            pods,
+            replica_sets,
+            service,
+            events,
+        }
+    }
+}
+
+// ------------------------------------------------------------------ the views
+
+/// One row of the list, and the head of the detail page.
+#[derive(Debug, Clone)]
+pub struct WorkloadRow {
+    /// Name of the Deployment (and its Service).
+    pub name: String,
+    /// The container image.
+    pub image: String,
+    /// Desired replicas.
+    pub desired: i32,
+    /// Ready replicas.
+    pub ready: i32,
+    /// Pod counts by phase, `("Running", 2)`, in a fixed order.
+    pub phases: Vec<(String, usize)>,
+    /// Container restarts over all pods.
+    pub restarts: i32,
+    /// Since the Deployment was created (`5m`, `3h`, `2d`).
+    pub age: String,
+    /// `ok`, `warn` or `bad`, for the badge.
+    pub health: &'static str,
+    /// One word for the badge.
+    pub state: &'static str,
+    /// The external address, once assigned.
+    pub address: Option<String>,
+    /// Who may reach it (`campus`, `public`, `cluster`, `none`).
+    pub exposure: &'static str,
+}
+
+/// A pod on the detail page.
+#[derive(Debug, Clone)]
+pub struct PodView {
+    /// Pod name.
+    pub name: String,
+    /// Pending, Running, Succeeded, Failed, Unknown (or Terminating).
+    pub phase: String,
+    /// Ready containers / all containers.
+    pub ready: String,
+    /// Restarts of its containers.
+    pub restarts: i32,
+    /// Since created.
+    pub age: String,
+    /// Node it runs on.
+    pub node: String,
+    /// What is wrong with it, in plain words.
+    pub problem: Option<String>,
+}
+
+/// One published port.
+#[derive(Debug, Clone)]
+pub struct PortView {
+    /// Port on the address.
+    pub published: i32,
+    /// Port in the container.
+    pub target: String,
+    /// TCP or UDP.
+    pub protocol: String,
+    /// `http://<address>[:port]/`, for TCP once an address is assigned.
+    pub url: Option<String>,
+}
+
+/// How the workload is reached.
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    /// Service name.
+    pub name: String,
+    /// `LoadBalancer` or `ClusterIP`.
+    pub type_: String,
+    /// Its ports.
+    pub ports: Vec<PortView>,
+    /// The LoadBalancer's address, once MetalLB assigned it.
+    pub address: Option<String>,
+    /// `<service>.<namespace>.<domain>` for a LoadBalancer.
+    pub dns_name: Option<String>,
+    /// `<service>.<namespace>.svc` inside the cluster.
+    pub cluster_dns: String,
+    /// The cluster-internal IP.
+    pub cluster_ip: Option<String>,
+    /// A curl command to try it.
+    pub curl: Option<String>,
+}
+
+/// An Event as the detail page shows it.
+#[derive(Debug, Clone)]
+pub struct EventView {
+    /// Warning or Normal.
+    pub warning: bool,
+    /// How long ago it was last seen.
+    pub age: String,
+    /// When, for `<time datetime>`.
+    pub at: String,
+    /// What it is about (`pod web-1`).
+    pub object: String,
+    /// The reason, as Kubernetes says it.
+    pub reason: String,
+    /// In plain words.
+    pub text: String,
+    /// How often it happened.
+    pub count: i32,
+    /// Unix seconds, for sorting.
+    pub seconds: i64,
+}
+
+/// `5s`, `4m`, `3h`, `2d` since `then`.
+pub fn age(now: i64, then: i64) -> String {
+    let s = (now - then).max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn phase_of(pod: &Pod) -> String {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return "Terminating".to_owned();
+    }
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Pending".to_owned())
+}
+
+fn restarts_of(pod: &Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum())
+}
+
+fn problem_of(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    for c in status.container_statuses.iter().flatten() {
+        if let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref())
+            && let Some(text) = events::describe_waiting(
+                waiting.reason.as_deref().unwrap_or_default(),
+                waiting.message.as_deref().unwrap_or_default(),
+            )
+        {
+            return Some(text);
+        }
+    }
+    // Not scheduled: the PodScheduled condition says why.
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        .map(|c| {
+            events::describe(
+                c.reason.as_deref().unwrap_or("FailedScheduling"),
+                c.message.as_deref().unwrap_or_default(),
+            )
+        })
+}
+
+fn lb_address(service: &Service) -> Option<String> {
+    let ingress = service
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .first()?;
+    ingress.ip.clone().or_else(|| ingress.hostname.clone())
+}
+
+fn exposure_of(service: Option<&Service>) -> &'static str {
+    let Some(service) = service else {
+        return "none";
+    };
+    let spec = service.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer") {
+        let public = service
+            .annotations()
+            .get("metallb.universe.tf/address-pool")
+            .is_some_and(|pool| pool.contains("public"));
+        if public { "public" } else { "campus" }
+    } else {
+        "cluster"
+    }
+}
+
+fn image_of(deployment: &Deployment) -> String {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default()
+}
+
+/// The list row of a workload.
+pub fn row(objects: &Objects, now: i64) -> WorkloadRow {
+    let d = &objects.deployment;
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let ready = d
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let mut counts: BTreeMap<usize, (String, usize)> = BTreeMap::new();
+    const ORDER: [&str; 6] = [
+        "Running",
+        "Pending",
+        "Terminating",
+        "Failed",
+        "Succeeded",
+        "Unknown",
+    ];
+    for pod in &objects.pods {
+        let phase = phase_of(pod);
+        let rank = ORDER
+            .iter()
+            .position(|p| *p == phase)
+            .unwrap_or(ORDER.len());
+        counts.entry(rank).or_insert_with(|| (phase, 0)).1 += 1;
+    }
+    let restarts = objects.pods.iter().map(|p| restarts_of(p)).sum();
+    let failing = objects.pods.iter().any(|p| problem_of(p).is_some())
+        || objects
+            .events
+            .iter()
+            .any(|e| e.type_.as_deref() == Some("Warning") && is_recent(e, now));
+    let (health, state) = if desired == 0 {
+        ("warn", "stopped")
+    } else if ready >= desired && !failing {
+        ("ok", "ready")
+    } else if failing {
+        ("bad", "trouble")
+    } else {
+        ("warn", "starting")
+    };
+    WorkloadRow {
+        name: d.name_any(),
+        image: image_of(d),
+        desired,
+        ready,
+        phases: counts.into_values().collect(),
+        restarts,
+        age: age(now, created(&d.metadata.creation_timestamp)),
+        health,
+        state,
+        address: objects.service.as_deref().and_then(lb_address),
+        exposure: exposure_of(objects.service.as_deref()),
+    }
+}
+
+fn event_seconds(e: &Event) -> i64 {
+    e.series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0.as_second()))
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0.as_second()))
+        .or_else(|| e.event_time.as_ref().map(|t| t.0.as_second()))
+        .unwrap_or_else(|| created(&e.metadata.creation_timestamp))
+}
+
+/// A Warning from the last ten minutes still counts as trouble.
+fn is_recent(e: &Event, now: i64) -> bool {
+    now - event_seconds(e) < 600
+}
+
+/// The workload's Events, newest first, in plain words.
+pub fn event_views(objects: &Objects, now: i64) -> Vec<EventView> {
+    let mut views: Vec<EventView> = objects
+        .events
+        .iter()
+        .map(|e| {
+            let seconds = event_seconds(e);
+            let reason = e.reason.clone().unwrap_or_default();
+            EventView {
+                warning: e.type_.as_deref() == Some("Warning"),
+                age: age(now, seconds),
+                at: clock::rfc3339(seconds),
+                object: format!(
+                    "{} {}",
+                    e.involved_object
+                        .kind
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_lowercase(),
+                    e.involved_object.name.as_deref().unwrap_or_default()
+                ),
+                text: events::describe(&reason, e.message.as_deref().unwrap_or_default()),
+                reason,
+                count: e
+                    .series
+                    .as_ref()
+                    .and_then(|s| s.count)
+                    .or(e.count)
+                    .unwrap_or(1),
+                seconds,
+            }
+        })
+        .collect();
+    views.sort_by(|a, b| b.seconds.cmp(&a.seconds));
+    views.truncate(MAX_EVENTS);
+    views
+}
+
+/// The pods as the detail page shows them.
+pub fn pod_views(objects: &Objects, now: i64) -> Vec<PodView> {
+    objects
+        .pods
+        .iter()
+        .map(|p| {
+            let statuses = p
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.clone())
+                .unwrap_or_default();
+            let containers = p.spec.as_ref().map_or(0, |s| s.containers.len());
+            PodView {
+                name: p.name_any(),
+                phase: phase_of(p),
+                ready: format!(
+                    "{}/{containers}",
+                    statuses.iter().filter(|c| c.ready).count()
+                ),
+                restarts: restarts_of(p),
+                age: age(now, created(&p.metadata.creation_timestamp)),
+                node: p
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.node_name.clone())
+                    .unwrap_or_default(),
+                problem: problem_of(p),
+            }
+        })
+        .collect()
+}
+
+/// Whether the workload is the add-two demo (its curl example is the exact POST).
+fn is_add_two(name: &str, image: &str) -> bool {
+    let repository = image.split(['@']).next().unwrap_or(image);
+    let last = repository.rsplit('/').next().unwrap_or(repository);
+    let last = last.split(':').next().unwrap_or(last);
+    name == "add-two" || last == "add-two"
+}
+
+/// How the workload is reached, with its DNS name under `domain`.
+pub fn service_view(objects: &Objects, domain: &str) -> Option<ServiceView> {
+    let service = objects.service.as_deref()?;
+    let ns = service.namespace().unwrap_or_default();
+    let name = service.name_any();
+    let spec = service.spec.as_ref();
+    let type_ = spec
+        .and_then(|s| s.type_.clone())
+        .unwrap_or_else(|| "ClusterIP".to_owned());
+    let load_balancer = type_ == "LoadBalancer";
+    let address = lb_address(service);
+    let ports: Vec<PortView> = spec
+        .and_then(|s| s.ports.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let protocol = p.protocol.unwrap_or_else(|| "TCP".to_owned());
+            PortView {
+                url: address
+                    .as_ref()
+                    .filter(|_| protocol == "TCP")
+                    .map(|a| match p.port {
+                        80 => format!("http://{a}/"),
+                        port => format!("http://{a}:{port}/"),
+                    }),
+                published: p.port,
+                target: match p.target_port {
+                    Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+                        n.to_string()
+                    }
+                    Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(s)) => s,
+                    None => p.port.to_string(),
+                },
+                protocol,
+            }
+        })
+        .collect();
+    let curl = match (&address, ports.first()) {
+        (Some(address), Some(port)) if port.protocol == "TCP" => {
+            if is_add_two(
+                &objects.deployment.name_any(),
+                &image_of(&objects.deployment),
+            ) {
+                Some(format!(
+                    "curl -X POST -H 'Content-Type: application/json' -d '{{\"num\": 123}}' http://{address}:{}/add_two",
+                    port.published
+                ))
+            } else {
+                Some(format!("curl -i http://{address}:{}/", port.published))
+            }
+        }
+        _ => None,
+    };
+    Some(ServiceView {
+        dns_name: load_balancer.then(|| format!("{name}.{ns}.{domain}")),
+        cluster_dns: format!("{name}.{ns}.svc"),
+        cluster_ip: spec
+            .and_then(|s| s.cluster_ip.clone())
+            .filter(|ip| ip != "None"),
+        name,
+        type_,
+        ports,
+        address,
+        curl,
+    })
+}
+
+/// Volume claims the workload mounts, and whether Berth made each for it
+/// (named `<workload>-data`, so deleting the workload may offer to delete it).
+pub fn claims_of(deployment: &Deployment) -> Vec<(String, bool)> {
+    let name = deployment.name_any();
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.volumes.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.persistent_volume_claim.as_ref())
+        .map(|c| {
+            let own = c.claim_name == build::claim_name(&name);
+            (c.claim_name.clone(), own)
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ the pages
+
+fn page(status: StatusCode, template: &impl Template) -> AppResult<Response> {
+    Ok((status, Html(template.render()?)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "workloads/list.html")]
+struct ListPage {
+    layout: Layout,
+    namespace: String,
+    rows: Vec<WorkloadRow>,
+    domain: String,
+}
+
+/// `GET /namespaces/{ns}/workloads`: the namespace's workloads.
+pub async fn list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(ns): Path<String>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let caches = state.kube.caches()?;
+    let now = clock::now();
+    let rows = workloads_in(caches, &ns)
+        .into_iter()
+        .map(|d| row(&Objects::collect(caches, d), now))
+        .collect();
+    page(
+        StatusCode::OK,
+        &ListPage {
+            layout: Layout::for_user(&state.db, &user).await?,
+            namespace: ns,
+            rows,
+            domain: state.config.workloads.service_domain.clone(),
+        },
+    )
+}
+
+/// The detail page, with room for a form error and a cluster error.
+#[derive(Template)]
+#[template(path = "workloads/show.html")]
+pub struct ShowPage {
+    layout: Layout,
+    namespace: String,
+    row: WorkloadRow,
+    pods: Vec<PodView>,
+    service: Option<ServiceView>,
+    events: Vec<EventView>,
+    claims: Vec<(String, bool)>,
+    applied: applied::Applied,
+    replicas: String,
+    replicas_error: Option<String>,
+    cluster_error: Option<String>,
+    max_replicas: i32,
+}
+
+/// Builds the detail page of workload `name`.
+pub async fn show_page(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    name: &str,
+    replicas: Option<String>,
+    replicas_error: Option<String>,
+    cluster_error: Option<String>,
+) -> AppResult<ShowPage> {
+    let caches = state.kube.caches()?;
+    let deployment = find_workload(caches, ns, name)?;
+    let objects = Objects::collect(caches, deployment);
+    let now = clock::now();
+    let row = row(&objects, now);
+    Ok(ShowPage {
+        layout: Layout::for_user(&state.db, user).await?,
+        namespace: ns.to_owned(),
+        replicas: replicas.unwrap_or_else(|| row.desired.to_string()),
+        row,
+        pods: pod_views(&objects, now),
+        service: service_view(&objects, &state.config.workloads.service_domain),
+        events: event_views(&objects, now),
+        claims: claims_of(&objects.deployment),
+        applied: applied::applied(state, &objects),
+        replicas_error,
+        cluster_error,
+        max_replicas: super::form::MAX_REPLICAS,
+    })
+}
+
+/// Renders the detail page with `status`.
+pub fn show_response(status: StatusCode, page_data: &ShowPage) -> AppResult<Response> {
+    page(status, page_data)
+}
+
+/// `GET /namespaces/{ns}/workloads/{name}`: one workload.
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, name)): Path<(String, String)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let data = show_page(&state, &user, &ns, &name, None, None, None).await?;
+    page(StatusCode::OK, &data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn objects(service: Option<serde_json::Value>) -> Objects {
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "add-two", "namespace": "cs101", "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "labels": {"app.kubernetes.io/managed-by": "berth"}},
+            "spec": {"replicas": 2, "selector": {}, "template": {"spec": {
+                "containers": [{"name": "add-two", "image": "reg.example/cs101/add-two:1.0"}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "add-two-data"}}]}}},
+            "status": {"readyReplicas": 1}
+        }))
+        .expect("deployment");
+        let pod = |name: &str,
+                   phase: &str,
+                   waiting: Option<(&str, &str)>,
+                   restarts: i32|
+         -> Arc<Pod> {
+            let state = match waiting {
+                Some((reason, message)) => {
+                    json!({"waiting": {"reason": reason, "message": message}})
+                }
+                None => json!({"running": {}}),
+            };
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "namespace": "cs101", "creationTimestamp": "2026-01-01T00:00:00Z"},
+                    "spec": {"containers": [{"name": "add-two"}], "nodeName": "kwok-node-0"},
+                    "status": {"phase": phase, "containerStatuses": [{
+                        "name": "add-two", "image": "", "imageID": "", "ready": phase == "Running",
+                        "restartCount": restarts, "state": state}]}
+                }))
+                .expect("pod"),
+            )
+        };
+        let event: Event = serde_json::from_value(json!({
+            "metadata": {"name": "e1", "namespace": "cs101"},
+            "involvedObject": {"kind": "ReplicaSet", "name": "add-two-5d8f"},
+            "reason": "FailedCreate", "type": "Warning", "count": 3,
+            "lastTimestamp": "2026-01-01T00:59:00Z",
+            "message": "Error creating: pods \"add-two-5d8f-x\" is forbidden: exceeded quota: berth-quota, requested: requests.memory=2Gi, used: requests.memory=3Gi, limited: requests.memory=4Gi"
+        }))
+        .expect("event");
+        Objects {
+            deployment: Arc::new(deployment),
+            pods: vec![
+                pod("add-two-5d8f-a", "Running", None, 2),
+                pod(
+                    "add-two-5d8f-b",
+                    "Pending",
+                    Some((
+                        "ImagePullBackOff",
+                        "Back-off pulling image \"reg.example/cs101/add-two:1.0\": 401 Unauthorized",
+                    )),
+                    0,
+                ),
+            ],
+            replica_sets: Vec::new(),
+            service: service.map(|s| Arc::new(serde_json::from_value(s).expect("service"))),
+            events: vec![Arc::new(event)],
+        }
+    }
+
+    const NOW: i64 = 1_767_229_200; // 2026-01-01T01:00:00Z
+
+    #[test]
+    fn a_row_counts_phases_restarts_and_readiness() {
+        let row = row(&objects(None), NOW);
+        assert_eq!((row.desired, row.ready, row.restarts), (2, 1, 2));
+        assert_eq!(
+            row.phases,
+            vec![("Running".to_owned(), 1), ("Pending".to_owned(), 1)]
+        );
+        assert_eq!(row.age, "1h");
+        assert_eq!(row.state, "trouble");
+        assert_eq!(row.exposure, "none");
+        assert!(row.address.is_none());
+    }
+
+    #[test]
+    fn pods_and_events_are_in_plain_words() {
+        let objects = objects(None);
+        let pods = pod_views(&objects, NOW);
+        assert_eq!(pods[0].ready, "1/1");
+        assert!(
+            pods[1]
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.contains("refused the credentials")),
+            "{:?}",
+            pods[1].problem
+        );
+        let events = event_views(&objects, NOW);
+        assert_eq!(events[0].object, "replicaset add-two-5d8f");
+        assert_eq!(events[0].age, "1m");
+        assert_eq!(events[0].count, 3);
+        assert!(events[0].text.starts_with(
+            "your namespace's memory quota is full: 3Gi of 4Gi used and this pod asks for 2Gi"
+        ));
+    }
+
+    #[test]
+    fn a_load_balancer_shows_its_address_dns_name_and_the_add_two_curl() {
+        let service = json!({
+            "metadata": {"name": "add-two", "namespace": "cs101"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.12",
+                     "ports": [{"port": 8080, "targetPort": 5000, "protocol": "TCP"}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "128.211.0.7"}]}}
+        });
+        let objects = objects(Some(service));
+        let view = service_view(&objects, "geddes.rcac.purdue.edu").expect("a service");
+        assert_eq!(view.address.as_deref(), Some("128.211.0.7"));
+        assert_eq!(
+            view.dns_name.as_deref(),
+            Some("add-two.cs101.geddes.rcac.purdue.edu")
+        );
+        assert_eq!(
+            view.ports[0].url.as_deref(),
+            Some("http://128.211.0.7:8080/")
+        );
+        assert_eq!(view.ports[0].target, "5000");
+        assert_eq!(
+            view.curl.as_deref(),
+            Some(
+                "curl -X POST -H 'Content-Type: application/json' -d '{\"num\": 123}' http://128.211.0.7:8080/add_two"
+            )
+        );
+        assert_eq!(row(&objects, NOW).exposure, "campus");
+    }
+
+    #[test]
+    fn a_pending_load_balancer_has_no_address_yet() {
+        let service = json!({
+            "metadata": {"name": "add-two", "namespace": "cs101"},
+            "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]},
+        });
+        let view = service_view(&objects(Some(service)), "example.edu").expect("a service");
+        assert!(view.address.is_none() && view.curl.is_none());
+        assert!(view.ports[0].url.is_none());
+        assert_eq!(view.dns_name.as_deref(), Some("add-two.cs101.example.edu"));
+    }
+
+    #[test]
+    fn claims_named_after_the_workload_are_its_own() {
+        assert_eq!(
+            claims_of(&objects(None).deployment),
+            vec![("add-two-data".to_owned(), true)]
+        );
+    }
+
+    #[test]
+    fn ages_are_short() {
+        assert_eq!(age(100, 95), "5s");
+        assert_eq!(age(1000, 0), "16m");
+        assert_eq!(age(7200, 0), "2h");
+        assert_eq!(age(200_000, 0), "2d");
+        assert_eq!(age(0, 10), "0s");
+    }
+}

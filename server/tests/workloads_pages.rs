@@ -1,0 +1,623 @@
+//! The workload pages against the test world's real apiserver, with Berth
+//! running as its least-privilege ServiceAccount: the address once a
+//! LoadBalancer IP is written, a quota refusal seen only in ReplicaSet Events
+//! shown in plain words, scale/restart/delete as a member (and refused by the
+//! apiserver for someone Berth wrongly thinks is one), the volume claim kept
+//! unless asked, what Berth applied, and the logs.
+
+mod support;
+
+use std::time::Duration;
+
+use berth::{
+    kube::{Identity, Kube},
+    namespaces::membership::{self, Role},
+    workloads::{
+        build::{self, ExposeSettings},
+        form::{DeployForm, Preset},
+    },
+};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Service},
+};
+use kube::{
+    Api,
+    api::{DeleteParams, Patch, PatchParams},
+};
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{
+    TestApp, berth_sa, browser,
+    cluster::{self, eventually},
+    csrf_from_html, location, post_form,
+};
+
+const WAIT: Duration = Duration::from_secs(60);
+const STUDENT: &str = "student@purdue.edu";
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// The text a person reads: askama escapes quotes and ampersands.
+fn unescape(html: &str) -> String {
+    html.replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A signed-in browser of its own.
+struct Person {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Person {
+    async fn sign_in(app: &TestApp, email: &str, admin: bool) -> Self {
+        let client = browser();
+        let mut form = vec![("email", email), ("next", "/")];
+        if admin {
+            form.push(("admin", "on"));
+        }
+        let response = post_form(&client, &app.url("/auth/dev"), &form).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "dev sign-in");
+        Self {
+            client,
+            base: app.base.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET reaches Berth")
+    }
+
+    async fn page(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, unescape(&response.text().await.unwrap_or_default()))
+    }
+
+    async fn submit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let home = self.get("/").await.text().await.expect("home page");
+        let token = csrf_from_html(&home).expect("a CSRF token");
+        let mut fields = form.to_vec();
+        fields.push(("csrf_token", &token));
+        post_form(&self.client, &format!("{}{path}", self.base), &fields).await
+    }
+}
+
+/// A Berth namespace made through the admin pages, with `quota` overriding
+/// the form's values, and the student as a member.
+async fn namespace_with_student(app: &TestApp, quota: &[(&str, &str)]) -> String {
+    let name = unique("t-wl");
+    let admin = Person::sign_in(app, "prof@purdue.edu", true).await;
+    let mut form: Vec<(&str, &str)> = vec![
+        ("name", name.as_str()),
+        ("description", "workload pages test"),
+        ("requests_cpu", "4"),
+        ("limits_cpu", "8"),
+        ("requests_memory", "4Gi"),
+        ("limits_memory", "8Gi"),
+        ("pods", "10"),
+        ("services_loadbalancers", "2"),
+        ("persistentvolumeclaims", "3"),
+        ("requests_storage", "10Gi"),
+        ("default_request_cpu", "100m"),
+        ("default_request_memory", "128Mi"),
+        ("default_limit_cpu", "500m"),
+        ("default_limit_memory", "256Mi"),
+    ];
+    for (key, value) in quota {
+        form.retain(|(k, _)| k != key);
+        form.push((key, value));
+    }
+    let response = admin.submit("/admin/namespaces", &form).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let response = admin
+        .submit(
+            &format!("/admin/namespaces/{name}/members"),
+            &[("email", STUDENT), ("role", "member")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // Quota admission refuses everything until the quota controller counted.
+    let quotas: Api<ResourceQuota> = Api::namespaced(cluster::admin().await, &name);
+    eventually(WAIT, "the quota controller to count", || {
+        let quotas = quotas.clone();
+        async move {
+            let q = quotas.get("berth-quota").await.ok()?;
+            q.status.and_then(|s| s.used).map(|_| ())
+        }
+    })
+    .await;
+    name
+}
+
+/// The add-two form as the lead's deploy form would have kept it.
+fn add_two_form(replicas: &str, memory: &str) -> DeployForm {
+    DeployForm {
+        image_source: "public".into(),
+        image: "registry.invalid/cs101/add-two:1.0".into(),
+        replicas: replicas.into(),
+        published_port: "8080".into(),
+        memory_request: memory.into(),
+        memory_limit: memory.into(),
+        ..DeployForm::preset(Preset::AddTwo, "unused")
+    }
+}
+
+/// Applies the objects Berth builds for `form` as the student, through
+/// Berth's own impersonating client (what the deploy form does), with the
+/// form kept in the `berth.io/form` annotation.
+async fn deploy_as_student(ns: &str, form: &DeployForm) -> String {
+    let spec = form
+        .parse(ns, STUDENT, "geddes-registry.rcac.purdue.edu")
+        .expect("a valid form")
+        .spec;
+    let kube: Kube = berth_sa::berth_kube().await;
+    let client = kube
+        .client_for(&Identity::new(STUDENT, false))
+        .expect("an impersonating client");
+    let params = PatchParams::apply("berth").force();
+    // RBAC follows the new RoleBinding through a watch: retry until it lets
+    // the student in.
+    if let Some(claim) = build::claim(&spec) {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        apply_eventually(&api, &name, &params, &claim).await;
+    }
+    let mut deployment = build::deployment(&spec);
+    deployment
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(
+            "berth.io/form".to_owned(),
+            serde_json::to_string(form).expect("form JSON"),
+        );
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    apply_eventually(&api, &spec.name, &params, &deployment).await;
+    let settings = ExposeSettings {
+        public_annotation: (
+            "metallb.universe.tf/address-pool".into(),
+            "geddes-public-pool".into(),
+        ),
+    };
+    if let Some(service) = build::service(&spec, &settings) {
+        let api: Api<Service> = Api::namespaced(client, ns);
+        apply_eventually(&api, &spec.name, &params, &service).await;
+    }
+    spec.name
+}
+
+async fn apply_eventually<K>(api: &Api<K>, name: &str, params: &PatchParams, object: &K)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    eventually(WAIT, "the student's apply to be allowed", || async {
+        match api.patch(name, params, &Patch::Apply(object)).await {
+            Ok(_) => Some(()),
+            Err(kube::Error::Api(status)) if status.code == 403 => None,
+            Err(other) => panic!("applying {name}: {other:?}"),
+        }
+    })
+    .await;
+}
+
+async fn delete_namespace(name: &str) {
+    let api: Api<Namespace> = Api::all(cluster::admin().await);
+    let _ = api.delete(name, &DeleteParams::background()).await;
+}
+
+async fn audit_outcome(app: &TestApp, action: &str, ns: &str, target: &str) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT outcome FROM audit_log WHERE action = ? AND namespace = ? AND target = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(action)
+    .bind(ns)
+    .bind(target)
+    .fetch_optional(&app.db)
+    .await
+    .expect("reading the audit log")
+}
+
+/// Waits until `path` (as `person`) contains `needle`; returns the page.
+async fn page_eventually(person: &Person, path: &str, needle: &str) -> String {
+    let mut last = String::new();
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            let (status, body) = person.page(path).await;
+            if status == StatusCode::OK && body.contains(needle) {
+                return body;
+            }
+            last = body;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    match found {
+        Ok(body) => body,
+        Err(_) => panic!("{path} never showed {needle:?}; last page:\n{last}"),
+    }
+}
+
+#[tokio::test]
+async fn the_address_and_dns_name_show_once_the_load_balancer_has_an_ip() {
+    let app = TestApp::spawn_in_cluster(&["--service-domain", "apps.example.edu"]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+
+    let before = page_eventually(&student, &detail, "waiting for the cluster to assign").await;
+    assert!(
+        !before.contains("curl -X POST"),
+        "no curl without an address"
+    );
+    let list = page_eventually(
+        &student,
+        &format!("/namespaces/{ns}/workloads"),
+        "waiting for an address",
+    )
+    .await;
+    assert!(list.contains(&format!("href=\"{detail}\"")), "{list}");
+    assert!(list.contains(&format!("/namespaces/{ns}/workloads/new")));
+
+    // MetalLB's part: the admin writes the address into the status.
+    let services: Api<Service> = Api::namespaced(cluster::admin().await, &ns);
+    services
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.77.0.5"}]}}})),
+        )
+        .await
+        .expect("writing the LoadBalancer status");
+
+    let after = page_eventually(&student, &detail, "10.77.0.5").await;
+    assert!(
+        after.contains(&format!("{name}.{ns}.apps.example.edu")),
+        "the DNS name under the configured domain:\n{after}"
+    );
+    assert!(
+        after.contains(
+            "curl -X POST -H 'Content-Type: application/json' -d '{\"num\": 123}' http://10.77.0.5:8080/add_two"
+        ),
+        "{after}"
+    );
+    assert!(after.contains("href=\"http://10.77.0.5:8080/\""), "{after}");
+    let list = page_eventually(
+        &student,
+        &format!("/namespaces/{ns}/workloads"),
+        "10.77.0.5",
+    )
+    .await;
+    assert!(list.contains(&format!("{name}.{ns}.apps.example.edu")));
+
+    // Someone who is not a member does not even learn it exists.
+    let outsider = Person::sign_in(&app, "mallory@purdue.edu", false).await;
+    assert_eq!(outsider.page(&detail).await.0, StatusCode::NOT_FOUND);
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_quota_hit_seen_only_in_replicaset_events_is_shown_in_plain_words() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    // Room for one 768Mi pod, not two.
+    let ns = namespace_with_student(
+        &app,
+        &[("requests_memory", "1Gi"), ("limits_memory", "2Gi")],
+    )
+    .await;
+    let name = deploy_as_student(&ns, &add_two_form("2", "768Mi")).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+
+    let page = page_eventually(
+        &student,
+        &detail,
+        "your namespace's memory quota is full: 768Mi of 1Gi used and this pod asks for 768Mi",
+    )
+    .await;
+    assert!(page.contains("FailedCreate"), "{page}");
+    assert!(
+        page.contains("replicaset"),
+        "the event is about the ReplicaSet"
+    );
+    // The apiserver agrees: one pod, and the Deployment is short of one.
+    let pods: Api<Pod> = Api::namespaced(cluster::admin().await, &ns);
+    let listed = pods.list(&Default::default()).await.expect("pods");
+    assert_eq!(listed.items.len(), 1, "only one pod fits the quota");
+    assert!(page.contains("of 2 pods"), "{page}");
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scale_restart_and_delete_as_a_member_keep_the_volume_claim_unless_asked() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let mut form = add_two_form("1", "128Mi");
+    form.volume = "new".into();
+    form.volume_size = "1Gi".into();
+    form.mount_path = "/data".into();
+    let name = deploy_as_student(&ns, &form).await;
+    let admin = cluster::admin().await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(admin.clone(), &ns);
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    page_eventually(&student, &detail, "Scale").await;
+
+    // Scale: out of range is refused by Berth, with the value kept.
+    let response = student
+        .submit(&format!("{detail}/scale"), &[("replicas", "25")])
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = unescape(&response.text().await.unwrap_or_default());
+    assert!(body.contains("from 0 to 20"), "{body}");
+    assert!(body.contains("value=\"25\""), "{body}");
+    let response = student
+        .submit(&format!("{detail}/scale"), &[("replicas", "3")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), detail);
+    let read = deployments.get(&name).await.expect("the deployment");
+    assert_eq!(read.spec.and_then(|s| s.replicas), Some(3));
+    assert_eq!(
+        audit_outcome(&app, "workload.scale", &ns, &name)
+            .await
+            .as_deref(),
+        Some("ok")
+    );
+    let (_, page) = student.page(&detail).await;
+    assert!(page.contains("scaled to 3 pods"), "the flash says so");
+
+    // Restart: a new restartedAt in the pod template.
+    let response = student.submit(&format!("{detail}/restart"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let read = deployments.get(&name).await.expect("the deployment");
+    let restarted = read
+        .spec
+        .and_then(|s| s.template.metadata)
+        .and_then(|m| m.annotations)
+        .and_then(|a| a.get("kubectl.kubernetes.io/restartedAt").cloned());
+    assert!(restarted.is_some(), "the rollout was restarted");
+    assert_eq!(
+        audit_outcome(&app, "workload.restart", &ns, &name)
+            .await
+            .as_deref(),
+        Some("ok")
+    );
+
+    // Delete: the confirmation page offers the claim, unticked.
+    let claim = build::claim_name(&name);
+    let (status, confirm) = student.page(&format!("{detail}/delete")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(confirm.contains(&claim), "{confirm}");
+    assert!(!confirm.contains("checked"), "the claim is kept by default");
+    let response = student.submit(&format!("{detail}/delete"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), format!("/namespaces/{ns}/workloads"));
+    eventually(WAIT, "the deployment to be gone", || async {
+        matches!(deployments.get(&name).await, Err(kube::Error::Api(s)) if s.code == 404)
+            .then_some(())
+    })
+    .await;
+    let services: Api<Service> = Api::namespaced(admin.clone(), &ns);
+    assert!(
+        matches!(services.get(&name).await, Err(kube::Error::Api(s)) if s.code == 404),
+        "the service went with it"
+    );
+    let kept = claims.get(&claim).await.expect("the claim is kept");
+    assert!(kept.metadata.deletion_timestamp.is_none());
+    assert_eq!(
+        audit_outcome(&app, "workload.delete", &ns, &name)
+            .await
+            .as_deref(),
+        Some("ok")
+    );
+    let (_, list) = student.page(&format!("/namespaces/{ns}/workloads")).await;
+    assert!(list.contains("were kept"), "the flash names the kept claim");
+    assert!(
+        !list.contains(&format!("href=\"{detail}\"")),
+        "gone from the list"
+    );
+
+    // Again, this time asking for the claim to go too.
+    let again = deploy_as_student(&ns, &form).await;
+    assert_eq!(again, name);
+    page_eventually(&student, &detail, "Scale").await;
+    let response = student
+        .submit(&format!("{detail}/delete"), &[("delete_volume", "on")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    eventually(WAIT, "the claim to be deleted", || async {
+        match claims.get(&claim).await {
+            Err(kube::Error::Api(s)) if s.code == 404 => Some(()),
+            Ok(c) if c.metadata.deletion_timestamp.is_some() => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_apiserver_refuses_scale_restart_delete_and_logs_for_a_member_only_berth_believes_in() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
+    // A bug in Berth's own bookkeeping: a membership row with no RoleBinding.
+    membership::upsert(&app.db, &ns, "eve@purdue.edu", Role::Member, "a bug")
+        .await
+        .expect("the stray row");
+    let eve = Person::sign_in(&app, "eve@purdue.edu", false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    page_eventually(&eve, &detail, "Scale").await;
+    let deployments: Api<Deployment> = Api::namespaced(cluster::admin().await, &ns);
+
+    let response = eve
+        .submit(&format!("{detail}/scale"), &[("replicas", "4")])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = unescape(&response.text().await.unwrap_or_default());
+    assert!(
+        body.contains(
+            "Kubernetes refused this: your account cannot patch resource \"deployments\""
+        ),
+        "{body}"
+    );
+    assert_eq!(
+        audit_outcome(&app, "workload.scale", &ns, &name)
+            .await
+            .as_deref(),
+        Some("denied")
+    );
+
+    let response = eve.submit(&format!("{detail}/restart"), &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        audit_outcome(&app, "workload.restart", &ns, &name)
+            .await
+            .as_deref(),
+        Some("denied")
+    );
+
+    let response = eve.submit(&format!("{detail}/delete"), &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = unescape(&response.text().await.unwrap_or_default());
+    assert!(body.contains("It was not deleted"), "{body}");
+    assert_eq!(
+        audit_outcome(&app, "workload.delete", &ns, &name)
+            .await
+            .as_deref(),
+        Some("denied")
+    );
+
+    // Nothing changed in the cluster.
+    let read = deployments.get(&name).await.expect("still there");
+    assert_eq!(read.spec.as_ref().and_then(|s| s.replicas), Some(1));
+    let restarted = read
+        .spec
+        .and_then(|s| s.template.metadata)
+        .and_then(|m| m.annotations)
+        .is_some_and(|a| a.contains_key("kubectl.kubernetes.io/restartedAt"));
+    assert!(!restarted);
+
+    // Logs are read as Eve too, so RBAC refuses them.
+    eventually(WAIT, "a pod", || async {
+        let pods: Api<Pod> = Api::namespaced(cluster::admin().await, &ns);
+        (!pods.list(&Default::default()).await.ok()?.items.is_empty()).then_some(())
+    })
+    .await;
+    let (status, body) = page_eventually_status(&eve, &format!("{detail}/logs?lines=10")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("cannot get resource \"pods/log\""), "{body}");
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
+
+/// The logs page once Berth's cache has the pod (before that it says "no pods").
+async fn page_eventually_status(person: &Person, path: &str) -> (StatusCode, String) {
+    let mut last = (StatusCode::OK, String::new());
+    for _ in 0..200 {
+        last = person.page(path).await;
+        if !last.1.contains("has no pods right now") {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn what_berth_applied_is_yaml_kubectl_accepts_without_the_token() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let name = deploy_as_student(&ns, &add_two_form("2", "128Mi")).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    let page = page_eventually(&student, &detail, "What Berth applied").await;
+    let command =
+        format!("kubectl apply --server-side --field-manager=berth -n {ns} -f {name}.yaml");
+    assert!(page.contains(&command), "{page}");
+
+    let response = student.get(&format!("{detail}/applied.yaml")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(disposition, format!("attachment; filename=\"{name}.yaml\""));
+    let yaml = response.text().await.expect("the YAML");
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("kind: Service"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("image: registry.invalid/cs101/add-two:1.0"),
+        "{yaml}"
+    );
+    assert!(
+        !yaml.contains("resourceVersion") && !yaml.contains("status:"),
+        "{yaml}"
+    );
+
+    // The command shown works: the apiserver accepts the file as it is (a
+    // server-side dry run as the admin, so nothing changes).
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let file = dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, &yaml).expect("writing the YAML");
+    let output = std::process::Command::new("kubectl")
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=berth",
+            "--dry-run=server",
+            "-n",
+            &ns,
+            "-f",
+        ])
+        .arg(&file)
+        .output()
+        .expect("running kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl refused the YAML: {}\n{yaml}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains(&format!("deployment.apps/{name} serverside-applied")),
+        "{said}"
+    );
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
