@@ -296,6 +296,7 @@ async fn sign_out_ends_the_session_on_the_server() {
 
     // Replaying the old cookie by hand gets nowhere.
     let replay = reqwest::Client::builder()
+        .resolve("localhost", support::loopback_v4())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")

@@ -26,7 +26,7 @@ async fn a_student_signs_in_and_out_with_javascript_off() {
     }
 
     browser.click(".site-header form button").await;
-    assert!(browser.url().await.starts_with(&app.url("/auth/login")));
+    browser.wait_for_url(&app.url("/auth/login")).await;
     browser.goto(&app.url("/")).await;
     assert!(
         browser.url().await.starts_with(&app.url("/auth/login")),

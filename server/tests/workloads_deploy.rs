@@ -574,6 +574,7 @@ async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
     browser
         .click("form[action='/auth/dev'] button[type=submit]")
         .await;
+    browser.wait_for_url(&world.app.url("/")).await;
 
     browser
         .goto(&world.app.url(&format!(
@@ -584,12 +585,18 @@ async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
         let _ = std::fs::write(format!("{dir}/deploy-form.png"), browser.screenshot().await);
     }
     browser.click("button[value=deploy]").await;
-    assert_eq!(
-        browser.url().await,
-        world
-            .app
-            .url(&format!("/namespaces/{ns}/workloads/add-two"))
+    let page = world
+        .app
+        .url(&format!("/namespaces/{ns}/workloads/add-two"));
+    assert_eq!(browser.wait_for_url(&page).await, page);
+    let html = browser.source().await;
+    assert!(
+        html.contains("Deployed add-two"),
+        "the flash says what happened: {html}"
     );
+    if let Ok(dir) = std::env::var("BERTH_SCREENSHOT_DIR") {
+        let _ = std::fs::write(format!("{dir}/workload.png"), browser.screenshot().await);
+    }
     let deployment = world
         .deployment("add-two")
         .await

@@ -65,6 +65,8 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--window-size=1200,900",
+                    // Berth listens on 127.0.0.1 only; see `support::loopback_v4`.
+                    "--host-resolver-rules=MAP localhost 127.0.0.1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
                 "prefs": {"profile.managed_default_content_settings.javascript": 2},
@@ -124,6 +126,24 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// Waits (up to ten seconds) until the browser is on a URL that starts with
+    /// `prefix`, and returns that URL; a click's navigation may still be under way
+    /// when the click answers.
+    pub async fn wait_for_url(&self, prefix: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if url.starts_with(prefix) {
+                return url;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the browser stayed on {url}, expected {prefix}…"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The page's title.

@@ -40,9 +40,17 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
+/// `localhost` as the tests mean it: 127.0.0.1, where Berth listens. Left to
+/// the resolver it may be `::1` first, where another test's helper process
+/// (ChromeDriver listens on both) can hold the same port number.
+pub fn loopback_v4() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 /// A new cookie-keeping client that does not follow redirects.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
+        .resolve("localhost", loopback_v4())
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
