@@ -85,6 +85,9 @@ pub struct ServeConfig {
     pub keys: crate::crypto::KeyConfig,
 
     #[command(flatten)]
+    pub expose: crate::workloads::ExposeConfig,
+
+    #[command(flatten)]
     pub workloads: crate::workloads::WorkloadConfig,
 }
 

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(namespaces::router())
         .merge(audit::router())
         .merge(crate::registries::router())
+        .merge(crate::workloads::deploy_router())
         .merge(crate::workloads::pages_router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

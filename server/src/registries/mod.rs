@@ -21,6 +21,7 @@ use secrecy::SecretString;
 use sqlx::SqlitePool;
 
 pub use client::{Login, Policy, RegistryClient, RegistryError};
+pub use pages::valid_namespace;
 
 use std::sync::Arc;
 

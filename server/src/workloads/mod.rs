@@ -9,11 +9,15 @@
 pub mod actions;
 pub mod applied;
 pub mod build;
+pub mod deploy;
 pub mod events;
 pub mod form;
 pub mod logs;
 pub mod pages;
+pub mod quota;
 pub mod spec;
+
+pub use deploy::{ExposeConfig, deploy_router};
 
 use axum::{
     Router,

@@ -469,7 +469,7 @@ pub fn event_views(objects: &Objects, now: i64) -> Vec<EventView> {
             }
         })
         .collect();
-    views.sort_by(|a, b| b.seconds.cmp(&a.seconds));
+    views.sort_by_key(|view| std::cmp::Reverse(view.seconds));
     views.truncate(MAX_EVENTS);
     views
 }

@@ -184,40 +184,12 @@ pub fn check_workload_name(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a Kubernetes quantity (`500m`, `1.5`, `2Gi`, `1e3`), the grammar the
-/// apiserver accepts, and that it is not negative.
+/// Checks a Kubernetes quantity (`500m`, `1.5`, `2Gi`, `1e3`) to the
+/// apiserver's grammar, and that it is not negative.
 pub fn check_quantity(value: &str) -> Result<(), String> {
-    const SUFFIXES: [&str; 16] = [
-        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E", "",
-    ];
-    let number_end = value
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+'))
-        .unwrap_or(value.len());
-    let (number, suffix) = value.split_at(number_end);
-    let number = number.strip_prefix('+').unwrap_or(number);
-    let digits_ok = !number.is_empty()
-        && number.chars().filter(|c| *c == '.').count() <= 1
-        && number.chars().any(|c| c.is_ascii_digit())
-        && number.chars().all(|c| c.is_ascii_digit() || c == '.');
-    let suffix_ok = SUFFIXES.contains(&suffix) || is_exponent(suffix);
-    if value.starts_with('-') {
-        return Err("Use a positive amount.".to_owned());
-    }
-    if digits_ok && suffix_ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{value}' is not an amount Kubernetes understands. Examples: 500m or 1 (CPU), 512Mi or 2Gi (memory)."
-        ))
-    }
-}
-
-fn is_exponent(suffix: &str) -> bool {
-    let Some(rest) = suffix.strip_prefix(['e', 'E']) else {
-        return false;
-    };
-    let rest = rest.strip_prefix(['+', '-']).unwrap_or(rest);
-    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
+    crate::kube::quantity::amount(value)
+        .map(|_| ())
+        .map_err(|e| format!("'{value}' is not an amount Kubernetes understands. {e}"))
 }
 
 /// Checks an environment variable name the way the apiserver does

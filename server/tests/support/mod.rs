@@ -188,3 +188,42 @@ pub fn location(response: &Response) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+impl TestApp {
+    /// A new browser signed in through the dev sign-in as `email`.
+    pub async fn browser_for(&self, email: &str, admin: bool) -> reqwest::Client {
+        let client = browser();
+        let mut form = vec![("email", email), ("next", "/")];
+        if admin {
+            form.push(("admin", "on"));
+        }
+        let response = post_form(&client, &self.url("/auth/dev"), &form).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "dev sign-in redirects"
+        );
+        client
+    }
+
+    /// POST a form from `client`, with that browser's CSRF token added.
+    pub async fn submit_as(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Response {
+        let html = client
+            .get(self.url("/"))
+            .send()
+            .await
+            .expect("home page")
+            .text()
+            .await
+            .expect("home page body");
+        let token = csrf_from_html(&html).expect("a signed-in page carries a CSRF token");
+        let mut fields = form.to_vec();
+        fields.push(("csrf_token", &token));
+        post_form(client, &self.url(path), &fields).await
+    }
+}

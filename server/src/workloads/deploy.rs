@@ -1,0 +1,783 @@
+//! The deploy form: one page that creates (or edits) a workload's image pull
+//! Secret, volume, Deployment and Service, applied with server-side apply
+//! through the impersonating client, so RBAC and quota admission decide too.
+//!
+//! Order matters and is shown: Secret → claim → Deployment → Service. If a step
+//! fails, the page says what exists and what failed, and submitting again
+//! finishes the job (server-side apply makes every step idempotent).
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::get,
+};
+use clap::{ArgAction, Args};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{PersistentVolumeClaim, Secret, Service},
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, Patch, PatchParams},
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::{
+    build::{self, ExposeSettings},
+    form::{Deploy, DeployForm, ImageChoice, Preset},
+    quota::{self, Check, Defaults},
+    spec::{Exposure, FieldErrors},
+};
+use crate::{
+    app::{
+        AppState,
+        page::{FlashKind, Layout, flash},
+    },
+    audit::{self, Outcome},
+    auth::CurrentUser,
+    error::{AppError, AppResult},
+    kube::{FIELD_MANAGER, Identity, KubeError},
+    namespaces::membership::{self, Role},
+    registries::{self, store, valid_namespace},
+};
+
+/// Annotation on the Deployment holding the form it was made from (no
+/// secrets: a registered image is named by id), so editing shows exactly what
+/// was typed and "what Berth applied" can be rebuilt.
+pub const FORM_ANNOTATION: &str = "berth.io/form";
+
+/// How exposure is offered, from configuration.
+#[derive(Debug, Clone, Args)]
+pub struct ExposeConfig {
+    /// Offer public exposure (a LoadBalancer on the public address pool).
+    #[arg(long, env = "BERTH_PUBLIC_EXPOSURE", default_value_t = true, action = ArgAction::Set)]
+    pub public_exposure: bool,
+
+    /// Annotation, as key=value, that puts a LoadBalancer on the public pool.
+    #[arg(
+        long,
+        env = "BERTH_PUBLIC_POOL_ANNOTATION",
+        default_value = "metallb.universe.tf/address-pool=geddes-public-pool",
+        value_parser = parse_annotation
+    )]
+    pub public_pool_annotation: (String, String),
+}
+
+fn parse_annotation(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err("write the annotation as key=value".to_owned()),
+    }
+}
+
+/// Routes of the deploy form.
+pub fn deploy_router() -> Router<AppState> {
+    Router::new()
+        .route("/namespaces/{ns}/workloads/new", get(deploy_form))
+        .route(
+            "/namespaces/{ns}/workloads",
+            axum::routing::post(deploy_submit),
+        )
+        .route(
+            "/namespaces/{ns}/workloads/{name}/edit",
+            get(edit_form).post(edit_submit),
+        )
+}
+
+/// A registered image as the picker shows it.
+struct ImageOption {
+    id: String,
+    label: String,
+}
+
+/// One step of applying, as the page reports it.
+struct StepView {
+    what: String,
+    ok: bool,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "workloads/deploy.html")]
+struct DeployPage {
+    layout: Layout,
+    namespace: String,
+    editing: bool,
+    form: DeployForm,
+    errors: FieldErrors,
+    images: Vec<ImageOption>,
+    defaults: Defaults,
+    quota: Option<Check>,
+    quota_refusal: Option<String>,
+    parsed_command: Vec<String>,
+    parsed_args: Vec<String>,
+    steps: Vec<StepView>,
+    cluster_error: Option<String>,
+    public_allowed: bool,
+    public_annotation: String,
+    checked: bool,
+}
+
+impl DeployPage {
+    fn error(&self, field: &str) -> Option<&str> {
+        self.errors.get(field).map(String::as_str)
+    }
+
+    fn resource_value(&self, field: &str) -> &str {
+        match field {
+            "cpu_request" => &self.form.cpu_request,
+            "cpu_limit" => &self.form.cpu_limit,
+            "memory_request" => &self.form.memory_request,
+            _ => &self.form.memory_limit,
+        }
+    }
+
+    fn default_for(&self, kind: &str, resource: &str) -> String {
+        let map = if kind == "limit" {
+            &self.defaults.limit
+        } else {
+            &self.defaults.request
+        };
+        map.get(resource).cloned().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NewQuery {
+    preset: Option<String>,
+    image: Option<i64>,
+}
+
+/// What the form posts: the fields, and which button was pressed.
+#[derive(Debug, Deserialize, Serialize)]
+struct Submitted {
+    #[serde(flatten)]
+    form: DeployForm,
+    #[serde(default)]
+    action: String,
+}
+
+enum Mode {
+    New,
+    Edit(String),
+}
+
+async fn authorize(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<()> {
+    if !valid_namespace(ns) {
+        return Err(AppError::NotFound(format!("There is no namespace {ns}.")));
+    }
+    membership::require(&state.db, user, ns, Role::Member).await
+}
+
+struct Context {
+    images: Vec<ImageOption>,
+    defaults: Defaults,
+}
+
+async fn context(state: &AppState, ns: &str) -> AppResult<Context> {
+    let caches = state.kube.caches()?;
+    if caches.namespace(ns).is_none() {
+        return Err(AppError::NotFound(format!(
+            "There is no Berth namespace {ns} in the cluster."
+        )));
+    }
+    let ranges = crate::kube::Caches::in_namespace(&caches.limit_ranges, ns);
+    let defaults = Defaults::from_limit_ranges(ranges.iter().map(AsRef::as_ref));
+    let images = store::list_images(&state.db, ns)
+        .await?
+        .into_iter()
+        .map(|image| ImageOption {
+            id: image.id.to_string(),
+            label: image.reference(),
+        })
+        .collect();
+    Ok(Context { images, defaults })
+}
+
+/// A quota preview from the form as it stands, whatever the image field says.
+fn quota_preview(
+    state: &AppState,
+    ns: &str,
+    form: &DeployForm,
+    credit: &BTreeMap<&'static str, f64>,
+    defaults: &Defaults,
+) -> Option<Check> {
+    let probe = DeployForm {
+        image_source: "public".into(),
+        image: "preview.invalid/preview:1".into(),
+        ..form.clone()
+    };
+    let deploy = probe
+        .parse(ns, "", &state.config.registry.default_registry)
+        .ok()?;
+    let caches = state.kube.caches().ok()?;
+    let quotas = crate::kube::Caches::in_namespace(&caches.quotas, ns);
+    Some(quota::check(
+        &deploy.spec,
+        defaults,
+        quotas.iter().map(AsRef::as_ref),
+        credit,
+    ))
+}
+
+/// The parts of the form page that stay the same through one request.
+struct Screen<'a> {
+    state: &'a AppState,
+    layout: Layout,
+    ns: &'a str,
+    editing: bool,
+    ctx: Context,
+    credit: BTreeMap<&'static str, f64>,
+}
+
+/// What changes between renderings of the form page.
+#[derive(Default)]
+struct Rendering {
+    errors: FieldErrors,
+    steps: Vec<StepView>,
+    cluster_error: Option<String>,
+    checked: bool,
+}
+
+impl Screen<'_> {
+    fn render(self, form: DeployForm, outcome: Rendering) -> AppResult<String> {
+        let state = self.state;
+        let quota = quota_preview(state, self.ns, &form, &self.credit, &self.ctx.defaults);
+        let quota_refusal = quota.as_ref().and_then(Check::refusal);
+        let parsed_command = super::spec::split_command(&form.command).unwrap_or_default();
+        let parsed_args = super::spec::split_command(&form.args).unwrap_or_default();
+        let (key, value) = &state.config.expose.public_pool_annotation;
+        Ok(DeployPage {
+            layout: self.layout,
+            namespace: self.ns.to_owned(),
+            editing: self.editing,
+            form,
+            errors: outcome.errors,
+            images: self.ctx.images,
+            defaults: self.ctx.defaults,
+            quota,
+            quota_refusal,
+            parsed_command,
+            parsed_args,
+            steps: outcome.steps,
+            cluster_error: outcome.cluster_error,
+            public_allowed: state.config.expose.public_exposure,
+            public_annotation: format!("{key}: {value}"),
+            checked: outcome.checked,
+        }
+        .render()?)
+    }
+
+    /// The form again, with `status` and each message beside its field.
+    fn respond(
+        self,
+        status: StatusCode,
+        form: DeployForm,
+        outcome: Rendering,
+    ) -> AppResult<Response> {
+        Ok((status, Html(self.render(form, outcome)?)).into_response())
+    }
+
+    fn invalid(self, form: DeployForm, errors: FieldErrors) -> AppResult<Response> {
+        self.respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+            Rendering {
+                errors,
+                ..Rendering::default()
+            },
+        )
+    }
+}
+
+async fn deploy_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(ns): Path<String>,
+    Query(query): Query<NewQuery>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns).await?;
+    let ctx = context(&state, &ns).await?;
+    let mut form = match query.preset.as_deref().and_then(Preset::parse) {
+        Some(preset) => DeployForm::preset(preset, &ns),
+        None => DeployForm::blank(),
+    };
+    if let Some(id) = query.image {
+        form.image_source = "registered".into();
+        form.image_id = id.to_string();
+    } else if form.image_source == "registered" && ctx.images.len() == 1 {
+        form.image_id = ctx.images[0].id.clone();
+    }
+    if form.image_source == "registered" && ctx.images.is_empty() && query.image.is_none() {
+        form.image_source = "public".into();
+    }
+    let layout = Layout::for_user(&state.db, &user).await?;
+    let screen = Screen {
+        state: &state,
+        layout,
+        ns: &ns,
+        editing: false,
+        ctx,
+        credit: BTreeMap::new(),
+    };
+    screen.respond(StatusCode::OK, form, Rendering::default())
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, name)): Path<(String, String)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns).await?;
+    let ctx = context(&state, &ns).await?;
+    let deployment = existing(&state, &ns, &name)?
+        .ok_or_else(|| AppError::NotFound(format!("There is no workload {name} in {ns}.")))?;
+    let form = form_of(&deployment, &name);
+    let credit = credit_of(&state, &ns, &deployment, &ctx.defaults);
+    let layout = Layout::for_user(&state.db, &user).await?;
+    let screen = Screen {
+        state: &state,
+        layout,
+        ns: &ns,
+        editing: true,
+        ctx,
+        credit,
+    };
+    screen.respond(StatusCode::OK, form, Rendering::default())
+}
+
+async fn deploy_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(ns): Path<String>,
+    Form(submitted): Form<Submitted>,
+) -> AppResult<Response> {
+    submit(state, user, ns, Mode::New, submitted).await
+}
+
+async fn edit_submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, name)): Path<(String, String)>,
+    Form(submitted): Form<Submitted>,
+) -> AppResult<Response> {
+    submit(state, user, ns, Mode::Edit(name), submitted).await
+}
+
+/// The Deployment Berth manages under that name, from the cache.
+fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Deployment>> {
+    let caches = state.kube.caches()?;
+    Ok(crate::kube::Caches::in_namespace(&caches.deployments, ns)
+        .into_iter()
+        .find(|d| d.metadata.name.as_deref() == Some(name))
+        .map(|d| (*d).clone()))
+}
+
+/// The form an existing Deployment was made from; its replicas follow the
+/// cluster (they may have been scaled since).
+fn form_of(deployment: &Deployment, name: &str) -> DeployForm {
+    let annotations = deployment.metadata.annotations.clone().unwrap_or_default();
+    let mut form = annotations
+        .get(FORM_ANNOTATION)
+        .and_then(|json| serde_json::from_str::<DeployForm>(json).ok())
+        .unwrap_or_else(|| {
+            // Not made by this form: start from what the cluster has.
+            let container = deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|s| s.containers.first());
+            DeployForm {
+                image_source: "public".into(),
+                image: container.and_then(|c| c.image.clone()).unwrap_or_default(),
+                exposure: "none".into(),
+                ..DeployForm::blank()
+            }
+        });
+    form.name = name.to_owned();
+    if let Some(replicas) = deployment.spec.as_ref().and_then(|s| s.replicas) {
+        form.replicas = replicas.to_string();
+    }
+    form
+}
+
+/// What the workload being edited counts in its quota now.
+fn credit_of(
+    state: &AppState,
+    ns: &str,
+    deployment: &Deployment,
+    defaults: &Defaults,
+) -> BTreeMap<&'static str, f64> {
+    let form = form_of(
+        deployment,
+        deployment.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let probe = DeployForm {
+        image_source: "public".into(),
+        image: "preview.invalid/preview:1".into(),
+        ..form
+    };
+    match probe.parse(ns, "", &state.config.registry.default_registry) {
+        Ok(deploy) => {
+            let mut credit = quota::demand(&deploy.spec, defaults);
+            // The claim and the Service already exist and are not created again.
+            for key in [
+                "persistentvolumeclaims",
+                "requests.storage",
+                "services",
+                "services.loadbalancers",
+            ] {
+                credit.remove(key);
+            }
+            credit
+        }
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+async fn submit(
+    state: AppState,
+    user: CurrentUser,
+    ns: String,
+    mode: Mode,
+    submitted: Submitted,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns).await?;
+    let ctx = context(&state, &ns).await?;
+    let mut form = submitted.form;
+    let editing = matches!(mode, Mode::Edit(_));
+    if let Mode::Edit(name) = &mode {
+        form.name = name.clone();
+    }
+    let current = existing(&state, &ns, form.name.trim())?;
+    let credit = match (&mode, &current) {
+        (Mode::Edit(_), Some(deployment)) => credit_of(&state, &ns, deployment, &ctx.defaults),
+        _ => BTreeMap::new(),
+    };
+    let screen = Screen {
+        state: &state,
+        layout: Layout::for_user(&state.db, &user).await?,
+        ns: &ns,
+        editing,
+        ctx,
+        credit,
+    };
+
+    let mut deploy = match form.parse(&ns, &user.email, &state.config.registry.default_registry) {
+        Ok(deploy) => deploy,
+        Err(errors) => return screen.invalid(form, errors),
+    };
+    let mut errors = FieldErrors::new();
+    match (&mode, &current) {
+        (Mode::New, Some(_)) => {
+            errors.insert(
+                "name",
+                format!(
+                    "A workload named {} already exists here: edit it, or pick another name.",
+                    deploy.spec.name
+                ),
+            );
+        }
+        (Mode::Edit(name), None) => {
+            return Err(AppError::NotFound(format!(
+                "There is no workload {name} in {ns}."
+            )));
+        }
+        _ => {}
+    }
+    if deploy.spec.exposure == Exposure::Public && !state.config.expose.public_exposure {
+        errors.insert(
+            "exposure",
+            "Public exposure is switched off on this cluster: choose campus or cluster.".into(),
+        );
+    }
+    let caches = state.kube.caches()?;
+    let quotas = crate::kube::Caches::in_namespace(&caches.quotas, &ns);
+    let check = quota::check(
+        &deploy.spec,
+        &screen.ctx.defaults,
+        quotas.iter().map(AsRef::as_ref),
+        &screen.credit,
+    );
+    if let Some(refusal) = check.refusal() {
+        errors.insert("quota", refusal);
+    }
+    if !errors.is_empty() {
+        let rendering = Rendering {
+            errors,
+            checked: true,
+            ..Rendering::default()
+        };
+        return screen.respond(StatusCode::UNPROCESSABLE_ENTITY, form, rendering);
+    }
+    if submitted.action == "check" {
+        let rendering = Rendering {
+            checked: true,
+            ..Rendering::default()
+        };
+        return screen.respond(StatusCode::OK, form, rendering);
+    }
+
+    // The registered image: its reference, and the Secret to pull it with.
+    let mut secret = None;
+    if let ImageChoice::Registered(id) = deploy.image {
+        let image = store::image(&state.db, &ns, id).await?;
+        let opened = registries::credential_for_image(&state.db, &state.keys, &ns, id)
+            .await
+            .map_err(AppError::Internal)?;
+        match (image, opened) {
+            (Some(image), Some(credential)) => {
+                let name = format!("berth-registry-{}", image.credential_id);
+                deploy.spec.image = image.reference();
+                deploy.spec.pull_secret = Some(name.clone());
+                secret = Some(build::pull_secret(
+                    &ns,
+                    &name,
+                    &credential.host,
+                    &credential.robot,
+                    &credential.token,
+                ));
+            }
+            _ => {
+                errors.insert(
+                    "image_id",
+                    "That image is not registered in this namespace (any more).".into(),
+                );
+                return screen.invalid(form, errors);
+            }
+        }
+    }
+
+    let client = state.kube.client_for(&Identity::of(&user))?;
+    let settings = ExposeSettings {
+        public_annotation: state.config.expose.public_pool_annotation.clone(),
+    };
+    let form_json =
+        serde_json::to_string(&form).map_err(|e| AppError::internal("encoding the form", e))?;
+    let (steps, failure) = apply(
+        &client,
+        &deploy,
+        secret,
+        &settings,
+        &form_json,
+        current.is_some(),
+    )
+    .await;
+    let action = if editing {
+        "workload.update"
+    } else {
+        "workload.deploy"
+    };
+    match failure {
+        None => {
+            audit::record(
+                &state.db,
+                audit::Entry {
+                    actor: &user.email,
+                    action,
+                    namespace: Some(&ns),
+                    target: Some(&deploy.spec.name),
+                    outcome: Outcome::Ok,
+                    detail: Some(&deploy.spec.image),
+                },
+            )
+            .await;
+            let message = if editing {
+                format!(
+                    "Saved {}: Kubernetes is rolling out the change.",
+                    deploy.spec.name
+                )
+            } else {
+                format!(
+                    "Deployed {}. It shows Running once its pod has started.",
+                    deploy.spec.name
+                )
+            };
+            flash(&state.db, &user, FlashKind::Success, &message).await?;
+            Ok(
+                Redirect::to(&format!("/namespaces/{ns}/workloads/{}", deploy.spec.name))
+                    .into_response(),
+            )
+        }
+        Some(error) => {
+            audit::record(
+                &state.db,
+                audit::Entry {
+                    actor: &user.email,
+                    action,
+                    namespace: Some(&ns),
+                    target: Some(&deploy.spec.name),
+                    outcome: if error.is_denied() {
+                        Outcome::Denied
+                    } else {
+                        Outcome::Failed
+                    },
+                    detail: Some(&error.to_string()),
+                },
+            )
+            .await;
+            let status = if error.is_denied() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            let mut errors = FieldErrors::new();
+            let message = error.to_string();
+            if let Some(field) = field_of(&error) {
+                errors.insert(field, message.clone());
+            }
+            let rendering = Rendering {
+                errors,
+                steps,
+                cluster_error: Some(message),
+                checked: false,
+            };
+            screen.respond(status, form, rendering)
+        }
+    }
+}
+
+/// Which form field an apiserver validation error is about, from the field
+/// path in its message.
+fn field_of(error: &KubeError) -> Option<&'static str> {
+    let KubeError::Api {
+        code: 422, message, ..
+    } = error
+    else {
+        return None;
+    };
+    let rules: [(&str, &'static str); 9] = [
+        (".image", "image"),
+        ("containerPort", "container_port"),
+        ("targetPort", "target_port"),
+        ("spec.ports", "published_port"),
+        ("resources", "cpu_request"),
+        ("mountPath", "mount_path"),
+        (".env", "env"),
+        ("storageClassName", "storage_class"),
+        ("metadata.name", "name"),
+    ];
+    rules
+        .iter()
+        .find(|(path, _)| message.contains(path))
+        .map(|(_, field)| *field)
+}
+
+async fn apply_one<K>(client: &Client, ns: &str, name: &str, object: &K) -> Result<(), KubeError>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    // `force`: Berth owns what it applies; a hand edit with kubectl must not
+    // leave the form unable to save.
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies the workload's objects in order, stopping at the first failure.
+async fn apply(
+    client: &Client,
+    deploy: &Deploy,
+    secret: Option<Secret>,
+    settings: &ExposeSettings,
+    form_json: &str,
+    update: bool,
+) -> (Vec<StepView>, Option<KubeError>) {
+    let spec = &deploy.spec;
+    let ns = spec.namespace.as_str();
+    let mut steps = Vec::new();
+    let mut record = |what: String, result: Result<(), KubeError>| -> Option<KubeError> {
+        match result {
+            Ok(()) => {
+                steps.push(StepView {
+                    what,
+                    ok: true,
+                    message: if update {
+                        "applied".into()
+                    } else {
+                        "created".into()
+                    },
+                });
+                None
+            }
+            Err(error) => {
+                steps.push(StepView {
+                    what,
+                    ok: false,
+                    message: error.to_string(),
+                });
+                Some(error)
+            }
+        }
+    };
+
+    if let Some(secret) = secret {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let result = apply_one(client, ns, &name, &secret).await;
+        if let Some(e) = record(format!("Image pull Secret {name}"), result) {
+            return (steps, Some(e));
+        }
+    }
+    if let Some(claim) = build::claim(spec) {
+        let name = build::claim_name(&spec.name);
+        let result = apply_one::<PersistentVolumeClaim>(client, ns, &name, &claim).await;
+        if let Some(e) = record(format!("Volume {name}"), result) {
+            return (steps, Some(e));
+        }
+    }
+    let mut deployment = build::deployment(spec);
+    deployment
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(FORM_ANNOTATION.to_owned(), form_json.to_owned());
+    let result = apply_one(client, ns, &spec.name, &deployment).await;
+    if let Some(e) = record(format!("Deployment {}", spec.name), result) {
+        return (steps, Some(e));
+    }
+    match build::service(spec, settings) {
+        Some(service) => {
+            let result = apply_one(client, ns, &spec.name, &service).await;
+            if let Some(e) = record(format!("Service {}", spec.name), result) {
+                return (steps, Some(e));
+            }
+        }
+        None if update => {
+            // Exposure switched off: the Service Berth made goes.
+            let api: Api<Service> = Api::namespaced(client.clone(), ns);
+            let result = match api.delete(&spec.name, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    let error = KubeError::from(error);
+                    if error.is_not_found() {
+                        Ok(())
+                    } else {
+                        Err(error)
+                    }
+                }
+            };
+            if let Some(e) = record(format!("Service {} (removed)", spec.name), result) {
+                return (steps, Some(e));
+            }
+        }
+        None => {}
+    }
+    (steps, None)
+}

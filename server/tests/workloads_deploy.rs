@@ -1,0 +1,605 @@
+//! The deploy form against the test world: what the form submits is what the
+//! apiserver holds, applied as the signed-in student through impersonation
+//! (Berth runs as its least-privilege ServiceAccount), with the quota checked
+//! before anything is sent.
+
+mod registries_support;
+mod support;
+
+use std::time::Duration;
+
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Node, Pod, Secret, Service},
+};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams},
+};
+use registries_support::BasicRegistry;
+use reqwest::StatusCode;
+use support::{
+    TestApp,
+    cluster::{self, eventually},
+    location,
+};
+
+const STUDENT: &str = "student@purdue.edu";
+const WAIT: Duration = Duration::from_secs(60);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Berth as its ServiceAccount, an admin browser (the default client) that
+/// made a namespace with a quota and added the student, and the student's browser.
+struct World {
+    app: TestApp,
+    admin: Client,
+    student: reqwest::Client,
+    ns: String,
+    registry: BasicRegistry,
+}
+
+impl World {
+    async fn new(memory_quota: &str) -> Self {
+        let registry = BasicRegistry::from_env();
+        let args: Vec<String> = registry
+            .berth_args()
+            .into_iter()
+            .filter(|a| a != "--dev-login")
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let app = TestApp::spawn_in_cluster(&args).await;
+        let ns = unique("t-deploy");
+        app.sign_in_dev("prof@purdue.edu", true).await;
+        let created = app
+            .submit(
+                "/admin/namespaces",
+                &[
+                    ("name", &ns),
+                    ("description", "deploy tests"),
+                    ("requests_cpu", "4"),
+                    ("requests_memory", memory_quota),
+                    ("pods", "10"),
+                    ("services_loadbalancers", "2"),
+                    ("persistentvolumeclaims", "2"),
+                    ("requests_storage", "20Gi"),
+                    ("default_request_cpu", "100m"),
+                    ("default_request_memory", "64Mi"),
+                    ("default_limit_cpu", "500m"),
+                    ("default_limit_memory", "256Mi"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            created.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            created.text().await.unwrap_or_default()
+        );
+        let added = app
+            .submit(
+                &format!("/admin/namespaces/{ns}/members"),
+                &[("email", STUDENT), ("role", "member")],
+            )
+            .await;
+        assert_eq!(added.status(), StatusCode::SEE_OTHER);
+        let student = app.browser_for(STUDENT, false).await;
+        Self {
+            app,
+            admin: cluster::admin().await,
+            student,
+            ns,
+            registry,
+        }
+    }
+
+    /// Saves the test registry's credentials and registers its demo image as
+    /// the student; returns the image's id.
+    async fn register_demo_image(&self) -> String {
+        let saved = self
+            .app
+            .submit_as(
+                &self.student,
+                &format!("/namespaces/{}/registry", self.ns),
+                &[
+                    ("host", &self.registry.host),
+                    ("robot", &self.registry.user),
+                    ("token", &self.registry.password),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status(), StatusCode::SEE_OTHER, "saving credentials");
+        let credential: i64 =
+            sqlx::query_scalar("SELECT id FROM registry_credentials WHERE namespace = ?")
+                .bind(&self.ns)
+                .fetch_one(&self.app.db)
+                .await
+                .expect("credential row");
+        let registered = self
+            .app
+            .submit_as(
+                &self.student,
+                &format!("/namespaces/{}/images", self.ns),
+                &[
+                    ("reference", &self.registry.image),
+                    ("credential_id", &credential.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(
+            registered.status(),
+            StatusCode::SEE_OTHER,
+            "registering the image"
+        );
+        location(&registered)
+            .rsplit('/')
+            .next()
+            .expect("image id")
+            .to_owned()
+    }
+
+    async fn deploy(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.app.submit_as(&self.student, path, form).await
+    }
+
+    async fn deployment(&self, name: &str) -> Option<Deployment> {
+        Api::<Deployment>::namespaced(self.admin.clone(), &self.ns)
+            .get_opt(name)
+            .await
+            .expect("reading the Deployment")
+    }
+
+    async fn finish(self) {
+        let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(self.admin.clone())
+            .delete(&self.ns, &DeleteParams::background())
+            .await;
+        self.app.stop().await;
+    }
+}
+
+/// The add-two preset as the form would post it.
+fn add_two<'a>(image_id: &'a str, exposure: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("action", "deploy"),
+        ("name", "add-two"),
+        ("image_source", "registered"),
+        ("image_id", image_id),
+        ("replicas", "1"),
+        ("container_port", "5000"),
+        ("cpu_request", "100m"),
+        ("memory_request", "64Mi"),
+        ("memory_limit", "128Mi"),
+        ("volume", "none"),
+        ("exposure", exposure),
+        ("published_port", "80"),
+        ("target_port", "5000"),
+        ("protocol", "TCP"),
+    ]
+}
+
+#[tokio::test]
+async fn the_add_two_preset_on_campus_creates_what_the_form_said_and_runs() {
+    let world = World::new("2Gi").await;
+    let image_id = world.register_demo_image().await;
+    let ns = world.ns.clone();
+
+    let form = world
+        .student
+        .get(world.app.url(&format!(
+            "/namespaces/{ns}/workloads/new?preset=add-two&image={image_id}"
+        )))
+        .send()
+        .await
+        .expect("deploy form");
+    assert_eq!(form.status(), StatusCode::OK);
+    let html = form.text().await.expect("body");
+    assert!(html.contains("value=\"5000\""), "the preset fills the port");
+    assert!(
+        html.contains("placeholder=\"500m\""),
+        "the LimitRange default is shown"
+    );
+
+    let response = world
+        .deploy(
+            &format!("/namespaces/{ns}/workloads"),
+            &add_two(&image_id, "campus"),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    assert_eq!(
+        location(&response),
+        format!("/namespaces/{ns}/workloads/add-two")
+    );
+
+    // What the apiserver holds.
+    let deployment = world
+        .deployment("add-two")
+        .await
+        .expect("the Deployment exists");
+    let labels = deployment.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("berth")
+    );
+    assert_eq!(
+        labels.get("app.kubernetes.io/name").map(String::as_str),
+        Some("add-two")
+    );
+    let annotations = deployment.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations.get("berth.io/owner").map(String::as_str),
+        Some(STUDENT)
+    );
+    let managers: Vec<String> = deployment
+        .metadata
+        .managed_fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(managers.iter().any(|m| m == "berth"), "{managers:?}");
+    let pod_spec = deployment
+        .spec
+        .clone()
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    let container = &pod_spec.containers[0];
+    assert_eq!(
+        container.image.as_deref(),
+        Some(world.registry.image.as_str())
+    );
+    assert_eq!(
+        container.ports.as_ref().expect("ports")[0].container_port,
+        5000
+    );
+    let secret_name = pod_spec.image_pull_secrets.expect("a pull secret")[0]
+        .name
+        .clone();
+
+    let secret = Api::<Secret>::namespaced(world.admin.clone(), &ns)
+        .get(&secret_name)
+        .await
+        .expect("the pull Secret");
+    assert_eq!(
+        secret.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&secret.data.expect("data")[".dockerconfigjson"].0)
+            .expect("docker config");
+    assert_eq!(
+        config["auths"][&world.registry.host]["username"],
+        world.registry.user.as_str()
+    );
+    assert_eq!(
+        config["auths"][&world.registry.host]["password"],
+        world.registry.password.as_str()
+    );
+
+    let service = Api::<Service>::namespaced(world.admin.clone(), &ns)
+        .get("add-two")
+        .await
+        .expect("the Service");
+    let spec = service.spec.expect("service spec");
+    assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+    let port = &spec.ports.expect("ports")[0];
+    assert_eq!(port.port, 80);
+    assert_eq!(
+        port.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(5000))
+    );
+    assert!(
+        !service
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("metallb.universe.tf/address-pool"),
+        "campus uses the default pool"
+    );
+
+    // The pod reaches Running on a KWOK node.
+    let pods: Api<Pod> = Api::namespaced(world.admin.clone(), &ns);
+    let node = eventually(WAIT, "the add-two pod to be Running", || {
+        let pods = pods.clone();
+        async move {
+            let list = pods
+                .list(&ListParams::default().labels("app.kubernetes.io/name=add-two"))
+                .await
+                .ok()?;
+            list.items.into_iter().find_map(|pod| {
+                (pod.status.as_ref()?.phase.as_deref() == Some("Running"))
+                    .then(|| pod.spec?.node_name)?
+            })
+        }
+    })
+    .await;
+    let node = Api::<Node>::all(world.admin.clone())
+        .get(&node)
+        .await
+        .expect("node");
+    assert_eq!(
+        node.metadata
+            .annotations
+            .unwrap_or_default()
+            .get("kwok.x-k8s.io/node")
+            .map(String::as_str),
+        Some("fake")
+    );
+
+    // Applying the same form again changes nothing.
+    let generation = deployment.metadata.generation;
+    let edit = format!("/namespaces/{ns}/workloads/add-two/edit");
+    let again = world.deploy(&edit, &add_two(&image_id, "campus")).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        world
+            .deployment("add-two")
+            .await
+            .expect("still there")
+            .metadata
+            .generation,
+        generation
+    );
+
+    // The edit form is prefilled from the cluster, and a change is applied.
+    let edit_html = world
+        .student
+        .get(world.app.url(&edit))
+        .send()
+        .await
+        .expect("edit form")
+        .text()
+        .await
+        .expect("body");
+    assert!(edit_html.contains("value=\"add-two\""), "prefilled");
+    assert!(edit_html.contains("value=\"128Mi\""), "prefilled limits");
+    let mut scaled = add_two(&image_id, "campus");
+    scaled.retain(|(k, _)| *k != "replicas");
+    scaled.push(("replicas", "2"));
+    let changed = world.deploy(&edit, &scaled).await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    let updated = world.deployment("add-two").await.expect("still there");
+    assert_eq!(updated.spec.and_then(|s| s.replicas), Some(2));
+    assert!(updated.metadata.generation > generation);
+
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action IN ('workload.deploy', 'workload.update') AND outcome = 'ok' AND namespace = ?",
+    )
+    .bind(&ns)
+    .fetch_one(&world.app.db)
+    .await
+    .expect("audit");
+    assert_eq!(audited, 3);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn public_exposure_carries_the_pool_annotation_and_none_removes_the_service() {
+    let world = World::new("2Gi").await;
+    let ns = world.ns.clone();
+    let form = |exposure: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("name", "web"),
+            ("image_source", "public"),
+            ("image", "quay.io/example/web:1.0"),
+            ("replicas", "1"),
+            ("container_port", "8080"),
+            ("exposure", exposure),
+            ("published_port", "443"),
+            ("target_port", "8080"),
+            ("protocol", "TCP"),
+            ("volume", "none"),
+        ]
+    };
+    let response = world
+        .deploy(&format!("/namespaces/{ns}/workloads"), &form("public"))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let services: Api<Service> = Api::namespaced(world.admin.clone(), &ns);
+    let service = services.get("web").await.expect("the Service");
+    assert_eq!(
+        service
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("metallb.universe.tf/address-pool")
+            .map(String::as_str),
+        Some("geddes-public-pool")
+    );
+    let deployment = world.deployment("web").await.expect("Deployment");
+    assert!(
+        deployment
+            .spec
+            .and_then(|s| s.template.spec)
+            .and_then(|s| s.image_pull_secrets)
+            .is_none(),
+        "a public image needs no pull Secret"
+    );
+
+    let edited = world
+        .deploy(
+            &format!("/namespaces/{ns}/workloads/web/edit"),
+            &form("none"),
+        )
+        .await;
+    assert_eq!(edited.status(), StatusCode::SEE_OTHER);
+    assert!(
+        services.get_opt("web").await.expect("reading").is_none(),
+        "the Service is gone"
+    );
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_deploy_over_quota_is_refused_before_anything_is_sent() {
+    let world = World::new("512Mi").await;
+    let ns = world.ns.clone();
+    let response = world
+        .deploy(
+            &format!("/namespaces/{ns}/workloads"),
+            &[
+                ("name", "big"),
+                ("image_source", "public"),
+                ("image", "quay.io/example/big:1.0"),
+                ("replicas", "3"),
+                ("memory_request", "256Mi"),
+                ("exposure", "none"),
+                ("volume", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.expect("body");
+    assert!(
+        html.contains("3 replicas × 100m CPU / 256Mi = 300m CPU / 768Mi"),
+        "{html}"
+    );
+    assert!(
+        html.contains("768Mi memory requested of your remaining 512Mi"),
+        "{html}"
+    );
+    assert!(
+        world.deployment("big").await.is_none(),
+        "nothing was created"
+    );
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn invalid_fields_get_messages_beside_them_and_create_nothing() {
+    let world = World::new("2Gi").await;
+    let ns = world.ns.clone();
+    let response = world
+        .deploy(
+            &format!("/namespaces/{ns}/workloads"),
+            &[
+                ("name", "Bad_Name"),
+                ("image_source", "public"),
+                ("image", "nginx"),
+                ("replicas", "1"),
+                ("container_port", "0"),
+                ("memory_request", "lots"),
+                ("exposure", "campus"),
+                ("published_port", "99999"),
+                ("volume", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.expect("body");
+    for expected in [
+        "Use only lowercase letters",
+        "Start with the registry host",
+        "is not a port",
+        "is not an amount Kubernetes understands",
+    ] {
+        assert!(html.contains(expected), "{expected} in {html}");
+    }
+    assert!(html.contains("value=\"Bad_Name\""), "values are kept");
+    let list = Api::<Deployment>::namespaced(world.admin.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list");
+    assert!(list.items.is_empty(), "nothing was created");
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_submit_berth_lets_through_is_still_refused_by_the_apiserver_without_a_role_binding() {
+    let world = World::new("2Gi").await;
+    let ns = world.ns.clone();
+    // Simulate a bug in Berth's own check: a membership row without its RoleBinding.
+    sqlx::query("INSERT INTO memberships (namespace, email, role, added_by, added_at) VALUES (?, 'eve@purdue.edu', 'member', 'test', 0)")
+        .bind(&ns)
+        .execute(&world.app.db)
+        .await
+        .expect("membership row");
+    let eve = world.app.browser_for("eve@purdue.edu", false).await;
+    let response = world
+        .app
+        .submit_as(
+            &eve,
+            &format!("/namespaces/{ns}/workloads"),
+            &[
+                ("name", "sneaky"),
+                ("image_source", "public"),
+                ("image", "quay.io/example/web:1.0"),
+                ("replicas", "1"),
+                ("exposure", "none"),
+                ("volume", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = response.text().await.expect("body");
+    assert!(html.contains("Kubernetes refused this"), "{html}");
+    assert!(html.contains("failed"), "the step that failed is named");
+    assert!(world.deployment("sneaky").await.is_none());
+    let denied: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'workload.deploy' AND outcome = 'denied' AND actor = 'eve@purdue.edu'",
+    )
+    .fetch_one(&world.app.db)
+    .await
+    .expect("audit");
+    assert_eq!(denied, 1);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
+    let world = World::new("2Gi").await;
+    let image_id = world.register_demo_image().await;
+    let ns = world.ns.clone();
+    let browser = support::browser::Browser::start().await;
+    browser.goto(&world.app.url("/auth/login")).await;
+    browser.fill("#email", STUDENT).await;
+    browser
+        .click("form[action='/auth/dev'] button[type=submit]")
+        .await;
+
+    browser
+        .goto(&world.app.url(&format!(
+            "/namespaces/{ns}/workloads/new?preset=add-two&image={image_id}"
+        )))
+        .await;
+    if let Ok(dir) = std::env::var("BERTH_SCREENSHOT_DIR") {
+        let _ = std::fs::write(format!("{dir}/deploy-form.png"), browser.screenshot().await);
+    }
+    browser.click("button[value=deploy]").await;
+    assert_eq!(
+        browser.url().await,
+        world
+            .app
+            .url(&format!("/namespaces/{ns}/workloads/add-two"))
+    );
+    let deployment = world
+        .deployment("add-two")
+        .await
+        .expect("deployed from the browser");
+    let image = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|s| s.containers.into_iter().next())
+        .and_then(|c| c.image);
+    assert_eq!(image.as_deref(), Some(world.registry.image.as_str()));
+    browser.quit().await;
+    world.finish().await;
+}
