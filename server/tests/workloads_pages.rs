@@ -621,3 +621,67 @@ async fn what_berth_applied_is_yaml_kubectl_accepts_without_the_token() {
     delete_namespace(&ns).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn logs_show_what_the_fake_container_wrote_and_follow_new_lines() {
+    let pod_log = std::env::var("TESTENV_POD_LOG")
+        .expect("TESTENV_POD_LOG: run the tests under testenv/run (KWOK serves logs from it)");
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    page_eventually(&student, &detail, "Running").await;
+
+    // The last lines, as the student (RBAC allows members pods/log).
+    let response = student.get(&format!("{detail}/logs?lines=2")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
+    let text = response.text().await.expect("the log");
+    assert!(
+        text.contains("add-two: POST /add_two {\"num\": 123} -> {\"output\": 125}"),
+        "{text}"
+    );
+    let response = student.get(&format!("{detail}/logs?lines=0")).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Follow: a line written after the request started arrives on the stream.
+    let mut response = student
+        .get(&format!("{detail}/logs?follow=1&lines=1"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let marker = format!("written by the test {}", uuid::Uuid::new_v4().simple());
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&pod_log)
+            .expect("opening the fake container's log");
+        writeln!(file, "2026-01-01T00:00:09.000000000Z stdout F {marker}")
+            .expect("appending a line");
+    }
+    let streamed = tokio::time::timeout(WAIT, async {
+        let mut seen = String::new();
+        while let Some(chunk) = response.chunk().await.expect("the stream continues") {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(&marker) {
+                break;
+            }
+        }
+        seen
+    })
+    .await
+    .expect("the new line arrives while following");
+    assert!(streamed.contains(&marker), "{streamed}");
+    // An open follow stream would hold up Berth's graceful shutdown.
+    drop(response);
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}

@@ -25,16 +25,11 @@ use serde::Serialize;
 
 use super::{
     build::{self, ExposeSettings},
+    deploy::FORM_ANNOTATION,
     form::DeployForm,
     pages::{self, Objects},
 };
 use crate::{app::AppState, auth::CurrentUser, error::AppResult, kube::FIELD_MANAGER};
-
-/// Annotation holding the JSON of the deploy form a Deployment was made from.
-pub const FORM_ANNOTATION: &str = "berth.io/form";
-
-/// The public pool annotation until the configuration carries it.
-const PUBLIC_POOL: (&str, &str) = ("metallb.universe.tf/address-pool", "geddes-public-pool");
 
 /// What Berth applied, ready to show or download.
 #[derive(Debug, Clone)]
@@ -156,7 +151,7 @@ pub fn from_live(deployment: &Deployment, service: Option<&Service>) -> String {
 /// What Berth applied for the workload in `objects`.
 pub fn applied(state: &AppState, objects: &Objects) -> Applied {
     let settings = ExposeSettings {
-        public_annotation: (PUBLIC_POOL.0.to_owned(), PUBLIC_POOL.1.to_owned()),
+        public_annotation: state.config.expose.public_pool_annotation.clone(),
     };
     let d = &objects.deployment;
     let name = d.name_any();
@@ -210,7 +205,10 @@ mod tests {
 
     fn settings() -> ExposeSettings {
         ExposeSettings {
-            public_annotation: (PUBLIC_POOL.0.to_owned(), PUBLIC_POOL.1.to_owned()),
+            public_annotation: (
+                "metallb.universe.tf/address-pool".to_owned(),
+                "geddes-public-pool".to_owned(),
+            ),
         }
     }
 

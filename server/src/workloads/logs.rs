@@ -28,6 +28,9 @@ use crate::{
 pub const DEFAULT_LINES: i64 = 100;
 /// Most lines one request may ask for.
 pub const MAX_LINES: i64 = 5000;
+/// How long one follow response lasts. An open stream holds a connection to
+/// the apiserver and delays Berth's graceful shutdown, so it is not endless.
+pub const MAX_FOLLOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The query of the logs page.
 #[derive(Debug, Default, Deserialize)]
@@ -135,7 +138,17 @@ pub async fn logs(
             Ok(reader) => reader,
             Err(error) => return Ok(refusal(&KubeError::from(error))),
         };
-        let stream = reader.lines().map(|line| line.map(|l| format!("{l}\n")));
+        let end = futures::stream::once(async {
+            Ok(format!(
+                "--- Berth stopped following (the pod stopped, or {} minutes passed); reload to follow again ---\n",
+                MAX_FOLLOW.as_secs() / 60
+            ))
+        });
+        let stream = reader
+            .lines()
+            .map(|line| line.map(|l| format!("{l}\n")))
+            .take_until(tokio::time::sleep(MAX_FOLLOW))
+            .chain(end);
         let mut response = Body::from_stream(stream).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -340,7 +340,9 @@ fn lb_address(service: &Service) -> Option<String> {
     ingress.ip.clone().or_else(|| ingress.hostname.clone())
 }
 
-fn exposure_of(service: Option<&Service>) -> &'static str {
+/// Who may reach it; `public_pool` is the configured annotation (key, value)
+/// that puts a LoadBalancer on the public pool.
+fn exposure_of(service: Option<&Service>, public_pool: &(String, String)) -> &'static str {
     let Some(service) = service else {
         return "none";
     };
@@ -348,8 +350,8 @@ fn exposure_of(service: Option<&Service>) -> &'static str {
     if spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer") {
         let public = service
             .annotations()
-            .get("metallb.universe.tf/address-pool")
-            .is_some_and(|pool| pool.contains("public"));
+            .get(&public_pool.0)
+            .is_some_and(|value| *value == public_pool.1);
         if public { "public" } else { "campus" }
     } else {
         "cluster"
@@ -367,7 +369,7 @@ fn image_of(deployment: &Deployment) -> String {
 }
 
 /// The list row of a workload.
-pub fn row(objects: &Objects, now: i64) -> WorkloadRow {
+pub fn row(objects: &Objects, now: i64, public_pool: &(String, String)) -> WorkloadRow {
     let d = &objects.deployment;
     let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let ready = d
@@ -418,7 +420,7 @@ pub fn row(objects: &Objects, now: i64) -> WorkloadRow {
         health,
         state,
         address: objects.service.as_deref().and_then(lb_address),
-        exposure: exposure_of(objects.service.as_deref()),
+        exposure: exposure_of(objects.service.as_deref(), public_pool),
     }
 }
 
@@ -626,7 +628,13 @@ pub async fn list(
     let now = clock::now();
     let rows = workloads_in(caches, &ns)
         .into_iter()
-        .map(|d| row(&Objects::collect(caches, d), now))
+        .map(|d| {
+            row(
+                &Objects::collect(caches, d),
+                now,
+                &state.config.expose.public_pool_annotation,
+            )
+        })
         .collect();
     page(
         StatusCode::OK,
@@ -671,7 +679,7 @@ pub async fn show_page(
     let deployment = find_workload(caches, ns, name)?;
     let objects = Objects::collect(caches, deployment);
     let now = clock::now();
-    let row = row(&objects, now);
+    let row = row(&objects, now, &state.config.expose.public_pool_annotation);
     Ok(ShowPage {
         layout: Layout::for_user(&state.db, user).await?,
         namespace: ns.to_owned(),
@@ -771,9 +779,16 @@ mod tests {
 
     const NOW: i64 = 1_767_229_200; // 2026-01-01T01:00:00Z
 
+    fn pool() -> (String, String) {
+        (
+            "metallb.universe.tf/address-pool".to_owned(),
+            "geddes-public-pool".to_owned(),
+        )
+    }
+
     #[test]
     fn a_row_counts_phases_restarts_and_readiness() {
-        let row = row(&objects(None), NOW);
+        let row = row(&objects(None), NOW, &pool());
         assert_eq!((row.desired, row.ready, row.restarts), (2, 1, 2));
         assert_eq!(
             row.phases,
@@ -833,7 +848,7 @@ mod tests {
                 "curl -X POST -H 'Content-Type: application/json' -d '{\"num\": 123}' http://128.211.0.7:8080/add_two"
             )
         );
-        assert_eq!(row(&objects, NOW).exposure, "campus");
+        assert_eq!(row(&objects, NOW, &pool()).exposure, "campus");
     }
 
     #[test]
