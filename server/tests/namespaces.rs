@@ -459,6 +459,10 @@ async fn a_member_sees_their_namespace_and_its_usage_on_the_dashboard() {
     assert!(html.contains(&name), "the namespace is listed");
     assert!(html.contains("Memory requested"), "with its bars");
     assert!(html.contains(">owner<"), "and the role");
+    assert!(
+        html.contains(&format!("href=\"/namespaces/{name}/workloads/new\"")),
+        "with a way to deploy there"
+    );
 
     // The student is not an admin: every admin page is refused.
     for path in [
