@@ -263,6 +263,7 @@ async fn the_quota_saved_through_the_page_is_the_quota_the_apiserver_enforces() 
     assert_eq!(limits.get("cpu").map(|q| q.0.as_str()), Some("500m"));
 
     // A pod over the memory quota is refused by the apiserver.
+    cluster::wait_until_quota_refuses(&pods, &pod("too-big", Some("2Gi"))).await;
     let result = pods
         .create(&PostParams::default(), &pod("too-big", Some("2Gi")))
         .await;

@@ -177,6 +177,7 @@ async fn a_resource_quota_makes_the_apiserver_refuse_a_pod_over_it() {
         }))
         .expect("pod")
     };
+    cluster::wait_until_quota_refuses(&pods, &pod("too-big", "512Mi")).await;
     match pods
         .create(&PostParams::default(), &pod("too-big", "512Mi"))
         .await

@@ -93,3 +93,34 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits until the apiserver's quota admission refuses `pod` (checked with dry
+/// runs, which change nothing). Admission reads quotas from the apiserver's
+/// own informer, so a quota created a moment ago may not be enforced yet.
+pub async fn wait_until_quota_refuses(
+    pods: &Api<k8s_openapi::api::core::v1::Pod>,
+    pod: &k8s_openapi::api::core::v1::Pod,
+) {
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    eventually(
+        Duration::from_secs(30),
+        "quota admission to see the quota",
+        || {
+            let pods = pods.clone();
+            let dry_run = dry_run.clone();
+            let pod = pod.clone();
+            async move {
+                match pods.create(&dry_run, &pod).await {
+                    Err(kube::Error::Api(status)) if status.message.contains("exceeded quota") => {
+                        Some(())
+                    }
+                    _ => None,
+                }
+            }
+        },
+    )
+    .await;
+}
