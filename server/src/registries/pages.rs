@@ -240,6 +240,64 @@ fn not_allowed_message(state: &AppState) -> String {
     )
 }
 
+/// One credential save (create or replace), for its audit rows.
+struct Attempt<'a> {
+    state: &'a AppState,
+    user: &'a CurrentUser,
+    ns: &'a str,
+    action: &'static str,
+    target: &'a str,
+}
+
+impl Attempt<'_> {
+    /// When the registry refused the login and the person did not tick "save
+    /// anyway": the failure is audited and its message placed beside its field.
+    async fn refused(
+        &self,
+        check: &Result<(), RegistryError>,
+        save_anyway: bool,
+    ) -> Option<FieldErrors> {
+        let Err(error) = check else {
+            return None;
+        };
+        if save_anyway {
+            return None;
+        }
+        let (state, user) = (self.state, self.user);
+        audit_entry(
+            state,
+            user,
+            self.action,
+            self.ns,
+            self.target,
+            Outcome::Failed,
+            Some(&error.to_string()),
+        )
+        .await;
+        let mut errors = FieldErrors::default();
+        errors.add(field_for(error), error.to_string());
+        Some(errors)
+    }
+
+    /// Audits a saved credential, noting when it was saved unchecked.
+    async fn saved(&self, check: &Result<(), RegistryError>) {
+        let detail = check
+            .as_ref()
+            .err()
+            .map(|e| format!("saved unchecked: {e}"));
+        audit_entry(
+            self.state,
+            self.user,
+            self.action,
+            self.ns,
+            self.target,
+            Outcome::Ok,
+            detail.as_deref(),
+        )
+        .await;
+    }
+}
+
 /// POST: validate, check against the registry, seal and save.
 pub async fn credential_create(
     State(state): State<AppState>,
@@ -271,21 +329,14 @@ pub async fn credential_create(
         token: valid.token.clone(),
     };
     let check = check_credential(&state, &login, valid.check_repository.as_deref()).await;
-    if let Err(error) = &check
-        && !valid.save_anyway
-    {
-        audit_entry(
-            &state,
-            &user,
-            "credential.create",
-            &ns,
-            &target,
-            Outcome::Failed,
-            Some(&error.to_string()),
-        )
-        .await;
-        let mut errors = FieldErrors::default();
-        errors.add(field_for(error), error.to_string());
+    let attempt = Attempt {
+        state: &state,
+        user: &user,
+        ns: &ns,
+        action: "credential.create",
+        target: &target,
+    };
+    if let Some(errors) = attempt.refused(&check, valid.save_anyway).await {
         return Ok(unprocessable(
             credentials_page_with(&state, &user, &ns, values, errors).await?,
         ));
@@ -299,20 +350,7 @@ pub async fn credential_create(
     };
     match store::insert_credential(&state.db, &state.keys, &ns, &valid.host, &write).await {
         Ok(id) => {
-            let detail = check
-                .as_ref()
-                .err()
-                .map(|e| format!("saved unchecked: {e}"));
-            audit_entry(
-                &state,
-                &user,
-                "credential.create",
-                &ns,
-                &target,
-                Outcome::Ok,
-                detail.as_deref(),
-            )
-            .await;
+            attempt.saved(&check).await;
             tracing::info!(namespace = %ns, credential = id, robot = %valid.robot, host = %valid.host, verified = check.is_ok(), "credential saved");
             let message = match &check {
                 Ok(()) => format!(
@@ -440,21 +478,14 @@ pub async fn replace_submit(
         token: valid.token.clone(),
     };
     let check = check_credential(&state, &login, valid.check_repository.as_deref()).await;
-    if let Err(error) = &check
-        && !valid.save_anyway
-    {
-        audit_entry(
-            &state,
-            &user,
-            "credential.replace",
-            &ns,
-            &target,
-            Outcome::Failed,
-            Some(&error.to_string()),
-        )
-        .await;
-        let mut errors = FieldErrors::default();
-        errors.add(field_for(error), error.to_string());
+    let attempt = Attempt {
+        state: &state,
+        user: &user,
+        ns: &ns,
+        action: "credential.replace",
+        target: &target,
+    };
+    if let Some(errors) = attempt.refused(&check, valid.save_anyway).await {
         return Ok(unprocessable(
             replace_page_with(&state, &user, &ns, &row, values, errors).await?,
         ));
@@ -468,20 +499,7 @@ pub async fn replace_submit(
     };
     match store::replace_credential(&state.db, &state.keys, &ns, id, &write).await {
         Ok(true) => {
-            let detail = check
-                .as_ref()
-                .err()
-                .map(|e| format!("saved unchecked: {e}"));
-            audit_entry(
-                &state,
-                &user,
-                "credential.replace",
-                &ns,
-                &target,
-                Outcome::Ok,
-                detail.as_deref(),
-            )
-            .await;
+            attempt.saved(&check).await;
             let message = match &check {
                 Ok(()) => format!("Replaced the credential for {}.", valid.robot),
                 Err(error) => format!(
