@@ -219,7 +219,7 @@ fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
 }
 
 /// Compares without an early exit, so timing reveals nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -304,7 +304,7 @@ async fn callback(
         return Err(sign_in_failed("the identity provider said no."));
     }
     let sent_state = query.state.unwrap_or_default();
-    if !access_eq(&sent_state, &pending.state) {
+    if !access::constant_time_eq(sent_state.as_bytes(), pending.state.as_bytes()) {
         tracing::warn!("sign-in callback with a state that does not match");
         return Err(sign_in_failed(
             "the answer did not match the sign-in this browser started.",
@@ -356,14 +356,6 @@ async fn callback(
     )
     .await?;
     Ok(response)
-}
-
-fn access_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 struct SignIn<'a> {

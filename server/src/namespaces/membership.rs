@@ -7,7 +7,12 @@
 
 use sqlx::SqlitePool;
 
-use crate::{auth::CurrentUser, error::AppError};
+use crate::{
+    app::AppState,
+    audit::{self, Outcome},
+    auth::CurrentUser,
+    error::AppError,
+};
 
 /// What a person may do in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -171,4 +176,63 @@ pub async fn remove_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<
         .execute(db)
         .await?;
     Ok(done.rows_affected())
+}
+
+/// Whether `name` can be a namespace at all (a DNS-1123 label); checked before
+/// anything is looked up, so a path segment never reaches a query unchecked.
+pub fn valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let ok = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.first().is_some_and(ok)
+        && bytes.last().is_some_and(ok)
+        && bytes.iter().all(|b| ok(b) || *b == b'-')
+}
+
+/// The check every namespace page makes: a valid name, and `user` a member
+/// (or admin) of it. When `audit` names an action (and optionally its target),
+/// a refusal is recorded as `denied`.
+pub async fn authorize(
+    state: &AppState,
+    user: &CurrentUser,
+    namespace: &str,
+    audit: Option<(&str, Option<&str>)>,
+) -> Result<(), AppError> {
+    if !valid_name(namespace) {
+        return Err(AppError::NotFound(format!(
+            "There is no namespace {namespace}: namespace names are lowercase letters, digits and dashes."
+        )));
+    }
+    let result = require(&state.db, user, namespace, Role::Member).await;
+    if let (Err(error), Some((action, target))) = (&result, audit) {
+        audit::record(
+            &state.db,
+            audit::Entry {
+                actor: &user.email,
+                action,
+                namespace: Some(namespace),
+                target,
+                outcome: Outcome::Denied,
+                detail: Some(&error.to_string()),
+            },
+        )
+        .await;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names_are_dns_labels() {
+        for good in ["cs101", "a", "team-7", &"a".repeat(63)] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64), "../x"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
 }

@@ -21,7 +21,6 @@ use secrecy::SecretString;
 use sqlx::SqlitePool;
 
 pub use client::{Login, Policy, RegistryClient, RegistryError};
-pub use pages::valid_namespace;
 
 use std::sync::Arc;
 

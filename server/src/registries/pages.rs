@@ -25,22 +25,11 @@ use crate::{
     auth::CurrentUser,
     clock,
     error::{AppError, AppResult},
-    namespaces::membership::{self, Role},
+    namespaces::membership,
 };
 
 fn today() -> Date {
     OffsetDateTime::now_utc().date()
-}
-
-/// A Kubernetes namespace name: a DNS-1123 label.
-pub fn valid_namespace(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    let ok = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes.first().is_some_and(ok)
-        && bytes.last().is_some_and(ok)
-        && bytes.iter().all(|b| ok(b) || *b == b'-')
 }
 
 /// Lets members (and admins) of `ns` through. A refused write is audited.
@@ -50,27 +39,7 @@ async fn authorize(
     ns: &str,
     action: Option<&str>,
 ) -> AppResult<()> {
-    if !valid_namespace(ns) {
-        return Err(AppError::NotFound(format!(
-            "There is no namespace {ns}: namespace names are lowercase letters, digits and dashes."
-        )));
-    }
-    let result = membership::require(&state.db, user, ns, Role::Member).await;
-    if let (Err(error), Some(action)) = (&result, action) {
-        audit::record(
-            &state.db,
-            audit::Entry {
-                actor: &user.email,
-                action,
-                namespace: Some(ns),
-                target: None,
-                outcome: Outcome::Denied,
-                detail: Some(&error.to_string()),
-            },
-        )
-        .await;
-    }
-    result
+    membership::authorize(state, user, ns, action.map(|a| (a, None))).await
 }
 
 async fn audit_entry(
@@ -989,21 +958,6 @@ pub async fn image_delete(
     )
     .await?;
     Ok(see_other(&format!("/namespaces/{ns}/images")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn namespace_names_are_dns_labels() {
-        for good in ["cs101", "a", "team-7", &"a".repeat(63)] {
-            assert!(valid_namespace(good), "{good}");
-        }
-        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64), "../x"] {
-            assert!(!valid_namespace(bad), "{bad}");
-        }
-    }
 }
 
 #[cfg(test)]

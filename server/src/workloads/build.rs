@@ -27,9 +27,8 @@ use k8s_openapi::{
 use secrecy::{ExposeSecret, SecretString};
 
 use super::spec::{ClaimSource, Exposure, Resources, WorkloadSpec};
+use crate::kube::MANAGED_BY;
 
-/// Label every object Berth creates carries.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "berth");
 /// Label that ties a workload's objects together (and selects its pods).
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// Annotation naming who deployed it.

@@ -6,7 +6,7 @@
 //! fails, the page says what exists and what failed, and submitting again
 //! finishes the job (server-side apply makes every step idempotent).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use askama::Template;
 use axum::{
@@ -42,8 +42,8 @@ use crate::{
     auth::CurrentUser,
     error::{AppError, AppResult},
     kube::{FIELD_MANAGER, Identity, KubeError},
-    namespaces::membership::{self, Role},
-    registries::{self, store, valid_namespace},
+    namespaces::membership,
+    registries::{self, store},
 };
 
 /// Annotation on the Deployment holding the form it was made from (no
@@ -170,10 +170,7 @@ enum Mode {
 }
 
 async fn authorize(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<()> {
-    if !valid_namespace(ns) {
-        return Err(AppError::NotFound(format!("There is no namespace {ns}.")));
-    }
-    membership::require(&state.db, user, ns, Role::Member).await
+    membership::authorize(state, user, ns, None).await
 }
 
 struct Context {
@@ -201,6 +198,20 @@ async fn context(state: &AppState, ns: &str) -> AppResult<Context> {
     Ok(Context { images, defaults })
 }
 
+/// The spec a form asks for, as far as the quota is concerned: the image does
+/// not count, so a form with no image chosen yet can still be previewed.
+fn quota_spec(state: &AppState, ns: &str, form: &DeployForm) -> Option<super::spec::WorkloadSpec> {
+    let probe = DeployForm {
+        image_source: "public".into(),
+        image: "preview.invalid/preview:1".into(),
+        ..form.clone()
+    };
+    probe
+        .parse(ns, "", &state.config.registry.default_registry)
+        .ok()
+        .map(|deploy| deploy.spec)
+}
+
 /// A quota preview from the form as it stands, whatever the image field says.
 fn quota_preview(
     state: &AppState,
@@ -209,18 +220,11 @@ fn quota_preview(
     credit: &BTreeMap<&'static str, f64>,
     defaults: &Defaults,
 ) -> Option<Check> {
-    let probe = DeployForm {
-        image_source: "public".into(),
-        image: "preview.invalid/preview:1".into(),
-        ..form.clone()
-    };
-    let deploy = probe
-        .parse(ns, "", &state.config.registry.default_registry)
-        .ok()?;
+    let spec = quota_spec(state, ns, form)?;
     let caches = state.kube.caches().ok()?;
     let quotas = crate::kube::Caches::in_namespace(&caches.quotas, ns);
     Some(quota::check(
-        &deploy.spec,
+        &spec,
         defaults,
         quotas.iter().map(AsRef::as_ref),
         credit,
@@ -337,8 +341,8 @@ async fn edit_form(
 ) -> AppResult<Response> {
     authorize(&state, &user, &ns).await?;
     let ctx = context(&state, &ns).await?;
-    let deployment = existing(&state, &ns, &name)?
-        .ok_or_else(|| AppError::NotFound(format!("There is no workload {name} in {ns}.")))?;
+    // Only Berth's own workloads can be edited, as on the workload pages.
+    let deployment = super::pages::find_workload(state.kube.caches()?, &ns, &name)?;
     let form = form_of(&deployment, &name);
     let credit = credit_of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
@@ -372,12 +376,10 @@ async fn edit_submit(
 }
 
 /// The Deployment Berth manages under that name, from the cache.
-fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Deployment>> {
-    let caches = state.kube.caches()?;
-    Ok(crate::kube::Caches::in_namespace(&caches.deployments, ns)
-        .into_iter()
-        .find(|d| d.metadata.name.as_deref() == Some(name))
-        .map(|d| (*d).clone()))
+fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Arc<Deployment>>> {
+    Ok(state.kube.caches()?.deployments.find(|d| {
+        d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
+    }))
 }
 
 /// The form an existing Deployment was made from; its replicas follow the
@@ -419,14 +421,9 @@ fn credit_of(
         deployment,
         deployment.metadata.name.as_deref().unwrap_or_default(),
     );
-    let probe = DeployForm {
-        image_source: "public".into(),
-        image: "preview.invalid/preview:1".into(),
-        ..form
-    };
-    match probe.parse(ns, "", &state.config.registry.default_registry) {
-        Ok(deploy) => {
-            let mut credit = quota::demand(&deploy.spec, defaults);
+    match quota_spec(state, ns, &form) {
+        Some(spec) => {
+            let mut credit = quota::demand(&spec, defaults);
             // The claim and the Service already exist and are not created again.
             for key in [
                 "persistentvolumeclaims",
@@ -438,7 +435,7 @@ fn credit_of(
             }
             credit
         }
-        Err(_) => BTreeMap::new(),
+        None => BTreeMap::new(),
     }
 }
 
@@ -456,7 +453,15 @@ async fn submit(
     if let Mode::Edit(name) = &mode {
         form.name = name.clone();
     }
-    let current = existing(&state, &ns, form.name.trim())?;
+    let current = match &mode {
+        Mode::Edit(name) => Some(super::pages::find_workload(
+            state.kube.caches()?,
+            &ns,
+            name,
+        )?),
+        // Any Deployment of that name, Berth's or not, makes the name taken.
+        Mode::New => existing(&state, &ns, form.name.trim())?,
+    };
     let credit = match (&mode, &current) {
         (Mode::Edit(_), Some(deployment)) => credit_of(&state, &ns, deployment, &ctx.defaults),
         _ => BTreeMap::new(),
@@ -475,22 +480,14 @@ async fn submit(
         Err(errors) => return screen.invalid(form, errors),
     };
     let mut errors = FieldErrors::new();
-    match (&mode, &current) {
-        (Mode::New, Some(_)) => {
-            errors.insert(
-                "name",
-                format!(
-                    "A workload named {} already exists here: edit it, or pick another name.",
-                    deploy.spec.name
-                ),
-            );
-        }
-        (Mode::Edit(name), None) => {
-            return Err(AppError::NotFound(format!(
-                "There is no workload {name} in {ns}."
-            )));
-        }
-        _ => {}
+    if let (Mode::New, Some(_)) = (&mode, &current) {
+        errors.insert(
+            "name",
+            format!(
+                "A workload named {} already exists here: edit it, or pick another name.",
+                deploy.spec.name
+            ),
+        );
     }
     if deploy.spec.exposure == Exposure::Public && !state.config.expose.public_exposure {
         errors.insert(

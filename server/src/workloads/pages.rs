@@ -25,22 +25,17 @@ use kube::ResourceExt;
 use super::{applied, build, events};
 use crate::{
     app::{AppState, page::Layout},
-    audit::{self, Outcome},
     auth::CurrentUser,
     clock,
     error::{AppError, AppResult},
     kube::{Caches, MANAGED_BY},
-    namespaces::membership::{self, Role},
+    namespaces::membership,
 };
 
 /// How many Events the detail page shows.
 const MAX_EVENTS: usize = 20;
 
 /// A Kubernetes namespace name: a DNS-1123 label.
-fn valid_namespace(name: &str) -> bool {
-    super::spec::check_dns_label(name, 63).is_ok()
-}
-
 /// Lets members (and admins) of `ns` through; a refused action is audited.
 pub(crate) async fn authorize(
     state: &AppState,
@@ -48,27 +43,7 @@ pub(crate) async fn authorize(
     ns: &str,
     action: Option<(&str, &str)>,
 ) -> AppResult<()> {
-    if !valid_namespace(ns) {
-        return Err(AppError::NotFound(format!(
-            "There is no namespace {ns}: namespace names are lowercase letters, digits and dashes."
-        )));
-    }
-    let result = membership::require(&state.db, user, ns, Role::Member).await;
-    if let (Err(error), Some((action, target))) = (&result, action) {
-        audit::record(
-            &state.db,
-            audit::Entry {
-                actor: &user.email,
-                action,
-                namespace: Some(ns),
-                target: Some(target),
-                outcome: Outcome::Denied,
-                detail: Some(&error.to_string()),
-            },
-        )
-        .await;
-    }
-    result
+    membership::authorize(state, user, ns, action.map(|(a, t)| (a, Some(t)))).await
 }
 
 fn is_managed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
