@@ -127,11 +127,13 @@ build_kubernetes() {
         ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
     done
     build_go kubernetes "$K8S_DIR" kubernetes "k8s.io/kubernetes@$v" "$ld" \
-        "kube-apiserver kube-controller-manager kube-scheduler kubectl" \
+        "kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy" \
         k8s.io/kubernetes/cmd/kube-apiserver \
         k8s.io/kubernetes/cmd/kube-controller-manager \
         k8s.io/kubernetes/cmd/kube-scheduler \
-        k8s.io/kubernetes/cmd/kubectl
+        k8s.io/kubernetes/cmd/kubectl \
+        k8s.io/kubernetes/cmd/kubelet \
+        k8s.io/kubernetes/cmd/kube-proxy
 }
 
 build_etcd() {
@@ -239,7 +241,8 @@ gen_k8s_mod() {
     } >"$dir/go.mod"
     rm -f "$dir/go.sum"
     (cd "$dir" && "$GO" get "k8s.io/kubernetes/cmd/kube-apiserver@$v" "k8s.io/kubernetes/cmd/kube-controller-manager@$v" \
-        "k8s.io/kubernetes/cmd/kube-scheduler@$v" "k8s.io/kubernetes/cmd/kubectl@$v")
+        "k8s.io/kubernetes/cmd/kube-scheduler@$v" "k8s.io/kubernetes/cmd/kubectl@$v" \
+        "k8s.io/kubernetes/cmd/kubelet@$v" "k8s.io/kubernetes/cmd/kube-proxy@$v")
     log "regenerated $dir/go.mod and go.sum for $v"
 }
 
