@@ -153,6 +153,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # This VM does not let even root lower oom_score_adj (runc fails with
+  # "failed to update /proc/self/oom_score_adj: Permission denied"): keep
+  # every container at or above containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -246,16 +250,20 @@ mount --make-rslave /
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=755 tmpfs /var/log
 mkdir -p /run/netns
-trap 'kill -TERM 0 2>/dev/null; wait' TERM INT
+trap 'trap - TERM INT; kill -TERM 0 2>/dev/null; wait' TERM INT
 containerd --config "$N/containerd/config.toml" >"$D/logs/containerd.log" 2>&1 &
 for _ in \$(seq 100); do [[ -S $N/containerd.sock ]] && break; sleep 0.1; done
-ctr --address "$N/containerd.sock" -n k8s.io images import --no-unpack=false "$D/image/pause.tar" >"$D/logs/pause-import.log" 2>&1
+ctr --address "$N/containerd.sock" -n k8s.io images import "$D/image/pause.tar" >"$D/logs/pause-import.log" 2>&1
 "$K8S_BIN/kubelet" --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \\
     --root-dir="$N/kubelet" --cert-dir="$N/kubelet/pki" \\
     --hostname-override=$NODE_NAME --node-ip=$NODE_IP \\
-    --node-labels=$REAL_NODE_LABEL,node-role.kubernetes.io/real= >"$D/logs/kubelet.log" 2>&1 &
+    --node-labels=$REAL_NODE_LABEL >"$D/logs/kubelet.log" 2>&1 &
 "$K8S_BIN/kube-proxy" --config="$N/kube-proxy.yaml" >"$D/logs/kube-proxy.log" 2>&1 &
-wait
+# One of them stopping stops the node (and testenv/run's wait says so).
+wait -n || true
+echo "node: a node process exited; see containerd.log, kubelet.log, kube-proxy.log" >&2
+trap - TERM INT
+kill -TERM 0
 EOF
 }
 
@@ -350,6 +358,7 @@ kind: IPAddressPool
 metadata: {name: geddes-campus-pool, namespace: metallb-system}
 spec:
   addresses: [$CAMPUS_POOL]
+  avoidBuggyIPs: true
 ---
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -357,6 +366,7 @@ metadata: {name: geddes-public-pool, namespace: metallb-system}
 spec:
   addresses: [$PUBLIC_POOL]
   autoAssign: false
+  avoidBuggyIPs: true
 EOF
     kubeconfig_at "$NODE_DIR/metallb.kubeconfig" admin "https://$NODE_HOST_IP:6443"
     METALLB_PORT=7472
