@@ -123,6 +123,7 @@ node_bridge() {
 node_bridges() {
     node_bridge apiserver "$API_PORT" "$NODE_IP" 6443
     node_bridge registry "$REG_PORT" 127.0.0.1 "$REG_PORT"
+    node_bridge oidc-in-cluster "$DEX2_PORT" "$NODE_IP" "$DEX2_PORT"
 }
 
 node_cgroups() {

@@ -699,3 +699,360 @@ async fn bound_volume_dir(admin: &Client, ns: &str, workload: &str) -> String {
         .map(|h| h.path)
         .expect("a hostPath volume")
 }
+
+/// A free port on the host's loopback (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn kubectl(args: &[&str]) -> String {
+    let out = Command::new(env("TESTENV_KUBECTL"))
+        .args(args)
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A background process the test started; killed when dropped.
+struct Background(std::process::Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
+    let admin = cluster::admin().await;
+    // Berth's image, built from the binary these tests run, pushed to the
+    // test registry; the namespace's Pods go to the real node.
+    let image = format!("{}/berth/berth", env("TESTENV_REGISTRY"));
+    let tag = unique("test");
+    let built = Command::new(support::berth_sa::repo_root().join("testenv/berth-image"))
+        .args([env!("CARGO_BIN_EXE_berth"), &format!("{image}:{tag}")])
+        .output()
+        .expect("testenv/berth-image");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let namespaces = Api::<Namespace>::all(admin.clone());
+    if namespaces
+        .get_opt("berth-system")
+        .await
+        .expect("reading")
+        .is_none()
+    {
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "berth-system"}
+        }))
+        .expect("namespace");
+        namespaces
+            .create(&Default::default(), &ns)
+            .await
+            .expect("creating berth-system");
+    }
+    steer_to_real_node(&admin, "berth-system").await;
+
+    // What deploy/README asks an admin to make, and the site's settings.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("client-secret"),
+        "unused-for-a-public-client",
+    )
+    .expect("secret");
+    std::fs::write(
+        dir.path().join("master-keys"),
+        "k1:MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=\n",
+    )
+    .expect("keys");
+    for (name, key, file) in [
+        ("berth-oidc", "oidc-client-secret", "client-secret"),
+        ("berth-master-keys", "master-keys", "master-keys"),
+    ] {
+        let _ = Command::new(env("TESTENV_KUBECTL"))
+            .args([
+                "-n",
+                "berth-system",
+                "delete",
+                "secret",
+                name,
+                "--ignore-not-found",
+            ])
+            .output();
+        kubectl(&[
+            "-n",
+            "berth-system",
+            "create",
+            "secret",
+            "generic",
+            name,
+            &format!("--from-file={key}={}", dir.path().join(file).display()),
+        ]);
+    }
+    // Kustomize takes a base only by a relative path.
+    let deploy = relative(dir.path(), &support::berth_sa::repo_root().join("deploy"));
+    let kustomization = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {deploy}
+images:
+  - name: geddes-registry.rcac.purdue.edu/berth/berth
+    newName: {image}
+    newTag: {tag}
+configMapGenerator:
+  - name: berth
+    namespace: berth-system
+    behavior: merge
+    literals:
+      - BERTH_PUBLIC_URL=http://localhost:{port}
+      - BERTH_OIDC_ISSUER={issuer}
+      - BERTH_OIDC_CLIENT_ID=berth
+      - BERTH_ADMIN_EMAILS=admin@purdue.edu
+      - BERTH_DEFAULT_REGISTRY={registry}
+      - BERTH_ALLOWED_REGISTRIES={registry}
+      - BERTH_INSECURE_REGISTRIES={registry}
+",
+        deploy = deploy.display(),
+        issuer = env("TESTENV_INCLUSTER_OIDC_ISSUER"),
+        registry = env("TESTENV_REGISTRY"),
+    );
+    std::fs::write(dir.path().join("kustomization.yaml"), kustomization).expect("overlay");
+    // The image's pull: the Pod pulls Berth from the test registry, which
+    // wants credentials; the ServiceAccount carries them, as a site would.
+    let _ = Command::new(env("TESTENV_KUBECTL"))
+        .args([
+            "-n",
+            "berth-system",
+            "delete",
+            "secret",
+            "berth-image-pull",
+            "--ignore-not-found",
+        ])
+        .output();
+    kubectl(&[
+        "-n",
+        "berth-system",
+        "create",
+        "secret",
+        "docker-registry",
+        "berth-image-pull",
+        &format!("--docker-server={}", env("TESTENV_REGISTRY")),
+        &format!("--docker-username={}", env("TESTENV_REGISTRY_USER")),
+        &format!("--docker-password={}", env("TESTENV_REGISTRY_PASSWORD")),
+    ]);
+    kubectl(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-k",
+        &dir.path().display().to_string(),
+    ]);
+    kubectl(&[
+        "-n",
+        "berth-system",
+        "patch",
+        "serviceaccount",
+        "berth",
+        "-p",
+        r#"{"imagePullSecrets":[{"name":"berth-image-pull"}]}"#,
+    ]);
+    kubectl(&[
+        "-n",
+        "berth-system",
+        "rollout",
+        "restart",
+        "deployment/berth",
+    ]);
+    let rollout = Command::new(env("TESTENV_KUBECTL"))
+        .args([
+            "-n",
+            "berth-system",
+            "rollout",
+            "status",
+            "deployment/berth",
+            "--timeout=90s",
+        ])
+        .output()
+        .expect("rollout status");
+    let pods = kubectl(&["-n", "berth-system", "get", "pods", "-o", "wide"]);
+    assert!(
+        rollout.status.success(),
+        "Berth's Deployment became ready: {}\n{pods}\nits last words: {}",
+        String::from_utf8_lossy(&rollout.stderr),
+        String::from_utf8_lossy(
+            &Command::new(env("TESTENV_KUBECTL"))
+                .args([
+                    "-n",
+                    "berth-system",
+                    "logs",
+                    "deployment/berth",
+                    "--previous",
+                    "--tail=30"
+                ])
+                .output()
+                .expect("logs")
+                .stdout
+        )
+    );
+    assert!(pods.contains(&env("TESTENV_REAL_NODE")), "{pods}");
+
+    // Through its Service: localhost:<port> → the node → the Service's
+    // ClusterIP (kube-proxy) → Berth's Pod.
+    let cluster_ip = kubectl(&[
+        "-n",
+        "berth-system",
+        "get",
+        "service",
+        "berth",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let sock = dir.path().join("berth.sock");
+    let _inside = Background(
+        Command::new("ip")
+            .args(["netns", "exec", &env("TESTENV_NODE_NETNS"), "socat"])
+            .arg(format!("UNIX-LISTEN:{},fork", sock.display()))
+            .arg(format!("TCP:{cluster_ip}:80"))
+            .spawn()
+            .expect("socat in the node"),
+    );
+    let _outside = Background(
+        Command::new("socat")
+            .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr"))
+            .arg(format!("UNIX-CONNECT:{}", sock.display()))
+            .spawn()
+            .expect("socat on the host"),
+    );
+    let base = format!("http://localhost:{port}");
+    let client = reqwest::Client::builder()
+        .resolve("localhost", support::loopback_v4())
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("a client");
+    eventually(
+        Duration::from_secs(30),
+        "Berth answers through its Service",
+        || async {
+            let ready = client.get(format!("{base}/readyz")).send().await.ok()?;
+            (ready.status() == StatusCode::OK).then_some(())
+        },
+    )
+    .await;
+
+    // An admin signs in at the OIDC provider and creates a namespace: the
+    // in-cluster Berth acts through its ServiceAccount, as the admin.
+    let provider = support::oidc::Provider::in_cluster_from_env();
+    let start = client
+        .get(format!("{base}/auth/start?next=%2F"))
+        .send()
+        .await
+        .expect("starting sign-in");
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize = reqwest::Url::parse(&location(&start)).expect("authorize URL");
+    assert!(
+        authorize.as_str().starts_with(&provider.issuer),
+        "{authorize}"
+    );
+    let callback = provider
+        .log_in(&client, authorize, "admin@purdue.edu", &base)
+        .await;
+    let signed_in = client.get(callback).send().await.expect("callback");
+    assert_eq!(
+        signed_in.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.text().await.unwrap_or_default()
+    );
+    let home = client.get(format!("{base}/")).send().await.expect("home");
+    let html = home.text().await.expect("home page");
+    assert!(html.contains("admin@purdue.edu"), "{html}");
+    let csrf = support::csrf_from_html(&html).expect("a CSRF token");
+    let ns = unique("t-incluster");
+    let created = support::post_form(
+        &client,
+        &format!("{base}/admin/namespaces"),
+        &[
+            ("csrf_token", csrf.as_str()),
+            ("name", ns.as_str()),
+            ("description", "made by Berth in the cluster"),
+            ("requests_cpu", "1"),
+            ("requests_memory", "1Gi"),
+            ("pods", "5"),
+            ("services_loadbalancers", "1"),
+            ("persistentvolumeclaims", "1"),
+            ("requests_storage", "1Gi"),
+            ("default_request_cpu", "50m"),
+            ("default_request_memory", "32Mi"),
+            ("default_limit_cpu", "500m"),
+            ("default_limit_memory", "128Mi"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        created.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        created.text().await.unwrap_or_default()
+    );
+    let made = namespaces.get(&ns).await.expect("the namespace exists");
+    assert_eq!(
+        made.metadata
+            .labels
+            .unwrap_or_default()
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str),
+        Some("berth")
+    );
+
+    let _ = namespaces.delete(&ns, &DeleteParams::background()).await;
+    for kind in [
+        "deployment/berth",
+        "service/berth",
+        "configmap",
+        "pvc/berth-data",
+    ] {
+        let _ = Command::new(env("TESTENV_KUBECTL"))
+            .args(["-n", "berth-system", "delete", kind, "--wait=false"])
+            .args(if kind == "configmap" {
+                vec!["-l", "app.kubernetes.io/name=berth"]
+            } else {
+                vec![]
+            })
+            .output();
+    }
+}
+
+/// `to` as a path relative to the directory `from`.
+fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf {
+    let from = from.canonicalize().expect("canonical path");
+    let to = to.canonicalize().expect("canonical path");
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut path = std::path::PathBuf::new();
+    for _ in from.components().skip(common) {
+        path.push("..");
+    }
+    for part in to.components().skip(common) {
+        path.push(part);
+    }
+    path
+}

@@ -39,6 +39,17 @@ impl Provider {
         }
     }
 
+    /// The provider the test world runs for Berth inside the cluster
+    /// (`TESTENV_INCLUSTER_OIDC_ISSUER`): the same users and client.
+    pub fn in_cluster_from_env() -> Self {
+        let issuer = std::env::var("TESTENV_INCLUSTER_OIDC_ISSUER")
+            .expect("TESTENV_INCLUSTER_OIDC_ISSUER is set by testenv/run");
+        Self {
+            issuer,
+            ..Self::from_env()
+        }
+    }
+
     /// The password of a test user.
     pub fn password(&self, email: &str) -> &str {
         self.users
