@@ -2,8 +2,9 @@
 //! visit after their first sign-in gives them a personal namespace with the
 //! default quota, owned by them.
 //!
-//! Berth makes it as `berth:system` in the admin group, through impersonation
-//! like every other write, so its ServiceAccount keeps no write rights.
+//! Berth makes it as the account `berth-people:berth-system` in the admin
+//! group, through impersonation like every other write, so its
+//! ServiceAccount keeps no write rights.
 
 use sqlx::SqlitePool;
 
