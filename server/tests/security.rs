@@ -314,6 +314,71 @@ async fn add_member(app: &TestApp, namespace: &str, email: &str) {
 }
 
 #[tokio::test]
+async fn recreated_namespace_shows_no_old_credential() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let name = berth_namespace(&app).await;
+    add_member(&app, &name, "frank@purdue.edu").await;
+    // A credential saved in the first namespace of that name.
+    sqlx::query(
+        "INSERT INTO registry_credentials
+            (namespace, host, robot, key_id, nonce, sealed_token, created_by, created_at, updated_by, updated_at)
+         VALUES (?, 'registry.example.edu', 'robot$old+ci', 'k1', x'00', x'00', ?, 0, ?, 0)",
+    )
+    .bind(&name)
+    .bind(ADMIN)
+    .bind(ADMIN)
+    .execute(&app.db)
+    .await
+    .expect("a credential row");
+    let response = app
+        .submit(
+            &format!("/admin/namespaces/{name}/delete"),
+            &[("confirm", name.as_str())],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let namespaces: Api<Namespace> = Api::all(cluster::admin().await);
+    eventually(WAIT * 2, "the namespace to be gone", || {
+        let namespaces = namespaces.clone();
+        let name = name.clone();
+        async move {
+            match namespaces.get_opt(&name).await {
+                Ok(None) => Some(()),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    // The same name again.
+    create_through_page(&app, &name).await;
+    let credentials = app
+        .get(&format!("/namespaces/{name}/registry"))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(!credentials.contains("robot$old+ci"), "{credentials}");
+    let members = app
+        .get(&format!("/admin/namespaces/{name}"))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(!members.contains("frank@purdue.edu"), "{members}");
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM registry_credentials WHERE namespace = ?1)
+              + (SELECT COUNT(*) FROM memberships WHERE namespace = ?1)",
+    )
+    .bind(&name)
+    .fetch_one(&app.db)
+    .await
+    .expect("count");
+    assert_eq!(rows, 0);
+    let _ = namespaces.delete(&name, &DeleteParams::background()).await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn pod_asking_for_hostpath_or_privileged_is_refused() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let name = berth_namespace(&app).await;

@@ -445,6 +445,10 @@ pub async fn create_submit(
         Ok(client) => create_namespace(&client, &spec).await,
         Err(error) => Err(error),
     };
+    if result.is_ok() {
+        // The namespace is new, so nothing stored under its name is its.
+        membership::forget_namespace(&state.db, &spec.name).await?;
+    }
     let summary = quota_summary(&spec.limits);
     record(
         &state,
@@ -910,7 +914,7 @@ pub async fn delete_submit(
     }
     .await;
     if result.is_ok() {
-        membership::remove_namespace(&state.db, &name).await?;
+        membership::forget_namespace(&state.db, &name).await?;
     }
     record(
         &state,

@@ -73,6 +73,8 @@ pub async fn ensure_personal_namespace(state: &AppState, user: &CurrentUser) -> 
     }
     .await;
     if result.is_ok() {
+        // The namespace is new, so nothing stored under its name is its.
+        membership::forget_namespace(&state.db, &spec.name).await?;
         membership::upsert(
             &state.db,
             &spec.name,
