@@ -435,3 +435,50 @@ async fn sign_in_returns_only_to_same_site_paths() {
     assert_eq!(location(&response), "/some/page?x=1");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_email_taken_by_another_account_cannot_sign_in() {
+    let (app, provider) = spawn_with_provider(&[]).await;
+    // Someone else (another subject at the same provider) signed in with this
+    // address first; the provider now hands it to a second account.
+    sqlx::query(
+        "INSERT INTO email_owners (email, issuer, subject, bound_at) VALUES (?, ?, 'the-first-owner', 0)",
+    )
+    .bind(STUDENT)
+    .bind(provider.issuer.trim_end_matches('/'))
+    .execute(&app.db)
+    .await
+    .expect("binding the address to another account");
+    let response = oidc::sign_in(&app, &app.client, &provider, STUDENT).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(session_cookie(&response).is_none());
+    let html = response.text().await.expect("body");
+    assert!(html.contains("not allowed to use Berth"), "{html}");
+    assert!(html.contains("belongs to another account"), "{html}");
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_account_keeps_its_email() {
+    let (app, provider) = spawn_with_provider(&[]).await;
+    let first = oidc::sign_in(&app, &app.client, &provider, STUDENT).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let (issuer, subject): (String, String) =
+        sqlx::query_as("SELECT issuer, subject FROM email_owners WHERE email = ?")
+            .bind(STUDENT)
+            .fetch_one(&app.db)
+            .await
+            .expect("the address is bound");
+    let (user_issuer, user_subject): (String, String) =
+        sqlx::query_as("SELECT issuer, subject FROM users WHERE email = ?")
+            .bind(STUDENT)
+            .fetch_one(&app.db)
+            .await
+            .expect("the user");
+    assert_eq!((issuer, subject), (user_issuer, user_subject));
+    // Signing in again with the same account still works.
+    let again = oidc::sign_in(&app, &browser(), &provider, STUDENT).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    app.stop().await;
+}

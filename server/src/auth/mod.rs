@@ -318,6 +318,19 @@ async fn callback(
         .await
     {
         Ok(identity) => identity,
+        Err(oidc::CallbackError::Unverified(email)) => {
+            tracing::warn!(email, "sign-in refused: email not verified");
+            return not_allowed(
+                &state,
+                &email,
+                "email not verified",
+                "Your identity provider has not confirmed that this email address is yours, \
+                 so Berth cannot tell it is really you. Verify the address with your \
+                 identity provider, then sign in again."
+                    .to_owned(),
+            )
+            .await;
+        }
         Err(error) => {
             tracing::warn!(%error, "sign-in callback refused");
             audit::record(
@@ -371,7 +384,34 @@ struct SignIn<'a> {
 struct NotAllowedPage {
     layout: Layout,
     email: String,
-    domains: String,
+    reason: String,
+}
+
+/// Refuses a sign-in with the "not allowed" page (403), audited as denied.
+async fn not_allowed(
+    state: &AppState,
+    email: &str,
+    detail: &str,
+    reason: String,
+) -> AppResult<Response> {
+    audit::record(
+        &state.db,
+        audit::Entry {
+            actor: if email.is_empty() { "anonymous" } else { email },
+            action: "sign_in",
+            namespace: None,
+            target: None,
+            outcome: Outcome::Denied,
+            detail: Some(detail),
+        },
+    )
+    .await;
+    let page = NotAllowedPage {
+        layout: Layout::bare(),
+        email: email.to_owned(),
+        reason,
+    };
+    Ok((StatusCode::FORBIDDEN, Html(page.render()?)).into_response())
 }
 
 /// Checks the domain, records the user, and starts a fresh session (any
@@ -384,24 +424,33 @@ async fn complete_sign_in(
 ) -> AppResult<Response> {
     let config = &state.auth.config;
     if !config.email_allowed(who.email) {
-        audit::record(
-            &state.db,
-            audit::Entry {
-                actor: who.email,
-                action: "sign_in",
-                namespace: None,
-                target: None,
-                outcome: Outcome::Denied,
-                detail: Some("email domain not allowed"),
-            },
+        return not_allowed(
+            state,
+            who.email,
+            "email domain not allowed",
+            format!(
+                "Berth only admits accounts from: {}.",
+                config.allowed_email_domains.join(", ")
+            ),
         )
         .await;
-        let page = NotAllowedPage {
-            layout: Layout::bare(),
-            email: who.email.to_owned(),
-            domains: config.allowed_email_domains.join(", "),
-        };
-        return Ok((StatusCode::FORBIDDEN, Html(page.render()?)).into_response());
+    }
+    if !users::claim_email(&state.db, who.issuer, who.subject, who.email).await? {
+        tracing::warn!(
+            email = who.email,
+            "sign-in refused: the address belongs to another account"
+        );
+        return not_allowed(
+            state,
+            who.email,
+            "email belongs to another account",
+            "This email address already belongs to another account at the identity \
+             provider, which signed in to Berth with it first. Berth keeps each address \
+             with its first account, so nobody can take over someone else's by changing \
+             their email. Ask the cluster's admins if this is wrong."
+                .to_owned(),
+        )
+        .await;
     }
     let is_admin = who.admin_by_claim || config.is_admin_email(who.email);
     let user_id = users::upsert_on_sign_in(

@@ -128,9 +128,12 @@ pub enum CallbackError {
     /// The ID token failed validation (signature, issuer, audience, expiry, nonce).
     #[error("the identity provider's answer could not be verified: {0}")]
     Invalid(String),
-    /// The token carries no (verified) email address.
-    #[error("the identity provider did not give a verified email address")]
+    /// The token carries no email address.
+    #[error("the identity provider did not give an email address")]
     NoEmail,
+    /// The token's `email_verified` is false or missing (the address shown).
+    #[error("the identity provider has not verified the email address {0:?}")]
+    Unverified(String),
 }
 
 impl Provider {
@@ -247,8 +250,15 @@ impl Provider {
                     .map_err(|_| CallbackError::Invalid(first.to_string()))?
             }
         };
-        if claims.email_verified() == Some(false) {
-            return Err(CallbackError::NoEmail);
+        // Missing counts as not verified: an address nobody confirmed could
+        // be anyone's, and Berth's identity is keyed by it.
+        if claims.email_verified() != Some(true) {
+            return Err(CallbackError::Unverified(
+                claims
+                    .email()
+                    .map(|e| e.as_str().to_owned())
+                    .unwrap_or_default(),
+            ));
         }
         let email = claims
             .email()

@@ -50,6 +50,34 @@ pub async fn upsert_on_sign_in(
     .await
 }
 
+/// Binds `email` to the account (`issuer`, `subject`) if nobody holds it
+/// yet; whether this account holds it now. An address once used by one
+/// account is never handed to another, so changing one's email at the
+/// identity provider to someone else's takes over nothing.
+pub async fn claim_email(
+    db: &SqlitePool,
+    issuer: &str,
+    subject: &str,
+    email: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query(
+        "INSERT INTO email_owners (email, issuer, subject, bound_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(email)
+    .bind(issuer)
+    .bind(subject)
+    .bind(now())
+    .execute(db)
+    .await?;
+    let owner: Option<(String, String)> =
+        sqlx::query_as("SELECT issuer, subject FROM email_owners WHERE email = ?")
+            .bind(email)
+            .fetch_optional(db)
+            .await?;
+    Ok(owner.is_some_and(|(i, s)| i == issuer && s == subject))
+}
+
 /// Loads a user by id.
 pub async fn by_id(db: &SqlitePool, id: i64) -> sqlx::Result<Option<User>> {
     sqlx::query_as("SELECT id, email, display_name, is_admin FROM users WHERE id = ?")
