@@ -365,12 +365,16 @@ async fn the_session_id_changes_at_every_sign_in() {
 async fn https_public_urls_get_host_prefixed_secure_cookies() {
     let app =
         TestApp::spawn_with(&["--dev-login", "--public-url", "https://berth.example.edu"]).await;
-    let response = post_form(
-        &app.client,
-        &app.url("/auth/dev"),
-        &[("email", STUDENT), ("next", "/")],
-    )
-    .await;
+    // Behind its TLS proxy, Berth is reached by its public name.
+    let response = app
+        .client
+        .post(app.url("/auth/dev"))
+        .header(header::HOST, "berth.example.edu")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("email=student%40purdue.edu&next=%2F")
+        .send()
+        .await
+        .expect("POST");
     let cookie = session_cookie(&response).expect("cookie");
     assert!(cookie.starts_with("__Host-berth_session="), "{cookie}");
     assert!(cookie.contains("Secure"), "{cookie}");
@@ -481,4 +485,116 @@ async fn the_first_account_keeps_its_email() {
     let again = oidc::sign_in(&app, &browser(), &provider, STUDENT).await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_loop_of_sign_in_starts_is_cut_off() {
+    let (app, _provider) = spawn_with_provider(&[]).await;
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        statuses.push(app.get("/auth/start").await.status());
+    }
+    assert!(
+        statuses[..20].iter().all(|s| *s == StatusCode::SEE_OTHER),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[24], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert!(count(&app, "SELECT COUNT(*) FROM pending_logins").await <= 20);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_tab_from_another_origin_cannot_post() {
+    let app = TestApp::spawn().await;
+    app.sign_in_dev(STUDENT, false).await;
+    let token = app.csrf_token().await;
+    // The right CSRF token, but a page on another site sent the form.
+    for (name, value) in [
+        ("origin", "http://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/auth/logout"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(name, value)
+            .body(format!("csrf_token={token}"))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+    }
+    assert_eq!(
+        app.get("/").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    // From Berth's own page it goes through.
+    let own = app
+        .client
+        .post(app.url("/auth/logout"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header("origin", &app.base)
+        .body(format!("csrf_token={token}"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(own.status(), StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rebound_dns_name_cannot_use_the_dev_sign_in() {
+    let app = TestApp::spawn().await;
+    // DNS rebinding: evil.example now resolves to Berth's address, so the
+    // browser sends evil.example's Host and Origin.
+    let rebound = format!("evil.example:{}", app.addr.port());
+    let response = app
+        .client
+        .post(app.url("/auth/dev"))
+        .header(header::HOST, &rebound)
+        .header("origin", format!("http://{rebound}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("email=student%40purdue.edu&admin=on&next=%2F")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(session_cookie(&response).is_none());
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn signed_in_pages_are_not_stored_and_https_gets_hsts() {
+    let app = TestApp::spawn().await;
+    app.sign_in_dev(STUDENT, false).await;
+    let home = app.get("/").await;
+    assert_eq!(
+        home.headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    assert!(
+        home.headers()
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .is_none()
+    );
+    app.stop().await;
+
+    let https =
+        TestApp::spawn_with(&["--dev-login", "--public-url", "https://berth.example.edu"]).await;
+    let login = https.get("/auth/login").await;
+    assert!(
+        login
+            .headers()
+            .get(header::STRICT_TRANSPORT_SECURITY)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("max-age=")),
+        "{:?}",
+        login.headers()
+    );
+    https.stop().await;
 }

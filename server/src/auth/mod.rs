@@ -12,7 +12,7 @@ use anyhow::Context;
 use askama::Template;
 use axum::{
     Form, Router,
-    extract::{Query, State},
+    extract::{ConnectInfo, Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -35,8 +35,20 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// Cookie that binds a sign-in in progress to the browser that started it.
-const LOGIN_COOKIE: &str = "berth_login";
+/// How many sign-ins one client address may start a minute: each start
+/// stores a pending sign-in, so an unbounded loop would fill the table.
+const SIGN_IN_STARTS_PER_MINUTE: u32 = 20;
+
+/// Cookie that binds a sign-in in progress to the browser that started it:
+/// `__Host-` prefixed (and so path `/`) over https, which keeps a sibling
+/// host from planting one; path `/auth` otherwise.
+fn login_cookie(state: &AppState) -> (&'static str, &'static str) {
+    if state.auth.secure_cookies {
+        ("__Host-berth_login", "/")
+    } else {
+        ("berth_login", "/auth")
+    }
+}
 
 /// What the sign-in code needs at run time, built once from [`AuthConfig`].
 pub struct AuthState {
@@ -50,6 +62,11 @@ pub struct AuthState {
     pub secure_cookies: bool,
     /// Domains, admins, group claim.
     pub config: AuthConfig,
+    /// Where Berth is reached: state-changing requests must name one of these
+    /// as their Host and Origin (see [`access`]).
+    pub sites: access::Sites,
+    /// Sign-in starts per client address.
+    pub start_limiter: access::RateLimiter,
 }
 
 impl AuthState {
@@ -116,6 +133,8 @@ impl AuthState {
             },
             secure_cookies: public_url.scheme() == "https",
             config: auth.clone(),
+            sites: access::Sites::new(&public_url, config.public_url.is_some()),
+            start_limiter: access::RateLimiter::new(SIGN_IN_STARTS_PER_MINUTE),
         }))
     }
 }
@@ -196,8 +215,16 @@ async fn login_page(
 async fn start(
     State(state): State<AppState>,
     jar: CookieJar,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<NextQuery>,
 ) -> AppResult<Response> {
+    if !state.auth.start_limiter.allow(peer.ip()) {
+        tracing::warn!(client = %peer.ip(), "too many sign-in starts");
+        return Err(AppError::TooManyRequests(
+            "Too many sign-ins were started from your address. Wait a minute, then try again."
+                .to_owned(),
+        ));
+    }
     let Some(provider) = &state.auth.provider else {
         return Err(AppError::NotFound(
             "No identity provider is configured.".to_owned(),
@@ -220,8 +247,9 @@ async fn start(
     .bind(now())
     .execute(&state.db)
     .await?;
-    let cookie = Cookie::build((LOGIN_COOKIE, browser))
-        .path("/auth")
+    let (login_name, login_path) = login_cookie(&state);
+    let cookie = Cookie::build((login_name, browser))
+        .path(login_path)
         .http_only(true)
         .secure(state.auth.secure_cookies)
         // Lax: the provider's redirect back is a top-level GET navigation.
@@ -283,10 +311,11 @@ async fn callback(
             "No identity provider is configured.".to_owned(),
         ));
     };
+    let (login_name, login_path) = login_cookie(&state);
     let jar_without_login = jar
         .clone()
-        .remove(Cookie::build(LOGIN_COOKIE).path("/auth"));
-    let pending = match jar.get(LOGIN_COOKIE) {
+        .remove(Cookie::build(login_name).path(login_path));
+    let pending = match jar.get(login_name) {
         Some(cookie) => take_pending(&state.db, cookie.value()).await?,
         None => None,
     };
