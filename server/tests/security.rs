@@ -314,6 +314,46 @@ async fn add_member(app: &TestApp, namespace: &str, email: &str) {
 }
 
 #[tokio::test]
+async fn removed_member_next_page_is_404() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let name = berth_namespace(&app).await;
+    add_member(&app, &name, "erin@purdue.edu").await;
+    let erin = app.browser_for("erin@purdue.edu", false).await;
+    let page = format!("/namespaces/{name}/workloads");
+    let before = erin.get(app.url(&page)).send().await.expect("GET");
+    assert_eq!(before.status(), StatusCode::OK);
+    let response = app
+        .submit(
+            &format!("/admin/namespaces/{name}/members/remove"),
+            &[("email", "erin@purdue.edu")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    // The very next request, in the session she already had.
+    for path in [
+        page.clone(),
+        format!("/namespaces/{name}/registry"),
+        format!("/namespaces/{name}/images"),
+    ] {
+        let after = erin.get(app.url(&path)).send().await.expect("GET");
+        assert_eq!(after.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let home = erin
+        .get(app.url("/"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    assert!(!home.contains(&name), "the dashboard no longer lists it");
+    let _ = Api::<Namespace>::all(cluster::admin().await)
+        .delete(&name, &DeleteParams::background())
+        .await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn recreated_namespace_shows_no_old_credential() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let name = berth_namespace(&app).await;

@@ -36,7 +36,8 @@ pub struct CurrentUser {
     pub email: String,
     /// Name to show.
     pub display_name: String,
-    /// Admin, as decided at sign-in.
+    /// Admin: by the configured list (checked at every request) or by the
+    /// identity provider's word at sign-in.
     pub is_admin: bool,
     /// The session this request belongs to.
     pub session: session::Session,
@@ -112,11 +113,14 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<Current
     let Some(user) = users::by_id(&state.db, session.user_id).await? else {
         return Ok(None);
     };
+    // Decided now, not at sign-in: someone taken off the configured list is
+    // no admin from their next request on.
+    let is_admin = user.admin_by_claim || state.auth.config.is_admin_email(&user.email);
     Ok(Some(CurrentUser {
         id: user.id,
         email: user.email,
         display_name: user.display_name,
-        is_admin: user.is_admin,
+        is_admin,
         session,
     }))
 }

@@ -28,7 +28,10 @@ use url::Url;
 pub use access::{AdminUser, CurrentUser};
 
 use crate::{
-    app::{AppState, page::Layout},
+    app::{
+        AppState,
+        page::{FlashKind, Layout, flash},
+    },
     audit::{self, Outcome},
     clock::now,
     config::{AuthConfig, ServeConfig},
@@ -157,6 +160,55 @@ pub fn router() -> Router<AppState> {
         .route("/auth/callback", get(callback))
         .route("/auth/dev", post(dev_sign_in))
         .route("/auth/logout", post(logout))
+        .route("/admin/sessions/end", post(end_sessions))
+}
+
+#[derive(Debug, Deserialize)]
+struct EndSessionsForm {
+    email: String,
+}
+
+/// `POST /admin/sessions/end`: an admin signs someone out everywhere (a lost
+/// laptop, a person who should no longer be here); their next request finds
+/// no session. Audited.
+async fn end_sessions(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Form(form): Form<EndSessionsForm>,
+) -> AppResult<Response> {
+    let email = form.email.trim().to_lowercase();
+    if !looks_like_email(&email) {
+        flash(
+            &state.db,
+            &admin,
+            FlashKind::Error,
+            "Enter the email address of the person to sign out.",
+        )
+        .await?;
+        return Ok(Redirect::to("/admin").into_response());
+    }
+    let ended = users::end_sessions(&state.db, &email).await?;
+    let detail = format!("{ended} sessions ended");
+    audit::record(
+        &state.db,
+        audit::Entry {
+            actor: &admin.email,
+            action: "sessions.end",
+            namespace: None,
+            target: Some(&email),
+            outcome: Outcome::Ok,
+            detail: Some(&detail),
+        },
+    )
+    .await;
+    flash(
+        &state.db,
+        &admin,
+        FlashKind::Success,
+        &format!("Ended {ended} session(s) of {email}; they must sign in again."),
+    )
+    .await?;
+    Ok(Redirect::to("/admin").into_response())
 }
 
 /// Only a same-site path may be returned to after sign-in; anything else
@@ -489,6 +541,7 @@ async fn complete_sign_in(
         who.email,
         who.display_name,
         is_admin,
+        who.admin_by_claim,
     )
     .await?;
     if let Some(old) = jar.get(cookie_name(state)) {
