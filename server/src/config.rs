@@ -30,6 +30,9 @@ pub enum Command {
     Migrate(DatabaseConfig),
     /// Re-seal every saved secret under the active master key, in one transaction.
     RotateKeys(crate::crypto::RotateKeysConfig),
+    /// Once after upgrading: give every Berth namespace its admins' RoleBinding
+    /// and move membership bindings to the people's ServiceAccount names.
+    Rebind(Box<crate::namespaces::rebind::RebindConfig>),
 }
 
 /// How log lines are written.

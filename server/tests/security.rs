@@ -533,3 +533,94 @@ async fn a_berth_namespace_keeps_other_namespaces_out() {
         .await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_upgraded_namespace_is_rebound_to_berths_people() {
+    let cluster_admin = cluster::admin().await;
+    let name = format!("t-old-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    // A namespace Berth made before: labelled, with a binding for the old
+    // `berth:<email>` user and no admins' binding.
+    let namespace: Namespace = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "berth"}}
+    }))
+    .expect("namespace");
+    Api::<Namespace>::all(cluster_admin.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("creating the old namespace");
+    let binding_name = berth::namespaces::objects::role_binding_name(
+        "ivy@purdue.edu",
+        berth::namespaces::membership::Role::Member,
+    );
+    let old: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": binding_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "berth-member"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "berth:ivy@purdue.edu"}]
+    }))
+    .expect("binding");
+    let bindings: Api<RoleBinding> = Api::namespaced(cluster_admin.clone(), &name);
+    bindings
+        .create(&PostParams::default(), &old)
+        .await
+        .expect("the old binding");
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    berth::namespaces::membership::upsert(
+        &app.db,
+        &name,
+        "ivy@purdue.edu",
+        berth::namespaces::membership::Role::Member,
+        ADMIN,
+    )
+    .await
+    .expect("the membership row");
+    let kube: Kube = berth_sa::berth_kube().await;
+    eventually(WAIT, "Berth's caches", || {
+        let ready = kube.is_ready();
+        async move { ready.then_some(()) }
+    })
+    .await;
+    // Before: neither the member nor an admin gets in.
+    let ivy = Api::<Secret>::namespaced(
+        kube.client_for(&Identity::new("ivy@purdue.edu", false))
+            .expect("client"),
+        &name,
+    );
+    let admin = Api::<Secret>::namespaced(as_berth_admin().await, &name);
+    assert_eq!(
+        refused(ivy.list(&ListParams::default()).await, "ivy").0,
+        403
+    );
+    assert_eq!(
+        refused(admin.list(&ListParams::default()).await, "admin").0,
+        403
+    );
+
+    let done = berth::namespaces::rebind::rebind(&kube, &app.db)
+        .await
+        .expect("rebinding");
+    assert!(done.namespaces >= 1 && done.members >= 1, "{done:?}");
+    assert!(
+        !done.failed.iter().any(|f| f.starts_with(&name)),
+        "{done:?}"
+    );
+    let subject = bindings
+        .get(&binding_name)
+        .await
+        .expect("the binding")
+        .subjects
+        .expect("subjects")
+        .remove(0);
+    assert_eq!(subject.kind, "ServiceAccount");
+    assert!(bindings.get("berth-admins").await.is_ok());
+    for (who, api) in [("ivy", ivy), ("admin", admin)] {
+        eventually(WAIT, &format!("{who} to get in"), || {
+            let api = api.clone();
+            async move { api.list(&ListParams::default()).await.ok().map(|_| ()) }
+        })
+        .await;
+    }
+    let _ = Api::<Namespace>::all(cluster_admin)
+        .delete(&name, &DeleteParams::background())
+        .await;
+    app.stop().await;
+}
