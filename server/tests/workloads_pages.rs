@@ -714,6 +714,17 @@ async fn a_fourth_log_follow_of_one_person_is_refused() {
         StatusCode::OK
     );
     drop(open);
+    // Closed streams give their slots back (the server notices the browser
+    // went away).
+    eventually(WAIT, "a follow slot to be free again", || {
+        let student = &student;
+        let follow = follow.clone();
+        async move {
+            let response = student.get(&follow).await;
+            (response.status() == StatusCode::OK).then_some(())
+        }
+    })
+    .await;
     delete_namespace(&ns).await;
     app.stop().await;
 }
