@@ -656,3 +656,25 @@ async fn a_removed_admin_is_refused_at_the_next_request() {
     assert_eq!(app.get("/admin").await.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn over_https_the_sign_in_state_cookie_is_host_prefixed() {
+    let (app, _provider) =
+        spawn_with_provider(&["--public-url", "https://berth.example.edu"]).await;
+    let response = app.get("/auth/start").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.contains("berth_login="))
+        .map(str::to_owned)
+        .expect("the sign-in state cookie");
+    assert!(cookie.starts_with("__Host-berth_login="), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("Path=/;"),
+        "{cookie}"
+    );
+    app.stop().await;
+}
