@@ -250,20 +250,7 @@ impl Provider {
                     .map_err(|_| CallbackError::Invalid(first.to_string()))?
             }
         };
-        // Missing counts as not verified: an address nobody confirmed could
-        // be anyone's, and Berth's identity is keyed by it.
-        if claims.email_verified() != Some(true) {
-            return Err(CallbackError::Unverified(
-                claims
-                    .email()
-                    .map(|e| e.as_str().to_owned())
-                    .unwrap_or_default(),
-            ));
-        }
-        let email = claims
-            .email()
-            .map(|e| e.as_str().to_owned())
-            .ok_or(CallbackError::NoEmail)?;
+        let email = verified_email(claims.email().map(|e| e.as_str()), claims.email_verified())?;
         let display_name = claims
             .name()
             .and_then(|n| n.get(None))
@@ -280,6 +267,17 @@ impl Provider {
     }
 }
 
+/// The token's email, if the provider vouches that it is the person's.
+/// A missing `email_verified` counts as not verified: an address nobody
+/// confirmed could be anyone's, and Berth's identity is keyed by it.
+fn verified_email(email: Option<&str>, verified: Option<bool>) -> Result<String, CallbackError> {
+    match (email, verified) {
+        (None, _) => Err(CallbackError::NoEmail),
+        (Some(email), Some(true)) => Ok(email.to_owned()),
+        (Some(email), _) => Err(CallbackError::Unverified(email.to_owned())),
+    }
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -289,4 +287,29 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_verified_email_is_taken() {
+        assert_eq!(
+            verified_email(Some("a@purdue.edu"), Some(true))
+                .ok()
+                .as_deref(),
+            Some("a@purdue.edu")
+        );
+        for verified in [Some(false), None] {
+            assert!(matches!(
+                verified_email(Some("a@purdue.edu"), verified),
+                Err(CallbackError::Unverified(email)) if email == "a@purdue.edu"
+            ));
+        }
+        assert!(matches!(
+            verified_email(None, Some(true)),
+            Err(CallbackError::NoEmail)
+        ));
+    }
 }
