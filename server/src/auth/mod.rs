@@ -38,10 +38,6 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// How many sign-ins one client address may start a minute: each start
-/// stores a pending sign-in, so an unbounded loop would fill the table.
-const SIGN_IN_STARTS_PER_MINUTE: u32 = 20;
-
 /// Cookie that binds a sign-in in progress to the browser that started it:
 /// `__Host-` prefixed (and so path `/`) over https, which keeps a sibling
 /// host from planting one; path `/auth` otherwise.
@@ -137,7 +133,9 @@ impl AuthState {
             secure_cookies: public_url.scheme() == "https",
             config: auth.clone(),
             sites: access::Sites::new(&public_url, config.public_url.is_some()),
-            start_limiter: access::RateLimiter::new(SIGN_IN_STARTS_PER_MINUTE),
+            // Each start stores a pending sign-in: an unbounded loop would fill
+            // the table.
+            start_limiter: access::RateLimiter::new(auth.sign_in_starts_per_minute),
         }))
     }
 }
