@@ -30,6 +30,9 @@ pub enum Command {
     Migrate(DatabaseConfig),
     /// Re-seal every saved secret under the active master key, in one transaction.
     RotateKeys(crate::crypto::RotateKeysConfig),
+    /// Once after upgrading: give every Berth namespace its admins' RoleBinding
+    /// and move membership bindings to the people's ServiceAccount names.
+    Rebind(Box<crate::namespaces::rebind::RebindConfig>),
 }
 
 /// How log lines are written.
@@ -149,6 +152,12 @@ pub struct AuthConfig {
     /// A session ends this many seconds after sign-in, whatever the activity.
     #[arg(long, env = "BERTH_SESSION_LIFETIME_SECS", default_value_t = 7 * 24 * 3600)]
     pub session_lifetime_secs: i64,
+
+    /// Sign-ins one client address may start a minute (each stores a pending
+    /// sign-in). Behind a proxy Berth sees only the proxy's address, so the
+    /// limit is shared: raise it for a class signing in at once.
+    #[arg(long, env = "BERTH_SIGN_IN_STARTS_PER_MINUTE", default_value_t = 20)]
+    pub sign_in_starts_per_minute: u32,
 }
 
 impl AuthConfig {

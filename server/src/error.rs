@@ -27,6 +27,9 @@ pub enum AppError {
     /// The request conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
+    /// Too many requests of this kind from this client (429).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Something on our side broke; details go to the log only (500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -44,6 +47,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -685,3 +685,46 @@ async fn logs_show_what_the_fake_container_wrote_and_follow_new_lines() {
     delete_namespace(&ns).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_fourth_log_follow_of_one_person_is_refused() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    page_eventually(&student, &detail, "Running").await;
+    let follow = format!("{detail}/logs?follow=1&lines=1");
+    let mut open = Vec::new();
+    for _ in 0..berth::workloads::logs::MAX_FOLLOWS_PER_PERSON {
+        let response = student.get(&follow).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        open.push(response);
+    }
+    // Each open stream holds a connection to the apiserver and a task; one
+    // person cannot open them without end.
+    let refused = student.get(&follow).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // The last lines (not followed) still work.
+    assert_eq!(
+        student
+            .get(&format!("{detail}/logs?lines=2"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    drop(open);
+    // Closed streams give their slots back (the server notices the browser
+    // went away).
+    eventually(WAIT, "a follow slot to be free again", || {
+        let student = &student;
+        let follow = follow.clone();
+        async move {
+            let response = student.get(&follow).await;
+            (response.status() == StatusCode::OK).then_some(())
+        }
+    })
+    .await;
+    delete_namespace(&ns).await;
+    app.stop().await;
+}

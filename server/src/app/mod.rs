@@ -48,6 +48,8 @@ pub struct AppState {
     pub keys: Arc<crate::crypto::Keyring>,
     /// The fenced Registry v2 client.
     pub registry: crate::registries::RegistryClient,
+    /// Log streams being followed, per person.
+    pub follows: Arc<crate::workloads::logs::Follows>,
 }
 
 /// The whole HTTP application: every feature's routes, static files, health
@@ -150,6 +152,7 @@ impl Application {
             default_limits: Arc::new(default_limits),
             keys,
             registry,
+            follows: Arc::default(),
         };
         Ok(Self {
             listener,
@@ -168,10 +171,15 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving HTTP")?;
+        // With the peer address: sign-in starts are limited per client.
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
         self.db.close().await;
         Ok(())
     }

@@ -12,7 +12,7 @@
 use axum::{
     body::{Body, to_bytes},
     extract::{FromRequestParts, Request, State},
-    http::{Method, StatusCode, header, request::Parts},
+    http::{HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
@@ -36,7 +36,8 @@ pub struct CurrentUser {
     pub email: String,
     /// Name to show.
     pub display_name: String,
-    /// Admin, as decided at sign-in.
+    /// Admin: by the configured list (checked at every request) or by the
+    /// identity provider's word at sign-in.
     pub is_admin: bool,
     /// The session this request belongs to.
     pub session: session::Session,
@@ -112,24 +113,158 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<Current
     let Some(user) = users::by_id(&state.db, session.user_id).await? else {
         return Ok(None);
     };
+    // Decided now, not at sign-in: someone taken off the configured list is
+    // no admin from their next request on.
+    let is_admin = user.admin_by_claim || state.auth.config.is_admin_email(&user.email);
     Ok(Some(CurrentUser {
         id: user.id,
         email: user.email,
         display_name: user.display_name,
-        is_admin: user.is_admin,
+        is_admin,
         session,
     }))
 }
 
-/// The access and CSRF middleware (see the module docs).
-pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match check(&state, request).await {
-        Ok(request) => next.run(request).await,
-        Err(response) => response,
+/// Where Berth is reached: the Host values and Origins a state-changing
+/// request may carry. A page on another site (a cross-site form, or a DNS
+/// name rebound to Berth's address) names its own host, so it is refused
+/// before anything else, dev sign-in included.
+#[derive(Debug, Clone)]
+pub struct Sites {
+    /// `host[:port]` as browsers send it; empty means Berth cannot know its
+    /// own address (no public URL, listening on every interface) and only
+    /// the Origin is compared with the Host.
+    hosts: Vec<String>,
+}
+
+impl Sites {
+    /// From the public URL. Without a configured one, the default names the
+    /// bound address; on loopback `localhost` is as good as the address.
+    pub fn new(public_url: &url::Url, configured: bool) -> Self {
+        let port = public_url
+            .port()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
+        let host = public_url.host_str().unwrap_or_default().to_owned();
+        let mut hosts = Vec::new();
+        let unspecified = host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_unspecified());
+        if configured || !unspecified {
+            hosts.push(format!("{host}{port}"));
+        }
+        let loopback = host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+        if !configured && loopback {
+            hosts.push(format!("localhost{port}"));
+        }
+        Self { hosts }
+    }
+
+    /// Why a state-changing request is refused, if it is.
+    fn refuse(&self, headers: &header::HeaderMap) -> Option<&'static str> {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let host = host.map(str::to_ascii_lowercase);
+        if !self.hosts.is_empty() && !host.as_ref().is_some_and(|h| self.hosts.contains(h)) {
+            return Some("Host is not Berth's address");
+        }
+        match headers.get(header::ORIGIN).map(|v| v.to_str()) {
+            Some(Ok(origin)) => {
+                // `scheme://host[:port]`; `null` (sandboxed or privacy-redirected)
+                // never matches.
+                let named = origin
+                    .split_once("://")
+                    .map(|(_, rest)| rest.to_ascii_lowercase());
+                let same = named.is_some_and(|named| match &host {
+                    _ if !self.hosts.is_empty() => self.hosts.contains(&named),
+                    Some(host) => *host == named,
+                    None => false,
+                });
+                (!same).then_some("Origin is another site")
+            }
+            Some(Err(_)) => Some("Origin is another site"),
+            // No Origin (older browsers, scripts): Sec-Fetch-Site if sent;
+            // the CSRF token still has to match.
+            None => match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+                Some("same-origin" | "none") | None => None,
+                Some(_) => Some("Sec-Fetch-Site is another site"),
+            },
+        }
     }
 }
 
+/// A small fixed-window limiter per client address (in memory: Berth runs
+/// as one replica).
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u32)>>,
+}
+
+impl RateLimiter {
+    /// At most `per_minute` per address and minute.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Counts one more from `ip`; whether it is within the limit.
+    pub fn allow(&self, ip: std::net::IpAddr) -> bool {
+        let minute = crate::clock::now() / 60;
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Bounded memory: old windows go once the map grows.
+        if windows.len() > 10_000 {
+            windows.retain(|_, (at, _)| *at == minute);
+        }
+        let entry = windows.entry(ip).or_insert((minute, 0));
+        if entry.0 != minute {
+            *entry = (minute, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= self.per_minute
+    }
+}
+
+/// The access and CSRF middleware (see the module docs), and the headers
+/// every answer gets: no caching of pages (they show a person's data), HSTS
+/// over https.
+pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = match check(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(response) => response,
+    };
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.auth.secure_cookies {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    response
+}
+
 async fn check(state: &AppState, mut request: Request) -> Result<Request, Response> {
+    if !is_safe(request.method())
+        && let Some(reason) = state.auth.sites.refuse(request.headers())
+    {
+        tracing::warn!(reason, "state-changing request from another site refused");
+        return Err(ErrorPage::response(
+            StatusCode::FORBIDDEN,
+            "This request did not come from Berth's own pages, so it was refused. Open \
+             Berth at its usual address and try again."
+                .to_owned(),
+        ));
+    }
     let jar = CookieJar::from_headers(request.headers());
     let user = resolve(state, &jar)
         .await
@@ -248,6 +383,70 @@ mod tests {
         assert!(is_admin_path("/admin"));
         assert!(is_admin_path("/admin/namespaces"));
         assert!(!is_admin_path("/administrator"));
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> header::HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    header::HeaderName::from_static(k),
+                    HeaderValue::from_str(v).unwrap_or_else(|_| HeaderValue::from_static("")),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn state_changing_requests_must_come_from_berths_own_site() {
+        let url = url::Url::parse("https://berth.example.edu").unwrap_or_else(|_| unreachable!());
+        let sites = Sites::new(&url, true);
+        let ok = |pairs: &[(&'static str, &str)]| sites.refuse(&headers(pairs)).is_none();
+        assert!(ok(&[("host", "berth.example.edu")]));
+        assert!(ok(&[
+            ("host", "berth.example.edu"),
+            ("origin", "https://berth.example.edu")
+        ]));
+        assert!(ok(&[
+            ("host", "berth.example.edu"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(!ok(&[("host", "evil.example")]));
+        assert!(!ok(&[]));
+        assert!(!ok(&[
+            ("host", "berth.example.edu"),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(!ok(&[("host", "berth.example.edu"), ("origin", "null")]));
+        assert!(!ok(&[
+            ("host", "berth.example.edu"),
+            ("sec-fetch-site", "cross-site")
+        ]));
+        let local = url::Url::parse("http://127.0.0.1:8080").unwrap_or_else(|_| unreachable!());
+        let sites = Sites::new(&local, false);
+        assert!(
+            sites
+                .refuse(&headers(&[
+                    ("host", "localhost:8080"),
+                    ("origin", "http://localhost:8080")
+                ]))
+                .is_none()
+        );
+        assert!(
+            sites
+                .refuse(&headers(&[("host", "rebound.example:8080")]))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_limiter_counts_per_address() {
+        let limiter = RateLimiter::new(2);
+        let a = std::net::IpAddr::from([10, 0, 0, 1]);
+        let b = std::net::IpAddr::from([10, 0, 0, 2]);
+        assert!(limiter.allow(a) && limiter.allow(a));
+        assert!(!limiter.allow(a));
+        assert!(limiter.allow(b));
     }
 
     #[test]

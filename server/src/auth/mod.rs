@@ -12,7 +12,7 @@ use anyhow::Context;
 use askama::Template;
 use axum::{
     Form, Router,
-    extract::{Query, State},
+    extract::{ConnectInfo, Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -28,15 +28,26 @@ use url::Url;
 pub use access::{AdminUser, CurrentUser};
 
 use crate::{
-    app::{AppState, page::Layout},
+    app::{
+        AppState,
+        page::{FlashKind, Layout, flash},
+    },
     audit::{self, Outcome},
     clock::now,
     config::{AuthConfig, ServeConfig},
     error::{AppError, AppResult},
 };
 
-/// Cookie that binds a sign-in in progress to the browser that started it.
-const LOGIN_COOKIE: &str = "berth_login";
+/// Cookie that binds a sign-in in progress to the browser that started it:
+/// `__Host-` prefixed (and so path `/`) over https, which keeps a sibling
+/// host from planting one; path `/auth` otherwise.
+fn login_cookie(state: &AppState) -> (&'static str, &'static str) {
+    if state.auth.secure_cookies {
+        ("__Host-berth_login", "/")
+    } else {
+        ("berth_login", "/auth")
+    }
+}
 
 /// What the sign-in code needs at run time, built once from [`AuthConfig`].
 pub struct AuthState {
@@ -50,6 +61,11 @@ pub struct AuthState {
     pub secure_cookies: bool,
     /// Domains, admins, group claim.
     pub config: AuthConfig,
+    /// Where Berth is reached: state-changing requests must name one of these
+    /// as their Host and Origin (see [`access`]).
+    pub sites: access::Sites,
+    /// Sign-in starts per client address.
+    pub start_limiter: access::RateLimiter,
 }
 
 impl AuthState {
@@ -116,6 +132,10 @@ impl AuthState {
             },
             secure_cookies: public_url.scheme() == "https",
             config: auth.clone(),
+            sites: access::Sites::new(&public_url, config.public_url.is_some()),
+            // Each start stores a pending sign-in: an unbounded loop would fill
+            // the table.
+            start_limiter: access::RateLimiter::new(auth.sign_in_starts_per_minute),
         }))
     }
 }
@@ -138,6 +158,55 @@ pub fn router() -> Router<AppState> {
         .route("/auth/callback", get(callback))
         .route("/auth/dev", post(dev_sign_in))
         .route("/auth/logout", post(logout))
+        .route("/admin/sessions/end", post(end_sessions))
+}
+
+#[derive(Debug, Deserialize)]
+struct EndSessionsForm {
+    email: String,
+}
+
+/// `POST /admin/sessions/end`: an admin signs someone out everywhere (a lost
+/// laptop, a person who should no longer be here); their next request finds
+/// no session. Audited.
+async fn end_sessions(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Form(form): Form<EndSessionsForm>,
+) -> AppResult<Response> {
+    let email = form.email.trim().to_lowercase();
+    if !looks_like_email(&email) {
+        flash(
+            &state.db,
+            &admin,
+            FlashKind::Error,
+            "Enter the email address of the person to sign out.",
+        )
+        .await?;
+        return Ok(Redirect::to("/admin").into_response());
+    }
+    let ended = users::end_sessions(&state.db, &email).await?;
+    let detail = format!("{ended} sessions ended");
+    audit::record(
+        &state.db,
+        audit::Entry {
+            actor: &admin.email,
+            action: "sessions.end",
+            namespace: None,
+            target: Some(&email),
+            outcome: Outcome::Ok,
+            detail: Some(&detail),
+        },
+    )
+    .await;
+    flash(
+        &state.db,
+        &admin,
+        FlashKind::Success,
+        &format!("Ended {ended} session(s) of {email}; they must sign in again."),
+    )
+    .await?;
+    Ok(Redirect::to("/admin").into_response())
 }
 
 /// Only a same-site path may be returned to after sign-in; anything else
@@ -196,8 +265,16 @@ async fn login_page(
 async fn start(
     State(state): State<AppState>,
     jar: CookieJar,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<NextQuery>,
 ) -> AppResult<Response> {
+    if !state.auth.start_limiter.allow(peer.ip()) {
+        tracing::warn!(client = %peer.ip(), "too many sign-in starts");
+        return Err(AppError::TooManyRequests(
+            "Too many sign-ins were started from your address. Wait a minute, then try again."
+                .to_owned(),
+        ));
+    }
     let Some(provider) = &state.auth.provider else {
         return Err(AppError::NotFound(
             "No identity provider is configured.".to_owned(),
@@ -220,8 +297,9 @@ async fn start(
     .bind(now())
     .execute(&state.db)
     .await?;
-    let cookie = Cookie::build((LOGIN_COOKIE, browser))
-        .path("/auth")
+    let (login_name, login_path) = login_cookie(&state);
+    let cookie = Cookie::build((login_name, browser))
+        .path(login_path)
         .http_only(true)
         .secure(state.auth.secure_cookies)
         // Lax: the provider's redirect back is a top-level GET navigation.
@@ -283,10 +361,11 @@ async fn callback(
             "No identity provider is configured.".to_owned(),
         ));
     };
+    let (login_name, login_path) = login_cookie(&state);
     let jar_without_login = jar
         .clone()
-        .remove(Cookie::build(LOGIN_COOKIE).path("/auth"));
-    let pending = match jar.get(LOGIN_COOKIE) {
+        .remove(Cookie::build(login_name).path(login_path));
+    let pending = match jar.get(login_name) {
         Some(cookie) => take_pending(&state.db, cookie.value()).await?,
         None => None,
     };
@@ -318,6 +397,19 @@ async fn callback(
         .await
     {
         Ok(identity) => identity,
+        Err(oidc::CallbackError::Unverified(email)) => {
+            tracing::warn!(email, "sign-in refused: email not verified");
+            return not_allowed(
+                &state,
+                &email,
+                "email not verified",
+                "Your identity provider has not confirmed that this email address is yours, \
+                 so Berth cannot tell it is really you. Verify the address with your \
+                 identity provider, then sign in again."
+                    .to_owned(),
+            )
+            .await;
+        }
         Err(error) => {
             tracing::warn!(%error, "sign-in callback refused");
             audit::record(
@@ -371,7 +463,34 @@ struct SignIn<'a> {
 struct NotAllowedPage {
     layout: Layout,
     email: String,
-    domains: String,
+    reason: String,
+}
+
+/// Refuses a sign-in with the "not allowed" page (403), audited as denied.
+async fn not_allowed(
+    state: &AppState,
+    email: &str,
+    detail: &str,
+    reason: String,
+) -> AppResult<Response> {
+    audit::record(
+        &state.db,
+        audit::Entry {
+            actor: if email.is_empty() { "anonymous" } else { email },
+            action: "sign_in",
+            namespace: None,
+            target: None,
+            outcome: Outcome::Denied,
+            detail: Some(detail),
+        },
+    )
+    .await;
+    let page = NotAllowedPage {
+        layout: Layout::bare(),
+        email: email.to_owned(),
+        reason,
+    };
+    Ok((StatusCode::FORBIDDEN, Html(page.render()?)).into_response())
 }
 
 /// Checks the domain, records the user, and starts a fresh session (any
@@ -384,24 +503,33 @@ async fn complete_sign_in(
 ) -> AppResult<Response> {
     let config = &state.auth.config;
     if !config.email_allowed(who.email) {
-        audit::record(
-            &state.db,
-            audit::Entry {
-                actor: who.email,
-                action: "sign_in",
-                namespace: None,
-                target: None,
-                outcome: Outcome::Denied,
-                detail: Some("email domain not allowed"),
-            },
+        return not_allowed(
+            state,
+            who.email,
+            "email domain not allowed",
+            format!(
+                "Berth only admits accounts from: {}.",
+                config.allowed_email_domains.join(", ")
+            ),
         )
         .await;
-        let page = NotAllowedPage {
-            layout: Layout::bare(),
-            email: who.email.to_owned(),
-            domains: config.allowed_email_domains.join(", "),
-        };
-        return Ok((StatusCode::FORBIDDEN, Html(page.render()?)).into_response());
+    }
+    if !users::claim_email(&state.db, who.issuer, who.subject, who.email).await? {
+        tracing::warn!(
+            email = who.email,
+            "sign-in refused: the address belongs to another account"
+        );
+        return not_allowed(
+            state,
+            who.email,
+            "email belongs to another account",
+            "This email address already belongs to another account at the identity \
+             provider, which signed in to Berth with it first. Berth keeps each address \
+             with its first account, so nobody can take over someone else's by changing \
+             their email. Ask the cluster's admins if this is wrong."
+                .to_owned(),
+        )
+        .await;
     }
     let is_admin = who.admin_by_claim || config.is_admin_email(who.email);
     let user_id = users::upsert_on_sign_in(
@@ -411,6 +539,7 @@ async fn complete_sign_in(
         who.email,
         who.display_name,
         is_admin,
+        who.admin_by_claim,
     )
     .await?;
     if let Some(old) = jar.get(cookie_name(state)) {

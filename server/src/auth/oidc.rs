@@ -128,9 +128,12 @@ pub enum CallbackError {
     /// The ID token failed validation (signature, issuer, audience, expiry, nonce).
     #[error("the identity provider's answer could not be verified: {0}")]
     Invalid(String),
-    /// The token carries no (verified) email address.
-    #[error("the identity provider did not give a verified email address")]
+    /// The token carries no email address.
+    #[error("the identity provider did not give an email address")]
     NoEmail,
+    /// The token's `email_verified` is false or missing (the address shown).
+    #[error("the identity provider has not verified the email address {0:?}")]
+    Unverified(String),
 }
 
 impl Provider {
@@ -247,13 +250,7 @@ impl Provider {
                     .map_err(|_| CallbackError::Invalid(first.to_string()))?
             }
         };
-        if claims.email_verified() == Some(false) {
-            return Err(CallbackError::NoEmail);
-        }
-        let email = claims
-            .email()
-            .map(|e| e.as_str().to_owned())
-            .ok_or(CallbackError::NoEmail)?;
+        let email = verified_email(claims.email().map(|e| e.as_str()), claims.email_verified())?;
         let display_name = claims
             .name()
             .and_then(|n| n.get(None))
@@ -270,6 +267,17 @@ impl Provider {
     }
 }
 
+/// The token's email, if the provider vouches that it is the person's.
+/// A missing `email_verified` counts as not verified: an address nobody
+/// confirmed could be anyone's, and Berth's identity is keyed by it.
+fn verified_email(email: Option<&str>, verified: Option<bool>) -> Result<String, CallbackError> {
+    match (email, verified) {
+        (None, _) => Err(CallbackError::NoEmail),
+        (Some(email), Some(true)) => Ok(email.to_owned()),
+        (Some(email), _) => Err(CallbackError::Unverified(email.to_owned())),
+    }
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -279,4 +287,29 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_verified_email_is_taken() {
+        assert_eq!(
+            verified_email(Some("a@purdue.edu"), Some(true))
+                .ok()
+                .as_deref(),
+            Some("a@purdue.edu")
+        );
+        for verified in [Some(false), None] {
+            assert!(matches!(
+                verified_email(Some("a@purdue.edu"), verified),
+                Err(CallbackError::Unverified(email)) if email == "a@purdue.edu"
+            ));
+        }
+        assert!(matches!(
+            verified_email(None, Some(true)),
+            Err(CallbackError::NoEmail)
+        ));
+    }
 }

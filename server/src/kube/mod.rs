@@ -3,9 +3,11 @@
 //!
 //! Berth's own ServiceAccount may only watch, impersonate and bind its roles.
 //! Every write is made through [`Kube::client_for`], which impersonates the
-//! person behind the request (`berth:<email>`, groups `berth:users` and, for
-//! admins, `berth:admins`), so the apiserver's RBAC has the last word even if a
-//! check in Berth had a bug. Reads for pages come from [`Caches`], never a
+//! person behind the request (a ServiceAccount name in `berth-people` derived
+//! from their email, groups `berth:users` and, for admins, `berth:admins`), so
+//! the apiserver's RBAC has the last word even if a check in Berth had a bug.
+//! Berth's ServiceAccount may impersonate only names in `berth-people` (a Role
+//! there, see deploy/rbac), never a user of the cluster. Reads for pages come from [`Caches`], never a
 //! request to the apiserver per page view.
 
 pub mod cache;
@@ -32,18 +34,22 @@ use crate::{auth::CurrentUser, config::KubeConfig};
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "berth");
 /// The label selector for objects Berth manages.
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=berth";
+/// Label on the pods of an exposed workload: the namespace's NetworkPolicy
+/// `berth-exposed` lets traffic from outside the namespace reach only these.
+pub const EXPOSURE_LABEL: &str = "berth.io/exposure";
 /// Field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "berth";
 /// Group every person Berth acts for is impersonated with.
 pub const USERS_GROUP: &str = "berth:users";
-/// Group admins are impersonated with; bound cluster-wide to `berth-admin`.
+/// Group admins are impersonated with; bound in each namespace Berth manages
+/// (RoleBinding `berth-admins`), never cluster-wide.
 pub const ADMINS_GROUP: &str = "berth:admins";
-/// Prefix of impersonated user names, so they can never collide with the
-/// cluster's own users (`system:…`, certificate CNs, OIDC users).
-pub const USER_PREFIX: &str = "berth:";
-/// The user Berth impersonates when it acts on its own (self-service
-/// namespaces), with the admin group.
-pub const SYSTEM_USER: &str = "berth:system";
+/// The namespace whose ServiceAccount names Berth impersonates: the only
+/// names its ServiceAccount may act as.
+pub const PEOPLE_NAMESPACE: &str = "berth-people";
+/// The account name Berth acts as on its own (self-service namespaces), with
+/// the admin group. Person accounts start with `p-`, so it cannot collide.
+pub const SYSTEM_ACCOUNT: &str = "berth-system";
 
 /// How long an impersonating client is reused. A client holds a connection
 /// pool, so building one per request would mean a TLS handshake per request.
@@ -52,8 +58,9 @@ const CLIENT_TTL: Duration = Duration::from_secs(300);
 /// Who Berth acts as in the cluster for one request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
-    /// Kubernetes user name, `berth:<email>`.
-    pub user: String,
+    /// The ServiceAccount name in [`PEOPLE_NAMESPACE`] (impersonated as the
+    /// user `system:serviceaccount:berth-people:<account>`).
+    pub account: String,
     /// Kubernetes groups.
     pub groups: Vec<String>,
 }
@@ -67,7 +74,7 @@ impl Identity {
             groups.push(ADMINS_GROUP.to_owned());
         }
         Self {
-            user: user_name(email),
+            account: account_name(email),
             groups,
         }
     }
@@ -82,15 +89,47 @@ impl Identity {
     /// write rights of its own.
     pub fn system() -> Self {
         Self {
-            user: SYSTEM_USER.to_owned(),
+            account: SYSTEM_ACCOUNT.to_owned(),
             groups: vec![USERS_GROUP.to_owned(), ADMINS_GROUP.to_owned()],
         }
     }
+
+    /// The Kubernetes user name the apiserver sees.
+    pub fn user(&self) -> String {
+        service_account_user(&self.account)
+    }
 }
 
-/// The Kubernetes user name Berth impersonates for `email`.
-pub fn user_name(email: &str) -> String {
-    format!("{USER_PREFIX}{}", email.trim().to_lowercase())
+/// The ServiceAccount name (in [`PEOPLE_NAMESPACE`]) Berth acts as for
+/// `email`: `p-`, the readable part of the address, and 16 hex digits of its
+/// SHA-256. A DNS-1123 label (at most 59 characters); the hash keeps two
+/// addresses that clean up to the same text (`a.b@x`, `a-b@x`) apart, and 64
+/// bits cannot be hit by choosing an address.
+pub fn account_name(email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let email = email.trim().to_lowercase();
+    let mut readable = String::new();
+    for c in email.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '-' };
+        if !(c == '-' && (readable.is_empty() || readable.ends_with('-'))) {
+            readable.push(c);
+        }
+        if readable.len() >= 40 {
+            break;
+        }
+    }
+    let readable = readable.trim_end_matches('-');
+    let hash = hex::encode(&Sha256::digest(email.as_bytes())[..8]);
+    if readable.is_empty() {
+        format!("p-{hash}")
+    } else {
+        format!("p-{readable}-{hash}")
+    }
+}
+
+/// The user name the apiserver gives a ServiceAccount of `berth-people`.
+pub fn service_account_user(account: &str) -> String {
+    format!("system:serviceaccount:{PEOPLE_NAMESPACE}:{account}")
 }
 
 /// Berth's handle on the cluster; cheap to clone. Either connected, or not
@@ -172,7 +211,7 @@ impl Kube {
             return Ok(client.clone());
         }
         let mut config = connected.base.clone();
-        config.auth_info.impersonate = Some(identity.user.clone());
+        config.auth_info.impersonate = Some(identity.user());
         config.auth_info.impersonate_groups = Some(identity.groups.clone());
         config.auth_info.impersonate_uid = None;
         config.auth_info.impersonate_user_extra = None;
@@ -206,10 +245,41 @@ mod tests {
     #[test]
     fn identities_are_prefixed_lowercase_and_carry_the_right_groups() {
         let student = Identity::new(" Alice@Purdue.edu", false);
-        assert_eq!(student.user, "berth:alice@purdue.edu");
+        assert_eq!(student.account, account_name("alice@purdue.edu"));
+        assert!(
+            student
+                .user()
+                .starts_with("system:serviceaccount:berth-people:p-alice-purdue-edu-"),
+            "{}",
+            student.user()
+        );
         assert_eq!(student.groups, vec!["berth:users"]);
         let admin = Identity::new("root@purdue.edu", true);
         assert_eq!(admin.groups, vec!["berth:users", "berth:admins"]);
+    }
+
+    #[test]
+    fn account_names_are_dns_labels_and_distinct() {
+        let names = [
+            account_name("a.b@x.edu"),
+            account_name("a-b@x.edu"),
+            account_name(&format!("{}@x.edu", "z".repeat(200))),
+            account_name("--@x"),
+            account_name("\u{e9}@x.edu"),
+        ];
+        for name in &names {
+            assert!(name.len() <= 63, "{name}");
+            assert!(name.starts_with("p-"), "{name}");
+            assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{name}"
+            );
+            assert!(!name.ends_with('-') && !name.contains("--"), "{name}");
+        }
+        assert_ne!(names[0], names[1]);
+        assert_eq!(account_name(" A.B@X.edu"), names[0]);
+        assert_ne!(account_name("x@x.edu"), SYSTEM_ACCOUNT);
     }
 
     #[test]

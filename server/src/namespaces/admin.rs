@@ -3,7 +3,9 @@
 //!
 //! Every write goes through the client that impersonates the admin (groups
 //! `berth:users` and `berth:admins`), so the apiserver checks it against
-//! `berth-admin` too; each ends with an audit row, whatever the outcome.
+//! `berth-admin`, which admins hold only in the namespaces Berth made (the
+//! `berth-admins` RoleBinding written at creation); each ends with an audit
+//! row, whatever the outcome.
 
 use std::collections::HashMap;
 
@@ -16,6 +18,7 @@ use axum::{
 };
 use k8s_openapi::api::{
     core::v1::{LimitRange, Namespace, ResourceQuota},
+    networking::v1::NetworkPolicy,
     rbac::v1::RoleBinding,
 };
 use kube::{
@@ -320,7 +323,28 @@ pub async fn create_namespace(client: &Client, spec: &NamespaceSpec) -> Result<(
             &objects::namespace(&spec.name, &spec.description),
         )
         .await?;
-    if let Err(error) = apply_limits(client, &spec.name, &spec.limits).await {
+    // The admins' rights in the new namespace come from its own RoleBinding
+    // (admins hold none cluster-wide but `create`), written first; the
+    // apiserver's authorizer sees it a moment later, hence the retry.
+    let bound = Api::<RoleBinding>::namespaced(client.clone(), &spec.name)
+        .create(
+            &PostParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..PostParams::default()
+            },
+            &objects::admins_binding(&spec.name),
+        )
+        .await
+        .map(|_| ())
+        .map_err(KubeError::from);
+    let limits = match bound {
+        Ok(()) => match until_authorized(|| apply_limits(client, &spec.name, &spec.limits)).await {
+            Ok(()) => apply_network_policies(client, &spec.name).await,
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    if let Err(error) = limits {
         if let Err(cleanup) = namespaces
             .delete(&spec.name, &DeleteParams::default())
             .await
@@ -328,6 +352,36 @@ pub async fn create_namespace(client: &Client, spec: &NamespaceSpec) -> Result<(
             tracing::error!(%cleanup, namespace = spec.name, "removing a half-created namespace failed");
         }
         return Err(error);
+    }
+    Ok(())
+}
+
+/// Runs `attempt` until it is not refused with 403, for at most a few
+/// seconds: a RoleBinding just written takes a moment to be authorized.
+pub async fn until_authorized<F, Fut>(mut attempt: F) -> Result<(), KubeError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), KubeError>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match attempt().await {
+            Err(error) if error.is_denied() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Applies the namespace's default NetworkPolicies.
+pub async fn apply_network_policies(client: &Client, namespace: &str) -> Result<(), KubeError> {
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
+    for policy in objects::network_policies(namespace) {
+        let name = policy.metadata.name.clone().unwrap_or_default();
+        policies
+            .patch(&name, &apply_params(), &Patch::Apply(policy))
+            .await?;
     }
     Ok(())
 }
@@ -391,6 +445,10 @@ pub async fn create_submit(
         Ok(client) => create_namespace(&client, &spec).await,
         Err(error) => Err(error),
     };
+    if result.is_ok() {
+        // The namespace is new, so nothing stored under its name is its.
+        membership::forget_namespace(&state.db, &spec.name).await?;
+    }
     let summary = quota_summary(&spec.limits);
     record(
         &state,
@@ -856,7 +914,7 @@ pub async fn delete_submit(
     }
     .await;
     if result.is_ok() {
-        membership::remove_namespace(&state.db, &name).await?;
+        membership::forget_namespace(&state.db, &name).await?;
     }
     record(
         &state,

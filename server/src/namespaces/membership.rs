@@ -169,6 +169,23 @@ pub async fn remove(db: &SqlitePool, namespace: &str, email: &str) -> sqlx::Resu
     Ok(done.rows_affected() > 0)
 }
 
+/// Forgets everything Berth stored about a namespace: its memberships and
+/// its registry credentials and images. Called when Berth deletes a
+/// namespace and again when it creates one (the name may have been used by a
+/// namespace deleted behind Berth's back), so nothing outlives its namespace.
+pub async fn forget_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<()> {
+    remove_namespace(db, namespace).await?;
+    let credentials = crate::registries::store::forget_namespace(db, namespace).await?;
+    if credentials > 0 {
+        tracing::info!(
+            namespace,
+            credentials,
+            "forgot the credentials of a namespace"
+        );
+    }
+    Ok(())
+}
+
 /// Forgets every membership of a deleted namespace.
 pub async fn remove_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM memberships WHERE namespace = ?")

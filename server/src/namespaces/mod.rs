@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod membership;
 pub mod objects;
+pub mod rebind;
 pub mod self_service;
 pub mod spec;
 pub mod usage;

@@ -8,9 +8,15 @@ use k8s_openapi::{
         core::v1::{
             LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
         },
+        networking::v1::{
+            IPBlock, NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+        },
         rbac::v1::{RoleBinding, RoleRef, Subject},
     },
-    apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta},
+    apimachinery::pkg::{
+        api::resource::Quantity,
+        apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta},
+    },
 };
 use sha2::{Digest, Sha256};
 
@@ -23,6 +29,12 @@ pub const DESCRIPTION_ANNOTATION: &str = "berth.io/description";
 pub const EMAIL_ANNOTATION: &str = "berth.io/email";
 /// The ResourceQuota Berth manages in each namespace.
 pub const QUOTA_NAME: &str = "berth-quota";
+/// The RoleBinding of Berth's admins in each namespace it manages.
+pub const ADMINS_BINDING: &str = "berth-admins";
+/// The NetworkPolicy that keeps other namespaces out.
+pub const DEFAULT_POLICY: &str = "berth-default";
+/// The NetworkPolicy that lets anyone reach exposed workloads.
+pub const EXPOSED_POLICY: &str = "berth-exposed";
 /// The LimitRange Berth manages in each namespace.
 pub const LIMIT_RANGE_NAME: &str = "berth-defaults";
 
@@ -37,12 +49,31 @@ fn quantities(values: &BTreeMap<String, String>) -> BTreeMap<String, Quantity> {
         .collect()
 }
 
-/// The namespace, labelled as Berth's, with its description.
+/// Pod Security labels of every namespace Berth makes: pods that are not at
+/// least `baseline` (privileged, host namespaces or paths, added
+/// capabilities) are refused by the apiserver; `restricted` is warned about.
+/// The admission fence (deploy/rbac/fence.yaml) refuses a namespace from
+/// Berth without an enforce level of baseline or stricter.
+pub const POD_SECURITY: [(&str, &str); 4] = [
+    ("pod-security.kubernetes.io/enforce", "baseline"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+    ("pod-security.kubernetes.io/warn", "restricted"),
+    ("pod-security.kubernetes.io/warn-version", "latest"),
+];
+
+/// The namespace, labelled as Berth's and fenced by Pod Security, with its
+/// description.
 pub fn namespace(name: &str, description: &str) -> Namespace {
+    let mut labels = managed_labels();
+    labels.extend(
+        POD_SECURITY
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     Namespace {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
-            labels: Some(managed_labels()),
+            labels: Some(labels),
             annotations: Some(BTreeMap::from([(
                 DESCRIPTION_ANNOTATION.to_owned(),
                 description.to_owned(),
@@ -51,6 +82,69 @@ pub fn namespace(name: &str, description: &str) -> Namespace {
         },
         ..Namespace::default()
     }
+}
+
+/// The namespace's default NetworkPolicies: `berth-default` admits traffic
+/// to every pod from its own namespace only; `berth-exposed` admits any
+/// source to the pods of workloads the student chose to expose (label
+/// `berth.io/exposure`, set by the deploy form), since a ClusterIP is for
+/// other namespaces and a LoadBalancer for the campus or the world. Members
+/// cannot change either (only admins hold `networkpolicies`).
+pub fn network_policies(namespace: &str) -> Vec<NetworkPolicy> {
+    let meta = |name: &str| ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(namespace.to_owned()),
+        labels: Some(managed_labels()),
+        ..ObjectMeta::default()
+    };
+    let same_namespace = NetworkPolicyPeer {
+        pod_selector: Some(LabelSelector::default()),
+        ..NetworkPolicyPeer::default()
+    };
+    let anywhere = ["0.0.0.0/0", "::/0"].map(|cidr| NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_owned(),
+            except: None,
+        }),
+        ..NetworkPolicyPeer::default()
+    });
+    let every_namespace = NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector::default()),
+        ..NetworkPolicyPeer::default()
+    };
+    vec![
+        NetworkPolicy {
+            metadata: meta(DEFAULT_POLICY),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".to_owned()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![same_namespace]),
+                    ports: None,
+                }]),
+                egress: None,
+            }),
+        },
+        NetworkPolicy {
+            metadata: meta(EXPOSED_POLICY),
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector {
+                    match_expressions: Some(vec![LabelSelectorRequirement {
+                        key: berth_kube::EXPOSURE_LABEL.to_owned(),
+                        operator: "Exists".to_owned(),
+                        values: None,
+                    }]),
+                    match_labels: None,
+                }),
+                policy_types: Some(vec!["Ingress".to_owned()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(std::iter::once(every_namespace).chain(anywhere).collect()),
+                    ports: None,
+                }]),
+                egress: None,
+            }),
+        },
+    ]
 }
 
 /// The namespace's ResourceQuota: `spec.hard` exactly as the form said.
@@ -142,9 +236,33 @@ pub fn role_binding(namespace: &str, email: &str, role: Role) -> RoleBinding {
             name: cluster_role(role).to_owned(),
         },
         subjects: Some(vec![Subject {
+            api_group: None,
+            kind: "ServiceAccount".to_owned(),
+            name: berth_kube::account_name(&email),
+            namespace: Some(berth_kube::PEOPLE_NAMESPACE.to_owned()),
+        }]),
+    }
+}
+
+/// The RoleBinding that gives Berth's admins (group `berth:admins`) their
+/// rights in one namespace Berth manages; admins hold none cluster-wide.
+pub fn admins_binding(namespace: &str) -> RoleBinding {
+    RoleBinding {
+        metadata: ObjectMeta {
+            name: Some(ADMINS_BINDING.to_owned()),
+            namespace: Some(namespace.to_owned()),
+            labels: Some(managed_labels()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".to_owned(),
+            kind: "ClusterRole".to_owned(),
+            name: "berth-admin".to_owned(),
+        },
+        subjects: Some(vec![Subject {
             api_group: Some("rbac.authorization.k8s.io".to_owned()),
-            kind: "User".to_owned(),
-            name: berth_kube::user_name(&email),
+            kind: "Group".to_owned(),
+            name: berth_kube::ADMINS_GROUP.to_owned(),
             namespace: None,
         }]),
     }
@@ -209,10 +327,10 @@ mod tests {
     #[test]
     fn the_namespace_is_labelled_and_described() {
         let ns = namespace("cs101", "Intro <course>");
-        assert_eq!(
-            ns.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
-            "berth"
-        );
+        let labels = ns.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "berth");
+        assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+        assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
         assert_eq!(description_of(&ns), "Intro <course>");
         let json = serde_json::to_value(&ns).unwrap();
         assert_eq!(json["apiVersion"], "v1");
@@ -240,8 +358,12 @@ mod tests {
         assert_eq!(binding.role_ref.name, "berth-owner");
         assert_eq!(binding.role_ref.kind, "ClusterRole");
         let subject = &binding.subjects.as_ref().unwrap()[0];
-        assert_eq!(subject.kind, "User");
-        assert_eq!(subject.name, "berth:alice.b@purdue.edu");
+        assert_eq!(subject.kind, "ServiceAccount");
+        assert_eq!(subject.namespace.as_deref(), Some("berth-people"));
+        assert_eq!(
+            subject.name,
+            crate::kube::Identity::new("alice.b@purdue.edu", false).account
+        );
         let name = binding.metadata.name.unwrap();
         assert!(
             name.starts_with("berth-owner-alice-b-purdue-edu-"),

@@ -2,8 +2,9 @@
 //! visit after their first sign-in gives them a personal namespace with the
 //! default quota, owned by them.
 //!
-//! Berth makes it as `berth:system` in the admin group, through impersonation
-//! like every other write, so its ServiceAccount keeps no write rights.
+//! Berth makes it as the account `berth-people:berth-system` in the admin
+//! group, through impersonation like every other write, so its
+//! ServiceAccount keeps no write rights.
 
 use sqlx::SqlitePool;
 
@@ -72,6 +73,8 @@ pub async fn ensure_personal_namespace(state: &AppState, user: &CurrentUser) -> 
     }
     .await;
     if result.is_ok() {
+        // The namespace is new, so nothing stored under its name is its.
+        membership::forget_namespace(&state.db, &spec.name).await?;
         membership::upsert(
             &state.db,
             &spec.name,

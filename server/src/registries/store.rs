@@ -218,6 +218,25 @@ pub enum DeleteOutcome {
     InUse(i64),
 }
 
+/// Forgets every image and credential of a namespace that is gone (or is
+/// being made anew), so a namespace re-created with the same name starts
+/// empty: a sealed token is only ever opened for the namespace it was saved
+/// in, and that namespace no longer exists. Returns how many credentials went.
+pub async fn forget_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM registry_images WHERE namespace = ?")
+        .bind(namespace)
+        .execute(&mut *tx)
+        .await?;
+    let credentials = sqlx::query("DELETE FROM registry_credentials WHERE namespace = ?")
+        .bind(namespace)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(credentials)
+}
+
 /// Deletes a credential unless images still use it.
 pub async fn delete_credential(
     db: &SqlitePool,

@@ -11,10 +11,11 @@ use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy},
         core::v1::{
-            Container, ContainerPort, EnvVar, LocalObjectReference, PersistentVolumeClaim,
-            PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-            ResourceRequirements, Service, ServicePort, ServiceSpec, Volume as PodVolume,
-            VolumeMount, VolumeResourceRequirements,
+            Capabilities, Container, ContainerPort, EnvVar, LocalObjectReference,
+            PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+            PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext,
+            Service, ServicePort, ServiceSpec, Volume as PodVolume, VolumeMount,
+            VolumeResourceRequirements,
         },
     },
     apimachinery::pkg::{
@@ -25,12 +26,23 @@ use k8s_openapi::{
 };
 
 use super::spec::{ClaimSource, Exposure, Resources, WorkloadSpec};
-use crate::kube::MANAGED_BY;
+use crate::kube::{EXPOSURE_LABEL, MANAGED_BY};
 
 /// Label that ties a workload's objects together (and selects its pods).
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// Annotation naming who deployed it.
 pub const OWNER_ANNOTATION: &str = "berth.io/owner";
+
+/// The value of [`EXPOSURE_LABEL`], for workloads reachable from outside
+/// their namespace.
+pub fn exposure_label(exposure: Exposure) -> Option<&'static str> {
+    match exposure {
+        Exposure::None => None,
+        Exposure::Cluster => Some("cluster"),
+        Exposure::Campus => Some("campus"),
+        Exposure::Public => Some("public"),
+    }
+}
 
 /// How exposure maps onto the cluster, from configuration.
 #[derive(Debug, Clone)]
@@ -82,6 +94,25 @@ fn resources(r: &Resources) -> Option<ResourceRequirements> {
     })
 }
 
+/// The container defaults of every workload: no privilege escalation, no
+/// capabilities, the runtime's seccomp profile. What Pod Security
+/// `restricted` asks, short of forcing a non-root user (many course images
+/// run as root); the namespace's `baseline` enforcement refuses worse.
+pub fn safe_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Capabilities::default()
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
 /// The Deployment.
 pub fn deployment(spec: &WorkloadSpec) -> Deployment {
     let claim = spec.volume.as_ref().map(|v| match &v.claim {
@@ -122,6 +153,7 @@ pub fn deployment(spec: &WorkloadSpec) -> Deployment {
                 ..VolumeMount::default()
             }]
         }),
+        security_context: Some(safe_security_context()),
         ..Container::default()
     };
     Deployment {
@@ -140,11 +172,20 @@ pub fn deployment(spec: &WorkloadSpec) -> Deployment {
             }),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(labels(spec)),
+                    labels: Some({
+                        let mut labels = labels(spec);
+                        if let Some(exposure) = exposure_label(spec.exposure) {
+                            labels.insert(EXPOSURE_LABEL.to_owned(), exposure.to_owned());
+                        }
+                        labels
+                    }),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
+                    // A student's container has no business with the
+                    // Kubernetes API; a token mounted anyway is one to steal.
+                    automount_service_account_token: Some(false),
                     image_pull_secrets: spec
                         .pull_secret
                         .as_ref()
@@ -277,6 +318,17 @@ mod tests {
                 "geddes-public-pool".into(),
             ),
         }
+    }
+
+    #[test]
+    fn containers_get_safe_defaults_and_no_service_account_token() {
+        let d = serde_json::to_value(deployment(&add_two())).expect("serializes");
+        let pod = &d["spec"]["template"]["spec"];
+        assert_eq!(pod["automountServiceAccountToken"], false);
+        let security = &pod["containers"][0]["securityContext"];
+        assert_eq!(security["allowPrivilegeEscalation"], false);
+        assert_eq!(security["capabilities"]["drop"][0], "ALL");
+        assert_eq!(security["seccompProfile"]["type"], "RuntimeDefault");
     }
 
     #[test]

@@ -32,6 +32,64 @@ pub const MAX_LINES: i64 = 5000;
 /// the apiserver and delays Berth's graceful shutdown, so it is not endless.
 pub const MAX_FOLLOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// Most bytes of log one request returns (split between the pods shown;
+/// the apiserver stops reading at the limit), so a page of logs is bounded
+/// in memory whatever a container writes.
+pub const MAX_BYTES: i64 = 2 * 1024 * 1024;
+/// Most bytes one follow response passes on before it ends (a line without
+/// an end is never buffered past this).
+pub const MAX_FOLLOW_BYTES: i64 = 16 * 1024 * 1024;
+/// Most log streams one person may follow at once.
+pub const MAX_FOLLOWS_PER_PERSON: usize = 3;
+
+/// The log streams being followed, per person.
+#[derive(Debug, Default)]
+pub struct Follows {
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl Follows {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, usize>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A slot for one more stream of `email`, or `None` at the limit.
+    pub fn start(self: &std::sync::Arc<Self>, email: &str) -> Option<FollowSlot> {
+        let mut open = self.lock();
+        let count = open.entry(email.to_owned()).or_insert(0);
+        if *count >= MAX_FOLLOWS_PER_PERSON {
+            return None;
+        }
+        *count += 1;
+        Some(FollowSlot {
+            follows: std::sync::Arc::clone(self),
+            email: email.to_owned(),
+        })
+    }
+}
+
+/// One followed stream; dropping it (the stream ended or the browser went
+/// away) frees the slot.
+#[derive(Debug)]
+pub struct FollowSlot {
+    follows: std::sync::Arc<Follows>,
+    email: String,
+}
+
+impl Drop for FollowSlot {
+    fn drop(&mut self) {
+        let mut open = self.follows.lock();
+        if let Some(count) = open.get_mut(&self.email) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.email);
+            }
+        }
+    }
+}
+
 /// The query of the logs page.
 #[derive(Debug, Default, Deserialize)]
 pub struct LogQuery {
@@ -128,9 +186,18 @@ pub async fn logs(
         let Some(pod) = pods.last() else {
             return Ok(text(StatusCode::OK, String::new()));
         };
+        let Some(slot) = state.follows.start(&user.email) else {
+            return Ok(text(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "You are following {MAX_FOLLOWS_PER_PERSON} logs already; close one of them first.\n"
+                ),
+            ));
+        };
         let params = LogParams {
             follow: true,
             tail_lines: Some(lines),
+            limit_bytes: Some(MAX_FOLLOW_BYTES),
             container: container_of(pod),
             ..LogParams::default()
         };
@@ -146,7 +213,11 @@ pub async fn logs(
         });
         let stream = reader
             .lines()
-            .map(|line| line.map(|l| format!("{l}\n")))
+            .map(move |line| {
+                // Held as long as the stream is: the slot frees when it ends.
+                let _slot = &slot;
+                line.map(|l| format!("{l}\n"))
+            })
             .take_until(tokio::time::sleep(MAX_FOLLOW))
             .chain(end);
         let mut response = Body::from_stream(stream).into_response();
@@ -163,9 +234,11 @@ pub async fn logs(
 
     let mut body = String::new();
     let many = pods.len() > 1;
+    let per_pod = MAX_BYTES / i64::try_from(pods.len()).unwrap_or(i64::MAX).max(1);
     for pod in &pods {
         let params = LogParams {
             tail_lines: Some(lines),
+            limit_bytes: Some(per_pod.max(1)),
             container: container_of(pod),
             ..LogParams::default()
         };
@@ -195,6 +268,19 @@ pub async fn logs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn follows_are_limited_per_person_and_freed_when_dropped() {
+        let follows = std::sync::Arc::new(Follows::default());
+        let slots: Vec<_> = (0..MAX_FOLLOWS_PER_PERSON)
+            .map(|_| follows.start("a@x.edu"))
+            .collect();
+        assert!(slots.iter().all(Option::is_some));
+        assert!(follows.start("a@x.edu").is_none());
+        assert!(follows.start("b@x.edu").is_some());
+        drop(slots);
+        assert!(follows.start("a@x.edu").is_some());
+    }
 
     #[test]
     fn lines_default_and_bounds() {

@@ -56,6 +56,7 @@ pub fn kubeconfig() -> &'static Path {
             "-k",
             &rbac.to_string_lossy(),
         ]);
+        wait_for_the_fence();
         let token = kubectl(&[
             "create",
             "token",
@@ -116,6 +117,39 @@ current-context: berth
         (dir, path)
     });
     path
+}
+
+/// Waits until the apiserver enforces deploy/rbac's admission fence (a new
+/// ValidatingAdmissionPolicy takes a moment to load): until then an admin's
+/// cluster-wide `create rolebindings` is not yet confined to Berth's
+/// namespaces. Probes with a server-side dry run, which changes nothing.
+fn wait_for_the_fence() {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let output = Command::new("kubectl")
+            .args([
+                "create",
+                "rolebinding",
+                "berth-fence-probe",
+                "--namespace=kube-system",
+                "--clusterrole=berth-admin",
+                "--group=berth:admins",
+                "--dry-run=server",
+                "--as=system:serviceaccount:berth-people:berth-fence-probe",
+                "--as-group=berth:admins",
+            ])
+            .output()
+            .expect("running kubectl");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && stderr.contains("berth-fence") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the admission fence is not enforced: {stderr}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The kube settings for the test's Berth.
