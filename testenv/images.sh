@@ -65,7 +65,7 @@ images_push() {
     # tools + jupyter stand-in
     cp /bin/busybox "$I/tools/bin/busybox"
     local a
-    for a in sh echo cat ls sleep date httpd mkdir touch wc head tail env id printf test true false; do
+    for a in sh echo cat ls sleep date httpd mkdir touch wc head tail env id printf test true false wget nc ip; do
         ln -sf busybox "$I/tools/bin/$a"
     done
     printf 'root:x:0:0:root:/:/bin/sh\nnonroot:x:65532:65532:nonroot:/:/bin/sh\n' >"$I/tools/etc/passwd"

@@ -770,7 +770,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
     let port = free_port();
     std::fs::write(
         dir.path().join("client-secret"),
-        "unused-for-a-public-client",
+        env("TESTENV_OIDC_CLIENT_SECRET"),
     )
     .expect("secret");
     std::fs::write(
@@ -943,6 +943,9 @@ configMapGenerator:
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
+        // One connection per request: the socat bridge is the test's, not
+        // Berth's, and an idle kept-alive connection through it can stall.
+        .pool_max_idle_per_host(0)
         .build()
         .expect("a client");
     eventually(
