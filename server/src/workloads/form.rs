@@ -465,6 +465,66 @@ mod tests {
     }
 
     #[test]
+    fn the_error_summary_follows_the_form_not_the_alphabet() {
+        let form = DeployForm {
+            name: "Bad_Name".into(),
+            image_source: "public".into(),
+            image: "nginx".into(),
+            replicas: "-1".into(),
+            env: "1BAD=x".into(),
+            memory_limit: "1GB".into(),
+            cpu_request: "lots".into(),
+            exposure: "campus".into(),
+            published_port: "0".into(),
+            volume: "new".into(),
+            volume_size: "".into(),
+            mount_path: "relative".into(),
+            ..DeployForm::blank()
+        };
+        let errors = form
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect_err("invalid");
+        assert_eq!(
+            errors.fields(),
+            vec![
+                "name",
+                "image",
+                "replicas",
+                "env",
+                "cpu_request",
+                "memory_limit",
+                "volume_size",
+                "mount_path",
+                "published_port",
+                "target_port",
+            ]
+        );
+        let mut later = errors.clone();
+        later.insert("quota", "too much".into());
+        later.insert("name", "taken".into());
+        assert_eq!(later.fields().first(), Some(&"name"));
+        assert_eq!(later.fields().last(), Some(&"quota"));
+        assert_eq!(later.get("name").map(String::as_str), Some("taken"));
+    }
+
+    #[test]
+    fn the_form_order_is_the_order_of_the_page() {
+        let page = include_str!("../../../templates/workloads/deploy.html");
+        let mut last = 0;
+        for field in crate::workloads::spec::FORM_ORDER {
+            let at = page
+                .find(&format!("id=\"{field}\""))
+                .or_else(|| page.find(&format!("(\"{field}\",")))
+                .unwrap_or_else(|| panic!("{field} is not on the deploy page"));
+            assert!(
+                at > last,
+                "{field} comes earlier on the page than FORM_ORDER says"
+            );
+            last = at;
+        }
+    }
+
+    #[test]
     fn target_port_defaults_to_the_container_port_and_must_match_it() {
         let mut form = add_two();
         form.target_port = String::new();
