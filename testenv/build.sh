@@ -13,7 +13,7 @@
 # (docker-registry, apache2-utils for htpasswd, openssl, curl) are installed
 # with apt-get.
 #
-# Usage: testenv/build.sh [--print-env] [crane|etcd|kwok|dex|kubernetes]...
+# Usage: testenv/build.sh [--print-env] [crane|etcd|kwok|dex|metallb|kubernetes]...
 #   --print-env  print shell assignments of the binary paths (used by testenv/run)
 #   components   build only these (default: all)
 #
@@ -40,7 +40,8 @@ ETCD_VERSION=$(modver etcd go.etcd.io/etcd/server/v3)
 KWOK_VERSION=$(modver kwok sigs.k8s.io/kwok)
 DEX_VERSION=$(modver dex github.com/dexidp/dex)
 CRANE_VERSION=$(modver crane github.com/google/go-containerregistry)
-for v in K8S_VERSION ETCD_VERSION KWOK_VERSION DEX_VERSION CRANE_VERSION; do
+METALLB_VERSION=$(modver metallb go.universe.tf/metallb)
+for v in K8S_VERSION ETCD_VERSION KWOK_VERSION DEX_VERSION CRANE_VERSION METALLB_VERSION; do
     [[ -n ${!v} ]] || die "could not read $v from $MODULES/*/go.mod"
 done
 
@@ -49,6 +50,7 @@ ETCD_DIR=$CACHE/etcd-$ETCD_VERSION
 KWOK_DIR=$CACHE/kwok-$KWOK_VERSION
 DEX_DIR=$CACHE/dex-$DEX_VERSION
 CRANE_DIR=$CACHE/crane-$CRANE_VERSION
+METALLB_DIR=$CACHE/metallb-$METALLB_VERSION
 
 # --- Go toolchain ------------------------------------------------------------
 find_go() {
@@ -181,6 +183,27 @@ build_crane() {
         "-s -w" crane github.com/google/go-containerregistry/cmd/crane
 }
 
+build_metallb() {
+    # Only the controller (it assigns addresses; kube-proxy on the real node
+    # answers for them, so no speaker is needed). Its CRDs come from the same
+    # module: config/crd/bases is plain controller-gen output (the Helm and
+    # "native" manifests add a conversion webhook we do not run).
+    build_go metallb "$METALLB_DIR" metallb "go.universe.tf/metallb@$METALLB_VERSION" "-s -w" \
+        metallb-controller go.universe.tf/metallb/controller
+    if [[ ! -s $METALLB_DIR/crds.yaml ]]; then
+        [[ -n ${GO:-} ]] || find_go
+        go_fetch metallb "go.universe.tf/metallb@$METALLB_VERSION"
+        local src f tmp
+        src=$(cd "$MODULES/metallb" && "$GO" list -m -f '{{.Dir}}' go.universe.tf/metallb)
+        tmp=$(mktemp "$METALLB_DIR/crds.yaml.XXXXXX")
+        for f in "$src"/config/crd/bases/*.yaml; do
+            echo "---" >>"$tmp"
+            cat "$f" >>"$tmp"
+        done
+        mv "$tmp" "$METALLB_DIR/crds.yaml"
+    fi
+}
+
 # --- Debian packages ---------------------------------------------------------
 # command (or absolute file path) → package providing it
 APT_NEEDS=(
@@ -191,6 +214,18 @@ APT_NEEDS=(
     "openssl:openssl"
     "curl:curl"
     "setsid:util-linux"
+    # The real node (testenv/node.sh) and its images (testenv/images.sh).
+    "containerd:containerd"
+    "ctr:containerd"
+    "runc:runc"
+    "/usr/lib/cni/bridge:containernetworking-plugins"
+    "iptables:iptables"
+    "conntrack:conntrack"
+    "ip:iproute2"
+    "socat:socat"
+    "nsenter:util-linux"
+    "/bin/busybox:busybox-static"
+    "/usr/lib/x86_64-linux-gnu/libc.a:libc6-dev"
 )
 install_apt_packages() {
     local entry cmd pkg missing=()
@@ -255,6 +290,8 @@ print_env() {
         "TESTENV_KWOK_VERSION=$KWOK_VERSION" \
         "TESTENV_DEX=$DEX_DIR/bin/dex" "TESTENV_DEX_VERSION=$DEX_VERSION" \
         "TESTENV_CRANE=$CRANE_DIR/bin/crane" "TESTENV_CRANE_VERSION=$CRANE_VERSION" \
+        "TESTENV_METALLB=$METALLB_DIR/bin/metallb-controller" "TESTENV_METALLB_CRDS=$METALLB_DIR/crds.yaml" \
+        "TESTENV_METALLB_VERSION=$METALLB_VERSION" \
         "TESTENV_REGISTRY_BIN=$(command -v docker-registry || echo /usr/bin/docker-registry)"; do
         printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"
     done
@@ -269,13 +306,13 @@ main() {
             return
             ;;
         --print-env) print=1 ;;
-        crane | etcd | kwok | dex | kubernetes) parts+=("$1") ;;
-        *) die "unknown argument: $1 (usage: build.sh [--print-env] [crane|etcd|kwok|dex|kubernetes]...)" ;;
+        crane | etcd | kwok | dex | metallb | kubernetes) parts+=("$1") ;;
+        *) die "unknown argument: $1 (usage: build.sh [--print-env] [crane|etcd|kwok|dex|metallb|kubernetes]...)" ;;
         esac
         shift
     done
     # Small ones first: a broken proxy shows up in seconds, not after Kubernetes.
-    ((${#parts[@]})) || parts=(crane etcd kwok dex kubernetes)
+    ((${#parts[@]})) || parts=(crane etcd kwok dex metallb kubernetes)
     mkdir -p "$CACHE"
     # One build at a time per cache (two test runs starting on a fresh machine).
     exec 9>"$CACHE/.lock"

@@ -306,7 +306,7 @@ async fn the_add_two_preset_on_campus_creates_what_the_form_said_and_runs() {
             .metadata
             .annotations
             .unwrap_or_default()
-            .contains_key("metallb.universe.tf/address-pool"),
+            .contains_key("metallb.io/address-pool"),
         "campus uses the default pool"
     );
 
@@ -420,7 +420,7 @@ async fn public_exposure_carries_the_pool_annotation_and_none_removes_the_servic
             .metadata
             .annotations
             .unwrap_or_default()
-            .get("metallb.universe.tf/address-pool")
+            .get("metallb.io/address-pool")
             .map(String::as_str),
         Some("geddes-public-pool")
     );

@@ -196,7 +196,7 @@ async fn deploy_as_student(ns: &str, form: &DeployForm) -> String {
     apply_eventually(&api, &spec.name, &params, &deployment).await;
     let settings = ExposeSettings {
         public_annotation: (
-            "metallb.universe.tf/address-pool".into(),
+            "metallb.io/address-pool".into(),
             "geddes-public-pool".into(),
         ),
     };

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod forms;
 mod pages;
+pub mod pull;
 pub mod reference;
 pub mod store;
 

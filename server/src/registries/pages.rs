@@ -25,6 +25,7 @@ use crate::{
     auth::CurrentUser,
     clock,
     error::{AppError, AppResult},
+    kube::Identity,
     namespaces::membership,
 };
 
@@ -469,14 +470,27 @@ pub async fn replace_submit(
     match store::replace_credential(&state.db, &state.keys, &ns, id, &write).await {
         Ok(true) => {
             attempt.saved(&check).await;
-            let message = match &check {
+            let mut message = match &check {
                 Ok(()) => format!("Replaced the credential for {}.", valid.robot),
                 Err(error) => format!(
                     "Replaced the credential for {} without a successful check: {error}",
                     valid.robot
                 ),
             };
-            flash(&state.db, &user, FlashKind::Success, &message).await?;
+            let mut kind = FlashKind::Success;
+            match refresh_pull_secret(&state, &user, &ns, id, &login).await {
+                Ok(true) => message.push_str(
+                    " Its image pull Secret now carries the new token: new pods pull with it.",
+                ),
+                Ok(false) => {}
+                Err(error) => {
+                    kind = FlashKind::Error;
+                    message.push_str(&format!(
+                        " But the image pull Secret in {ns} still has the old token: {error}. Deploy the workload again to rewrite it."
+                    ));
+                }
+            }
+            flash(&state.db, &user, kind, &message).await?;
             Ok(see_other(&format!("/namespaces/{ns}/registry")))
         }
         Ok(false) => Err(AppError::NotFound(format!(
@@ -496,6 +510,23 @@ pub async fn replace_submit(
             Err(AppError::Internal(error.context("replacing a credential")))
         }
     }
+}
+
+/// Rewrites the credential's pull Secret in the namespace, as the person.
+async fn refresh_pull_secret(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    id: i64,
+    login: &Login,
+) -> Result<bool, String> {
+    let client = state
+        .kube
+        .client_for(&Identity::of(user))
+        .map_err(|e| e.to_string())?;
+    super::pull::refresh(&client, ns, id, &login.host, &login.robot, &login.token)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// POST: delete a credential no image uses.

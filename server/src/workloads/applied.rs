@@ -222,7 +222,7 @@ mod tests {
     fn settings() -> ExposeSettings {
         ExposeSettings {
             public_annotation: (
-                "metallb.universe.tf/address-pool".to_owned(),
+                "metallb.io/address-pool".to_owned(),
                 "geddes-public-pool".to_owned(),
             ),
         }

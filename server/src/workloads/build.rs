@@ -1,20 +1,19 @@
 //! Pure builders: a validated [`WorkloadSpec`] → the Kubernetes objects Berth
-//! applies (Deployment, Service, PersistentVolumeClaim, image pull Secret).
+//! applies (Deployment, Service, PersistentVolumeClaim; the image pull Secret
+//! is the registries feature's, which owns the tokens).
 //!
 //! No I/O here, so every option is unit-tested without a cluster; the handlers
 //! apply what these return with server-side apply (field manager `berth`).
 
 use std::collections::BTreeMap;
 
-use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::{
-    ByteString,
     api::{
         apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy},
         core::v1::{
             Container, ContainerPort, EnvVar, LocalObjectReference, PersistentVolumeClaim,
             PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-            ResourceRequirements, Secret, Service, ServicePort, ServiceSpec, Volume as PodVolume,
+            ResourceRequirements, Service, ServicePort, ServiceSpec, Volume as PodVolume,
             VolumeMount, VolumeResourceRequirements,
         },
     },
@@ -24,7 +23,6 @@ use k8s_openapi::{
         util::intstr::IntOrString,
     },
 };
-use secrecy::{ExposeSecret, SecretString};
 
 use super::spec::{ClaimSource, Exposure, Resources, WorkloadSpec};
 use crate::kube::MANAGED_BY;
@@ -42,7 +40,7 @@ pub const FORM_ANNOTATION: &str = "berth.io/form";
 #[derive(Debug, Clone)]
 pub struct ExposeSettings {
     /// Annotation that puts a LoadBalancer on the public pool, as `key=value`
-    /// (default `metallb.universe.tf/address-pool=geddes-public-pool`).
+    /// (default `metallb.io/address-pool=geddes-public-pool`).
     pub public_annotation: (String, String),
 }
 
@@ -257,46 +255,6 @@ pub fn claim(spec: &WorkloadSpec) -> Option<PersistentVolumeClaim> {
     })
 }
 
-/// An image pull Secret (`kubernetes.io/dockerconfigjson`) for one registry.
-///
-/// This is the only place a registry token leaves Berth: inside the Secret it
-/// writes into the user's own namespace.
-pub fn pull_secret(
-    namespace: &str,
-    name: &str,
-    registry: &str,
-    username: &str,
-    token: &SecretString,
-) -> Secret {
-    let auth = STANDARD.encode(format!("{username}:{}", token.expose_secret()));
-    let config = serde_json::json!({
-        "auths": {
-            registry: {
-                "username": username,
-                "password": token.expose_secret(),
-                "auth": auth,
-            }
-        }
-    });
-    Secret {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            namespace: Some(namespace.to_owned()),
-            labels: Some(BTreeMap::from([(
-                MANAGED_BY.0.to_owned(),
-                MANAGED_BY.1.to_owned(),
-            )])),
-            ..ObjectMeta::default()
-        },
-        type_: Some("kubernetes.io/dockerconfigjson".to_owned()),
-        data: Some(BTreeMap::from([(
-            ".dockerconfigjson".to_owned(),
-            ByteString(config.to_string().into_bytes()),
-        )])),
-        ..Secret::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,7 +291,7 @@ mod tests {
     fn settings() -> ExposeSettings {
         ExposeSettings {
             public_annotation: (
-                "metallb.universe.tf/address-pool".into(),
+                "metallb.io/address-pool".into(),
                 "geddes-public-pool".into(),
             ),
         }
@@ -438,14 +396,14 @@ mod tests {
         );
         assert!(
             campus["metadata"]["annotations"]
-                .get("metallb.universe.tf/address-pool")
+                .get("metallb.io/address-pool")
                 .is_none()
         );
 
         spec.exposure = Exposure::Public;
         let public = serde_json::to_value(service(&spec, &settings())).expect("serializes");
         assert_eq!(
-            public["metadata"]["annotations"]["metallb.universe.tf/address-pool"],
+            public["metadata"]["annotations"]["metallb.io/address-pool"],
             "geddes-public-pool"
         );
 
@@ -458,30 +416,5 @@ mod tests {
 
         spec.exposure = Exposure::None;
         assert!(service(&spec, &settings()).is_none());
-    }
-
-    #[test]
-    fn pull_secret_is_a_docker_config_for_the_registry() {
-        let token = SecretString::from("s3cr3t".to_owned());
-        let secret = pull_secret(
-            "cs101",
-            "berth-pull-1",
-            "reg.example:5000",
-            "robot$cs101+ci",
-            &token,
-        );
-        assert_eq!(
-            secret.type_.as_deref(),
-            Some("kubernetes.io/dockerconfigjson")
-        );
-        let data = &secret.data.expect("data")[".dockerconfigjson"].0;
-        let config: serde_json::Value = serde_json::from_slice(data).expect("JSON");
-        let entry = &config["auths"]["reg.example:5000"];
-        assert_eq!(entry["username"], "robot$cs101+ci");
-        assert_eq!(entry["password"], "s3cr3t");
-        assert_eq!(
-            entry["auth"],
-            STANDARD.encode("robot$cs101+ci:s3cr3t").as_str()
-        );
     }
 }

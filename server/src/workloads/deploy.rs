@@ -57,10 +57,13 @@ pub struct ExposeConfig {
     pub public_exposure: bool,
 
     /// Annotation, as key=value, that puts a LoadBalancer on the public pool.
+    /// MetalLB 0.13 and later read `metallb.io/address-pool` (0.15 still
+    /// honours the deprecated `metallb.universe.tf/address-pool`, with a
+    /// warning Event on every Service); set the older key for an older MetalLB.
     #[arg(
         long,
         env = "BERTH_PUBLIC_POOL_ANNOTATION",
-        default_value = "metallb.universe.tf/address-pool=geddes-public-pool",
+        default_value = "metallb.io/address-pool=geddes-public-pool",
         value_parser = parse_annotation
     )]
     pub public_pool_annotation: (String, String),
@@ -581,10 +584,10 @@ async fn submit(
             .map_err(AppError::Internal)?;
         match (image, opened) {
             (Some(image), Some(credential)) => {
-                let name = format!("berth-registry-{}", image.credential_id);
+                let name = registries::pull::secret_name(image.credential_id);
                 deploy.spec.image = image.reference();
                 deploy.spec.pull_secret = Some(name.clone());
-                secret = Some(build::pull_secret(
+                secret = Some(registries::pull::pull_secret(
                     &ns,
                     &name,
                     &credential.host,

@@ -756,7 +756,7 @@ mod tests {
 
     fn pool() -> (String, String) {
         (
-            "metallb.universe.tf/address-pool".to_owned(),
+            "metallb.io/address-pool".to_owned(),
             "geddes-public-pool".to_owned(),
         )
     }

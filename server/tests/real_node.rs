@@ -1,0 +1,697 @@
+//! What Berth deploys really runs: the test world's real node (kubelet,
+//! containerd + runc, CNI, kube-proxy) pulls the image with the pull Secret
+//! Berth wrote, MetalLB's controller assigns the address, and the workload
+//! answers there — reached from the run's own "campus" network namespace.
+
+mod registries_support;
+mod support;
+
+use std::{process::Command, time::Duration};
+
+use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
+use kube::{
+    Api, Client,
+    api::{DeleteParams, ListParams, Patch, PatchParams},
+};
+use reqwest::StatusCode;
+use support::{
+    TestApp,
+    cluster::{self, eventually},
+    location,
+};
+
+const STUDENT: &str = "student@purdue.edu";
+/// Pulls, container starts and address assignment on a 2-core machine.
+const WAIT: Duration = Duration::from_secs(120);
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by testenv/run"))
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Runs a command inside one of the run's network namespaces; its stdout.
+fn in_netns(netns: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(args)
+        .output()
+        .expect("running ip netns exec");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// `POST {"num": 123}` to `http://<address>:<port>/add_two` from the campus.
+fn add_two_from_campus(address: &str, port: u16) -> (bool, String) {
+    in_netns(
+        &env("TESTENV_CAMPUS_NETNS"),
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"num": 123}"#,
+            &format!("http://{address}:{port}/add_two"),
+        ],
+    )
+}
+
+/// Does `address` lie in the IPv4 CIDR `pool`?
+fn in_pool(address: &str, pool: &str) -> bool {
+    let parse = |s: &str| -> Option<u32> { s.parse::<std::net::Ipv4Addr>().ok().map(u32::from) };
+    let (net, bits) = pool.split_once('/').expect("a CIDR");
+    let (Some(ip), Some(net), Ok(bits)) = (parse(address), parse(net), bits.parse::<u32>()) else {
+        return false;
+    };
+    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+    ip & mask == net & mask
+}
+
+/// Berth as its ServiceAccount with the test registry allowed; an admin made
+/// a namespace whose Pods the test world steers to the real node, and added
+/// the student.
+struct World {
+    app: TestApp,
+    admin: Client,
+    student: reqwest::Client,
+    ns: String,
+}
+
+impl World {
+    async fn new() -> Self {
+        let registry = env("TESTENV_REGISTRY");
+        let app = TestApp::spawn_in_cluster(&[
+            "--default-registry",
+            &registry,
+            "--allowed-registries",
+            &registry,
+            "--insecure-registries",
+            &registry,
+        ])
+        .await;
+        let ns = unique("t-real");
+        app.sign_in_dev("prof@purdue.edu", true).await;
+        let created = app
+            .submit(
+                "/admin/namespaces",
+                &[
+                    ("name", &ns),
+                    ("description", "real node tests"),
+                    ("requests_cpu", "2"),
+                    ("requests_memory", "2Gi"),
+                    ("pods", "10"),
+                    ("services_loadbalancers", "2"),
+                    ("persistentvolumeclaims", "2"),
+                    ("requests_storage", "10Gi"),
+                    ("default_request_cpu", "50m"),
+                    ("default_request_memory", "32Mi"),
+                    ("default_limit_cpu", "500m"),
+                    ("default_limit_memory", "128Mi"),
+                ],
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER, "creating {ns}");
+        let admin = cluster::admin().await;
+        steer_to_real_node(&admin, &ns).await;
+        let added = app
+            .submit(
+                &format!("/admin/namespaces/{ns}/members"),
+                &[("email", STUDENT), ("role", "member")],
+            )
+            .await;
+        assert_eq!(added.status(), StatusCode::SEE_OTHER, "adding the student");
+        let student = app.browser_for(STUDENT, false).await;
+        Self {
+            app,
+            admin,
+            student,
+            ns,
+        }
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/namespaces/{}{rest}", self.ns)
+    }
+
+    /// Saves the robot account as the student; the credential's id.
+    async fn save_robot(&self, token: &str) -> i64 {
+        let saved = self
+            .app
+            .submit_as(
+                &self.student,
+                &self.path("/registry"),
+                &[
+                    ("host", &env("TESTENV_REGISTRY")),
+                    ("robot", &env("TESTENV_ROBOT_NAME")),
+                    ("token", token),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status(), StatusCode::SEE_OTHER, "saving the robot");
+        sqlx::query_scalar("SELECT id FROM registry_credentials WHERE namespace = ?")
+            .bind(&self.ns)
+            .fetch_one(&self.app.db)
+            .await
+            .expect("credential row")
+    }
+
+    /// Registers an image as the student; its id.
+    async fn register(&self, reference: &str, credential: i64) -> String {
+        let registered = self
+            .app
+            .submit_as(
+                &self.student,
+                &self.path("/images"),
+                &[
+                    ("reference", reference),
+                    ("credential_id", &credential.to_string()),
+                ],
+            )
+            .await;
+        assert_eq!(registered.status(), StatusCode::SEE_OTHER, "registering");
+        location(&registered)
+            .rsplit('/')
+            .next()
+            .expect("image id")
+            .to_owned()
+    }
+
+    async fn deploy(&self, form: &[(&str, &str)]) {
+        let response = self
+            .app
+            .submit_as(&self.student, &self.path("/workloads"), form)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn page(&self, rest: &str) -> String {
+        let response = self
+            .student
+            .get(self.app.url(&self.path(rest)))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(response.status(), StatusCode::OK, "{rest}");
+        response.text().await.expect("body")
+    }
+
+    /// The workload's page once it shows something `found` accepts.
+    async fn page_until(&self, rest: &str, what: &str, found: impl Fn(&str) -> bool) -> String {
+        eventually(WAIT, what, || async {
+            let html = self.page(rest).await;
+            found(&html).then_some(html)
+        })
+        .await
+    }
+
+    /// The LoadBalancer address the apiserver holds for a Service.
+    async fn assigned_address(&self, service: &str) -> String {
+        let api = Api::<Service>::namespaced(self.admin.clone(), &self.ns);
+        eventually(WAIT, "MetalLB assigns an address", || async {
+            api.get_opt(service)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|s| s.status?.load_balancer?.ingress?.into_iter().next()?.ip)
+        })
+        .await
+    }
+
+    async fn pods(&self) -> Vec<Pod> {
+        Api::<Pod>::namespaced(self.admin.clone(), &self.ns)
+            .list(&ListParams::default())
+            .await
+            .expect("listing pods")
+            .items
+    }
+
+    async fn finish(self) {
+        let _ = Api::<Namespace>::all(self.admin.clone())
+            .delete(&self.ns, &DeleteParams::background())
+            .await;
+        self.app.stop().await;
+    }
+}
+
+/// The test world's way of sending a namespace's Pods to the real node: the
+/// PodNodeSelector and PodTolerationRestriction annotations testenv exports.
+/// Berth itself knows nothing of it.
+async fn steer_to_real_node(admin: &Client, ns: &str) {
+    let mut annotations = serde_json::Map::new();
+    for pair in env("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
+        let (key, value) = pair.split_once('=').expect("key=value");
+        annotations.insert(key.into(), value.into());
+    }
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            ns,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
+        )
+        .await
+        .expect("annotating the namespace");
+}
+
+/// The add-two preset as the form posts it.
+fn add_two<'a>(image_id: &'a str, exposure: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("action", "deploy"),
+        ("name", "add-two"),
+        ("image_source", "registered"),
+        ("image_id", image_id),
+        ("replicas", "1"),
+        ("container_port", "5000"),
+        ("cpu_request", "50m"),
+        ("memory_request", "32Mi"),
+        ("memory_limit", "64Mi"),
+        ("volume", "none"),
+        ("exposure", exposure),
+        ("published_port", "80"),
+        ("target_port", "5000"),
+        ("protocol", "TCP"),
+    ]
+}
+
+/// A tools-image workload with a command override and optionally a volume.
+fn tools<'a>(image_id: &'a str, name: &'a str, command: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("action", "deploy"),
+        ("name", name),
+        ("image_source", "registered"),
+        ("image_id", image_id),
+        ("replicas", "1"),
+        ("container_port", ""),
+        ("command", command),
+        ("cpu_request", "50m"),
+        ("memory_request", "16Mi"),
+        ("memory_limit", "32Mi"),
+        ("volume", "none"),
+        ("exposure", "none"),
+        ("published_port", ""),
+        ("target_port", ""),
+        ("protocol", "TCP"),
+    ]
+}
+
+fn first_ready_on_real_node(pods: &[Pod]) -> bool {
+    pods.iter().any(|p| {
+        p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(&env("TESTENV_REAL_NODE"))
+            && p.status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref())
+                .is_some_and(|cs| cs.iter().all(|c| c.ready))
+    })
+}
+
+#[tokio::test]
+async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campus_address() {
+    let world = World::new().await;
+    let browser = support::browser::Browser::start().await;
+    browser.goto(&world.app.url("/auth/login")).await;
+    browser.fill("#email", STUDENT).await;
+    browser
+        .click("form[action='/auth/dev'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&world.app.url("/")).await;
+
+    // Save the robot account once.
+    browser.goto(&world.app.url(&world.path("/registry"))).await;
+    browser.fill("#robot", &env("TESTENV_ROBOT_NAME")).await;
+    browser.fill("#token", &env("TESTENV_ROBOT_TOKEN")).await;
+    browser.click("form button[type=submit]").await;
+    let html = browser.source().await;
+    assert!(
+        !html.contains(&env("TESTENV_ROBOT_TOKEN")),
+        "the token is never shown"
+    );
+
+    // Register the image, then deploy it with the add-two preset.
+    browser.goto(&world.app.url(&world.path("/images"))).await;
+    browser.fill("#reference", &env("TESTENV_REAL_IMAGE")).await;
+    browser.click("form button[type=submit]").await;
+    let image_page = browser.url().await;
+    let image_id = image_page.rsplit('/').next().expect("image id").to_owned();
+    assert!(
+        image_id.chars().all(|c| c.is_ascii_digit()),
+        "landed on the image page: {image_page}"
+    );
+    browser
+        .goto(
+            &world
+                .app
+                .url(&world.path(&format!("/workloads/new?preset=add-two&image={image_id}"))),
+        )
+        .await;
+    browser.click("button[value=deploy]").await;
+    let workload = world.app.url(&world.path("/workloads/add-two"));
+    assert_eq!(browser.wait_for_url(&workload).await, workload);
+
+    // The address the apiserver holds, from the campus pool, shown on the page.
+    let address = world.assigned_address("add-two").await;
+    assert!(
+        in_pool(&address, &env("TESTENV_CAMPUS_POOL")),
+        "{address} is from the campus pool"
+    );
+    let html = world
+        .page_until("/workloads/add-two", "the pod is ready", |html| {
+            html.contains(&address) && html.contains("1 of 1 pods")
+        })
+        .await;
+    assert!(html.contains(&format!("<code>{address}</code>")), "{html}");
+    browser.goto(&workload).await;
+    if let Ok(dir) = std::env::var("BERTH_SCREENSHOT_DIR") {
+        let _ = std::fs::write(
+            format!("{dir}/real-workload.png"),
+            browser.screenshot().await,
+        );
+    }
+    assert!(browser.source().await.contains(&address));
+
+    // The guide's last step, from the campus network.
+    let answer = eventually(WAIT, "add-two answers on port 80", || async {
+        let (ok, body) = add_two_from_campus(&address, 80);
+        (ok && !body.is_empty()).then_some(body)
+    })
+    .await;
+    let json: serde_json::Value = serde_json::from_str(&answer).expect("JSON from add-two");
+    assert_eq!(json, serde_json::json!({"output": 125}));
+    // Published 80 → target 5000 is what made it work: 5000 on the address is closed.
+    let (ok, _) = add_two_from_campus(&address, 5000);
+    assert!(!ok, "nothing listens on the address's port 5000");
+    let service = Api::<Service>::namespaced(world.admin.clone(), &world.ns)
+        .get("add-two")
+        .await
+        .expect("service");
+    let port = &service.spec.expect("spec").ports.expect("ports")[0];
+    assert_eq!(port.port, 80);
+    assert_eq!(
+        port.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(5000))
+    );
+    assert!(first_ready_on_real_node(&world.pods().await));
+
+    browser.quit().await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn public_exposure_gets_an_address_from_the_public_pool_and_answers_there() {
+    let world = World::new().await;
+    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
+    let image_id = world.register(&env("TESTENV_REAL_IMAGE"), credential).await;
+    world.deploy(&add_two(&image_id, "public")).await;
+    let address = world.assigned_address("add-two").await;
+    assert!(
+        in_pool(&address, &env("TESTENV_PUBLIC_POOL")),
+        "{address} is from the public pool"
+    );
+    let answer = eventually(WAIT, "add-two answers publicly", || async {
+        let (ok, body) = add_two_from_campus(&address, 80);
+        (ok && !body.is_empty()).then_some(body)
+    })
+    .await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&answer).expect("JSON"),
+        serde_json::json!({"output": 125})
+    );
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_pod_pull() {
+    let world = World::new().await;
+    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
+    let image_id = world.register(&env("TESTENV_REAL_IMAGE"), credential).await;
+
+    // Harbor revokes the robot's token: the registry now wants another one.
+    // (The registry is shared by the whole run, so this test revokes a robot
+    // of its own: a second account whose token it then changes.)
+    let robot = format!("robot$cs101+{}", unique("revoked"));
+    let htpasswd = env("TESTENV_REGISTRY_HTPASSWD");
+    let set_token = |token: &str| {
+        let status = Command::new("htpasswd")
+            .args(["-bB", &htpasswd, &robot, token])
+            .output()
+            .expect("htpasswd");
+        assert!(status.status.success());
+    };
+    set_token("first-token-0123456789");
+    let replaced = world
+        .app
+        .submit_as(
+            &world.student,
+            &world.path(&format!("/registry/{credential}")),
+            &[
+                ("robot", robot.as_str()),
+                ("token", "first-token-0123456789"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        replaced.status(),
+        StatusCode::SEE_OTHER,
+        "using the second robot"
+    );
+    set_token("second-token-9876543210");
+
+    world.deploy(&add_two(&image_id, "none")).await;
+    let html = world
+        .page_until(
+            "/workloads/add-two",
+            "the pull failure is explained",
+            |html| html.contains("refused the credentials"),
+        )
+        .await;
+    assert!(
+        html.contains("Replace the credential on the Registry page"),
+        "{html}"
+    );
+
+    // The student replaces the token in Berth; the next pod pulls.
+    let replaced = world
+        .app
+        .submit_as(
+            &world.student,
+            &world.path(&format!("/registry/{credential}")),
+            &[
+                ("robot", robot.as_str()),
+                ("token", "second-token-9876543210"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        replaced.status(),
+        StatusCode::SEE_OTHER,
+        "replacing the token"
+    );
+    let restarted = world
+        .app
+        .submit_as(
+            &world.student,
+            &world.path("/workloads/add-two/restart"),
+            &[],
+        )
+        .await;
+    assert_eq!(restarted.status(), StatusCode::SEE_OTHER);
+    eventually(WAIT, "a pod pulled and runs on the real node", || async {
+        first_ready_on_real_node(&world.pods().await).then_some(())
+    })
+    .await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_command_override_prints_to_the_logs_page_and_one_that_exits_is_a_crash_loop() {
+    let world = World::new().await;
+    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
+    let image_id = world
+        .register(&env("TESTENV_TOOLS_IMAGE"), credential)
+        .await;
+    world
+        .deploy(&tools(
+            &image_id,
+            "talker",
+            "sh -c 'echo hello from the real node; exec sleep 3600'",
+        ))
+        .await;
+    world
+        .page_until(
+            "/workloads/talker/logs?lines=100",
+            "the line is in the logs",
+            |html| html.contains("hello from the real node"),
+        )
+        .await;
+
+    world
+        .deploy(&tools(&image_id, "quitter", "sh -c 'echo bye; exit 3'"))
+        .await;
+    let html = world
+        .page_until(
+            "/workloads/quitter",
+            "the crash loop is explained",
+            |html| html.contains("CrashLoopBackOff") || html.contains("keeps crashing"),
+        )
+        .await;
+    assert!(html.contains("quitter"), "{html}");
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_file_written_to_the_workload_volume_survives_a_pod_restart() {
+    let world = World::new().await;
+    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
+    let image_id = world
+        .register(&env("TESTENV_TOOLS_IMAGE"), credential)
+        .await;
+    let mut form = tools(
+        &image_id,
+        "notes",
+        "sh -c 'date >> /data/notes.txt; cat /data/notes.txt; exec sleep 3600'",
+    );
+    for (key, value) in &mut form {
+        if *key == "volume" {
+            *value = "new";
+        }
+    }
+    form.extend([("volume_size", "1Gi"), ("mount_path", "/data")]);
+    world.deploy(&form).await;
+    let first = world
+        .page_until(
+            "/workloads/notes/logs?lines=100",
+            "one line written",
+            |html| html.contains(" UTC "),
+        )
+        .await;
+    let count = |html: &str| html.matches(" UTC ").count();
+    assert_eq!(count(&first), 1, "{first}");
+    let restarted = world
+        .app
+        .submit_as(&world.student, &world.path("/workloads/notes/restart"), &[])
+        .await;
+    assert_eq!(restarted.status(), StatusCode::SEE_OTHER);
+    // The new pod appended to what the old one wrote.
+    world
+        .page_until(
+            "/workloads/notes/logs?lines=100",
+            "the new pod sees the old line",
+            |html| count(html) == 2,
+        )
+        .await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn the_jupyter_preset_shape_serves_its_volume_on_8888() {
+    let world = World::new().await;
+    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
+    let image_id = world
+        .register(&env("TESTENV_JUPYTER_IMAGE"), credential)
+        .await;
+    let page = world.page("/workloads/new?preset=jupyter").await;
+    // The preset's shape, as the form fills it in; the test world's stand-in
+    // image answers to the same command and arguments.
+    let ns = world.ns.clone();
+    let args = format!("--ServerApp.base_url=/{ns}/jupyter --ServerApp.root_dir=/workspace");
+    for shown in [
+        "value=\"start-notebook.py\"",
+        "value=\"8888\"",
+        "value=\"/workspace\"",
+        &format!("value=\"{args}\""),
+    ] {
+        assert!(page.contains(shown), "the preset shows {shown}");
+    }
+    let form = [
+        ("action", "deploy"),
+        ("name", "jupyter"),
+        ("image_source", "registered"),
+        ("image_id", image_id.as_str()),
+        ("replicas", "1"),
+        ("container_port", "8888"),
+        ("command", "start-notebook.py"),
+        ("args", args.as_str()),
+        ("cpu_request", "100m"),
+        ("memory_request", "64Mi"),
+        ("memory_limit", "128Mi"),
+        ("volume", "new"),
+        ("volume_size", "1Gi"),
+        ("mount_path", "/workspace"),
+        ("exposure", "cluster"),
+        ("published_port", "80"),
+        ("target_port", "8888"),
+        ("protocol", "TCP"),
+    ];
+    world.deploy(&form).await;
+    eventually(WAIT, "jupyter runs on the real node", || async {
+        first_ready_on_real_node(&world.pods().await).then_some(())
+    })
+    .await;
+    // A notebook written to the volume from inside the pod's mount, then
+    // served from it on 8888 through the Service (published 80 → 8888).
+    let pv_dir = bound_volume_dir(&world.admin, &ns, "jupyter").await;
+    std::fs::write(format!("{pv_dir}/hello.ipynb"), "{\"cells\": []}").expect("writing a notebook");
+    let service = Api::<Service>::namespaced(world.admin.clone(), &ns)
+        .get("jupyter")
+        .await
+        .expect("service");
+    let cluster_ip = service.spec.and_then(|s| s.cluster_ip).expect("cluster ip");
+    let body = eventually(WAIT, "the Service reaches jupyter", || async {
+        let (ok, body) = in_netns(
+            &env("TESTENV_NODE_NETNS"),
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "5",
+                &format!("http://{cluster_ip}:80/hello.ipynb"),
+            ],
+        );
+        ok.then_some(body)
+    })
+    .await;
+    assert_eq!(body, "{\"cells\": []}");
+    world.finish().await;
+}
+
+/// The directory on the node behind a workload's claim (the test world's
+/// pre-made hostPath volumes).
+async fn bound_volume_dir(admin: &Client, ns: &str, workload: &str) -> String {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("claims");
+    let volume = claims
+        .items
+        .into_iter()
+        .find(|c| {
+            c.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with(workload))
+        })
+        .and_then(|c| c.spec?.volume_name)
+        .expect("a bound claim");
+    Api::<PersistentVolume>::all(admin.clone())
+        .get(&volume)
+        .await
+        .expect("volume")
+        .spec
+        .and_then(|s| s.host_path)
+        .map(|h| h.path)
+        .expect("a hostPath volume")
+}
