@@ -595,10 +595,27 @@ pub struct RolloutView {
     pub done: bool,
 }
 
-/// The rollout's progress from the Deployment's status: updated and ready
-/// replicas, and whether it is stuck (condition `Progressing=False` with
-/// reason `ProgressDeadlineExceeded`).
-pub fn rollout_view(deployment: &Deployment) -> RolloutView {
+/// How many pods of the newest ReplicaSet (the latest version) are ready.
+fn newest_ready(replica_sets: &[Arc<ReplicaSet>]) -> Option<i32> {
+    let revision = |rs: &ReplicaSet| {
+        rs.annotations()
+            .get("deployment.kubernetes.io/revision")
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    replica_sets.iter().max_by_key(|rs| revision(rs)).map(|rs| {
+        rs.status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0)
+    })
+}
+
+/// The rollout's progress from the Deployment's status and its newest
+/// ReplicaSet: pods on the latest version and how many of them are ready,
+/// and whether it is stuck (condition `Progressing=False` with reason
+/// `ProgressDeadlineExceeded`).
+pub fn rollout_view(deployment: &Deployment, replica_sets: &[Arc<ReplicaSet>]) -> RolloutView {
     let desired = deployment
         .spec
         .as_ref()
@@ -649,15 +666,16 @@ pub fn rollout_view(deployment: &Deployment) -> RolloutView {
         }
     } else if !seen {
         "Kubernetes has not picked up the latest change yet.".to_owned()
+    } else if done && desired == 1 {
+        "Up to date: its pod runs the latest version and is ready.".to_owned()
     } else if done {
-        format!(
-            "Up to date: all {desired} {} run the latest version and are ready.",
-            pods(desired)
-        )
+        format!("Up to date: all {desired} pods run the latest version and are ready.")
     } else {
+        let new_ready = newest_ready(replica_sets).unwrap_or(ready).min(updated);
         let mut text = format!(
-            "Rolling out: {updated} of {desired} {} run the latest version; {ready} of {desired} ready.",
-            pods(desired)
+            "Rolling out: {updated} of {desired} {} {} the latest version, {new_ready} of them ready.",
+            pods(desired),
+            if updated == 1 { "runs" } else { "run" }
         );
         if old > 0 {
             text.push_str(&format!(
@@ -746,8 +764,10 @@ pub struct ShowPage {
     events: Vec<EventView>,
     claims: Vec<(String, bool)>,
     rollout: RolloutView,
-    /// Reload the page by itself (a `<meta http-equiv="refresh">`) while the
-    /// workload is starting or rolling out, or its address is not assigned.
+    /// Offer a reload, and with JavaScript reload by itself (static/refresh.js,
+    /// which a person can stop), while the workload is starting or rolling
+    /// out, or its address is not assigned. Not a `<meta http-equiv="refresh">`:
+    /// a timed refresh nobody can turn off fails WCAG 2.2.1.
     refresh: bool,
     applied: applied::Applied,
     replicas: String,
@@ -771,7 +791,7 @@ pub async fn show_page(
     let objects = Objects::collect(caches, deployment);
     let now = clock::now();
     let row = row(&objects, now, &state.config.expose.public_pool_annotation);
-    let rollout = rollout_view(&objects.deployment);
+    let rollout = rollout_view(&objects.deployment, &objects.replica_sets);
     let service = service_view(&objects, &state.config.workloads.service_domain);
     let waiting_for_address = service
         .as_ref()
@@ -990,35 +1010,54 @@ mod tests {
 
     #[test]
     fn rollout_progress_is_told_in_words() {
-        let rolling = rollout_view(&deployment_status(
-            2,
-            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2, "availableReplicas": 2}),
-        ));
+        let replica_set = |revision: &str, ready: i32| -> Arc<ReplicaSet> {
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": format!("web-{revision}"),
+                                 "annotations": {"deployment.kubernetes.io/revision": revision}},
+                    "status": {"replicas": 1, "readyReplicas": ready},
+                }))
+                .expect("replica set"),
+            )
+        };
+        let rolling = rollout_view(
+            &deployment_status(
+                2,
+                json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2, "availableReplicas": 2}),
+            ),
+            &[replica_set("10", 0), replica_set("9", 2)],
+        );
         assert_eq!(
             rolling.text,
-            "Rolling out: 1 of 2 pods run the latest version; 2 of 2 ready. 2 old pods still running until the new ones are ready."
+            "Rolling out: 1 of 2 pods runs the latest version, 0 of them ready. 2 old pods still running until the new ones are ready."
         );
         assert!(!rolling.done && rolling.stuck.is_none());
 
-        let done = rollout_view(&deployment_status(
-            2,
-            json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}),
-        ));
+        let done = rollout_view(
+            &deployment_status(
+                2,
+                json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}),
+            ),
+            &[],
+        );
         assert!(done.done);
         assert_eq!(
             done.text,
             "Up to date: all 2 pods run the latest version and are ready."
         );
 
-        let unseen = rollout_view(&deployment_status(3, json!({"observedGeneration": 2})));
+        let unseen = rollout_view(&deployment_status(3, json!({"observedGeneration": 2})), &[]);
         assert!(!unseen.done);
 
-        let stuck = rollout_view(&deployment_status(
-            2,
-            json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2,
-                   "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-                                   "message": "ReplicaSet \"web-7c9\" has timed out progressing."}]}),
-        ));
+        let stuck = rollout_view(
+            &deployment_status(
+                2,
+                json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2,
+                       "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                                       "message": "ReplicaSet \"web-7c9\" has timed out progressing."}]}),
+            ),
+            &[],
+        );
         let why = stuck.stuck.expect("stuck");
         assert!(
             why.starts_with("The rollout is stuck: Kubernetes saw no progress for 10 minutes and stopped waiting (ReplicaSet \"web-7c9\" has timed out progressing.)"),
