@@ -303,6 +303,15 @@ async fn the_address_and_dns_name_show_once_the_load_balancer_has_an_ip() {
         "{after}"
     );
     assert!(after.contains("href=\"http://10.77.0.5:8080/\""), "{after}");
+    // The try-it box: the exact request, with curl and with Python.
+    assert!(
+        after.contains("POST {\"num\": 123} to http://10.77.0.5:8080/add_two"),
+        "{after}"
+    );
+    assert!(
+        after.contains("request = urllib.request.Request(\n    \"http://10.77.0.5:8080/add_two\","),
+        "{after}"
+    );
     let list = page_eventually(
         &student,
         &format!("/namespaces/{ns}/workloads"),
@@ -681,6 +690,206 @@ async fn logs_show_what_the_fake_container_wrote_and_follow_new_lines() {
     assert!(streamed.contains(&marker), "{streamed}");
     // An open follow stream would hold up Berth's graceful shutdown.
     drop(response);
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
+
+/// The deploy form's fields as the edit page shows them (the flash above
+/// and the quota panel below them, which follows what the cluster counts,
+/// are left out).
+fn edit_fields(html: &str) -> String {
+    let start = html.find("<h1>Edit ").expect("the edit form");
+    let end = html.find("id=\"quota\"").expect("the quota panel");
+    html[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn running_the_shown_kubectl_command_changes_nothing_berth_applied() {
+    let kubectl =
+        std::env::var("TESTENV_KUBECTL").expect("TESTENV_KUBECTL: run the tests under testenv/run");
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    // Deployed through the form (so Berth keeps the form), then scaled and
+    // restarted, which Berth does with patches of its own.
+    let name = "web";
+    let response = student
+        .submit(
+            &format!("/namespaces/{ns}/workloads"),
+            &[
+                ("action", "deploy"),
+                ("name", name),
+                ("image_source", "public"),
+                ("image", "quay.io/example/web:1.0"),
+                ("replicas", "1"),
+                ("container_port", "8080"),
+                ("env", "GREETING=hello"),
+                ("memory_request", "64Mi"),
+                ("exposure", "public"),
+                ("published_port", "80"),
+                ("target_port", "8080"),
+                ("protocol", "TCP"),
+                ("volume", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    page_eventually(&student, &detail, "What Berth applied").await;
+    let response = student
+        .submit(&format!("{detail}/scale"), &[("replicas", "2")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = student.submit(&format!("{detail}/restart"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let admin = cluster::admin().await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let services: Api<Service> = Api::namespaced(admin.clone(), &ns);
+    // The Deployment controller has caught up with the restart (it writes a
+    // new revision annotation), so what follows compares settled objects.
+    let before = eventually(WAIT, "the controller to observe the restart", || {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get(name).await.ok()?;
+            let observed = d.status.as_ref()?.observed_generation?;
+            let revision = d
+                .metadata
+                .annotations
+                .as_ref()?
+                .get("deployment.kubernetes.io/revision")?
+                .clone();
+            (Some(observed) == d.metadata.generation && revision == "2").then_some(d)
+        }
+    })
+    .await;
+    assert!(
+        before
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("berth.io/form")),
+        "Berth kept the form"
+    );
+    let service_before = services.get(name).await.expect("the Service");
+    let edit = format!("{detail}/edit");
+    let (_, edit_before) = student.page(&edit).await;
+    let fields_before = edit_fields(&edit_before);
+    assert!(
+        fields_before.contains("value=\"public\" checked"),
+        "{fields_before}"
+    );
+
+    // The command exactly as the page shows it, run on the downloaded file.
+    let page = page_eventually(&student, &detail, "replicas: 2").await;
+    let start = page
+        .find("<code>kubectl ")
+        .expect("a kubectl command on the page")
+        + "<code>".len();
+    let command = &page[start..start + page[start..].find("</code>").expect("end of command")];
+    assert_eq!(
+        command,
+        format!("kubectl apply --server-side --field-manager=berth -n {ns} -f {name}.yaml")
+    );
+    let yaml = student
+        .get(&format!("{detail}/applied.yaml"))
+        .await
+        .text()
+        .await
+        .expect("the YAML");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join(format!("{name}.yaml")), &yaml).expect("writing the YAML");
+    let words = shell_words::split(command).expect("the command splits");
+    let output = std::process::Command::new(&kubectl)
+        .args(&words[1..])
+        .current_dir(dir.path())
+        .output()
+        .expect("running kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl failed: {}\n{yaml}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Nothing changed: the same annotations, labels and spec, no new generation.
+    let after = deployments.get(name).await.expect("the Deployment");
+    assert_eq!(after.metadata.annotations, before.metadata.annotations);
+    assert_eq!(after.metadata.labels, before.metadata.labels);
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    assert_eq!(after.spec, before.spec);
+    let service_after = services.get(name).await.expect("the Service");
+    assert_eq!(
+        service_after.metadata.annotations,
+        service_before.metadata.annotations
+    );
+    assert_eq!(service_after.spec, service_before.spec);
+    // And the edit page still shows what the student chose.
+    let (_, edit_after) = student.page(&edit).await;
+    assert_eq!(edit_fields(&edit_after), fields_before);
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_starting_workload_offers_a_reload_and_a_stuck_rollout_is_explained() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let mut form = add_two_form("1", "128Mi");
+    form.exposure = "cluster".into();
+    let name = deploy_as_student(&ns, &form).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    // Once its pod is ready the rollout is told done and the page stops
+    // offering to reload (nothing is starting).
+    let done = page_eventually(
+        &student,
+        &detail,
+        "Up to date: its pod runs the latest version and is ready.",
+    )
+    .await;
+    assert!(!done.contains("id=\"auto-refresh\""), "{done}");
+
+    // A change whose pods can never be scheduled, with a progress deadline
+    // of 2 seconds: the Deployment controller gives up, and the page says so.
+    let deployments: Api<Deployment> = Api::namespaced(cluster::admin().await, &ns);
+    deployments
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "progressDeadlineSeconds": 2,
+                "template": {"spec": {"nodeSelector": {"berth-test/nowhere": "true"}}},
+            }})),
+        )
+        .await
+        .expect("patching the Deployment");
+    let rolling = page_eventually(
+        &student,
+        &detail,
+        "Rolling out: 1 of 1 pod runs the latest version, 0 of them ready.",
+    )
+    .await;
+    assert!(
+        rolling.contains("1 old pod still running until the new ones are ready."),
+        "{rolling}"
+    );
+    let stuck = page_eventually(&student, &detail, "The rollout is stuck").await;
+    assert!(
+        stuck.contains("Kubernetes saw no progress for 2 seconds and stopped waiting"),
+        "{stuck}"
+    );
+    assert!(stuck.contains("has timed out progressing"), "{stuck}");
+    assert!(
+        !stuck.contains("id=\"auto-refresh\""),
+        "a stuck rollout does not keep reloading"
+    );
 
     delete_namespace(&ns).await;
     app.stop().await;
