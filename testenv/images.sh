@@ -106,6 +106,6 @@ retag_tarball() {
     tmp=$(mktemp -d "$D/image/retag.XXXXXX")
     tar -C "$tmp" -xf "$1"
     sed -i -E "s#\"RepoTags\":\[[^]]*\]#\"RepoTags\":[\"$3\"]#" "$tmp/manifest.json"
-    tar -C "$tmp" -cf "$2" .
+    (cd "$tmp" && tar -cf "$2" -- *)
     rm -rf "$tmp"
 }

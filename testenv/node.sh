@@ -6,20 +6,22 @@
 # this run creates:
 #
 #   host (root netns)                node netns                 campus netns
-#   127.0.0.1: apiserver, registry   containerd, kubelet,       test clients
-#   $NODE_HOST_IP:6443 (socat) ──────$NODE_IP  kube-proxy       $CAMPUS_IP
-#                      /30 veth      cni0 10.244.0.1/24 ─ Pods  (a "campus
-#                                    $NODE_CAMPUS_IP ───────────  network")
-#                                           /24 veth
+#   127.0.0.1: apiserver, registry,  containerd, kubelet,       test clients
+#   OIDC ── unix sockets (socat) ──  kube-proxy, socat          $CAMPUS_IP
+#   ──────────── /30 veth ────────── $NODE_IP                   (a "campus
+#                                    cni0 10.244.0.1/24 ─ Pods    network")
+#                                    $NODE_CAMPUS_IP ── /24 veth ──┘
 #
 # - Everything the node serves (node, Pod, Service and load-balancer
-#   addresses) lives in those namespaces. The host reaches only the node's own
-#   address (the apiserver calls the kubelet there for logs and exec); the
-#   node reaches only the host end of its link, where socat forwards to the
-#   apiserver and the registry on 127.0.0.1. Neither namespace forwards
-#   anything towards the host's other interfaces: the campus namespace has no
-#   route out and does not forward, and the node masquerades what it sends to
-#   the host link, which only answers for its own address.
+#   addresses) lives in those namespaces. The host sends only to the node's
+#   own address (the apiserver calls the kubelet there for logs and exec);
+#   nothing listens on the host's end of that link. The node reaches what
+#   listens on the host's 127.0.0.1 (apiserver, registry, OIDC provider)
+#   through unix sockets, bridged by socat to the node's own address and
+#   loopback, so an image named 127.0.0.1:<registry port>/… is pulled by the
+#   node exactly as tests and Berth name it, and Pods reach the apiserver at
+#   10.96.0.1:443 → $NODE_IP:6443. The campus namespace has no route out and
+#   does not forward.
 # - The node's processes share one private mount namespace (a slave of the
 #   host's), with fresh tmpfs over /run and /var/log: what they mount (Pod
 #   volumes, overlay snapshots, Pod network namespaces) is never seen by the
@@ -106,20 +108,21 @@ node_network() {
     ip netns exec "$NODE_NS" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.route_localnet=1
     ip netns exec "$NODE_NS" sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
     ip netns exec "$CAMPUS_NS" sysctl -qw net.ipv4.ip_forward=0
-    # What the node sends to the host link leaves with the node's address, so
-    # the host's answers come back over the link (Pods calling the apiserver).
-    ip netns exec "$NODE_NS" iptables -t nat -A POSTROUTING -o eth0 -j MASQUERADE
 }
 
-# node_bridges: the host end of the link forwards to what listens on
-# 127.0.0.1 (apiserver, registry); inside the node, 127.0.0.1:<registry port>
-# reaches the registry too, so an image named 127.0.0.1:<port>/… is pulled by
-# the node's containerd exactly as tests and Berth see it.
+# node_bridge <name> <host port> <address in the node> <port in the node>:
+# what listens on the host's 127.0.0.1:<host port> answers in the node at
+# <address>:<port>, through a unix socket in the run's temp dir.
+node_bridge() {
+    local sock=$NODE_DIR/$1.sock
+    start "bridge-$1" socat "UNIX-LISTEN:$sock,fork,unlink-early" "TCP:127.0.0.1:$2"
+    start "bridge-$1-node" ip netns exec "$NODE_NS" \
+        socat "TCP-LISTEN:$4,bind=$3,fork,reuseaddr" "UNIX-CONNECT:$sock"
+}
+
 node_bridges() {
-    start bridge-apiserver socat "TCP-LISTEN:6443,bind=$NODE_HOST_IP,fork,reuseaddr" "TCP:127.0.0.1:$API_PORT"
-    start bridge-registry socat "TCP-LISTEN:$REG_PORT,bind=$NODE_HOST_IP,fork,reuseaddr" "TCP:127.0.0.1:$REG_PORT"
-    start bridge-registry-node ip netns exec "$NODE_NS" \
-        socat "TCP-LISTEN:$REG_PORT,bind=127.0.0.1,fork,reuseaddr" "TCP:$NODE_HOST_IP:$REG_PORT"
+    node_bridge apiserver "$API_PORT" "$NODE_IP" 6443
+    node_bridge registry "$REG_PORT" 127.0.0.1 "$REG_PORT"
 }
 
 node_cgroups() {
@@ -153,6 +156,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # This VM does not let even root lower oom_score_adj (runc fails with
+  # "failed to update /proc/self/oom_score_adj: Permission denied"): keep
+  # every container at or above containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -187,8 +194,8 @@ EOF
   ]
 }
 EOF
-    kubeconfig_at "$N/kubelet.kubeconfig" kubelet "https://$NODE_HOST_IP:6443"
-    kubeconfig_at "$N/kube-proxy.kubeconfig" kube-proxy "https://$NODE_HOST_IP:6443"
+    kubeconfig_at "$N/kubelet.kubeconfig" kubelet "https://$NODE_IP:6443"
+    kubeconfig_at "$N/kube-proxy.kubeconfig" kube-proxy "https://$NODE_IP:6443"
     cat >"$N/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -221,10 +228,14 @@ serializeImagePulls: false
 evictionHard: {memory.available: "100Mi", nodefs.available: "0%", imagefs.available: "0%", nodefs.inodesFree: "0%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-registerWithTaints:
-- {key: $REAL_NODE_TAINT, value: "true", effect: NoSchedule}
 maxPods: 50
 EOF
+    # Tests steer Pods here by namespace (see the top of this file); with
+    # TESTENV_PODS_ON=real (testenv/serve) every Pod comes here instead.
+    if [[ ${TESTENV_PODS_ON:-kwok} != real ]]; then
+        printf 'registerWithTaints:\n- {key: %s, value: "true", effect: NoSchedule}\n' \
+            "$REAL_NODE_TAINT" >>"$N/kubelet.yaml"
+    fi
     cat >"$N/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
@@ -246,22 +257,26 @@ mount --make-rslave /
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=755 tmpfs /var/log
 mkdir -p /run/netns
-trap 'kill -TERM 0 2>/dev/null; wait' TERM INT
+trap 'trap - TERM INT; kill -TERM 0 2>/dev/null; wait' TERM INT
 containerd --config "$N/containerd/config.toml" >"$D/logs/containerd.log" 2>&1 &
 for _ in \$(seq 100); do [[ -S $N/containerd.sock ]] && break; sleep 0.1; done
-ctr --address "$N/containerd.sock" -n k8s.io images import --no-unpack=false "$D/image/pause.tar" >"$D/logs/pause-import.log" 2>&1
+ctr --address "$N/containerd.sock" -n k8s.io images import "$D/image/pause.tar" >"$D/logs/pause-import.log" 2>&1
 "$K8S_BIN/kubelet" --config="$N/kubelet.yaml" --kubeconfig="$N/kubelet.kubeconfig" \\
     --root-dir="$N/kubelet" --cert-dir="$N/kubelet/pki" \\
     --hostname-override=$NODE_NAME --node-ip=$NODE_IP \\
-    --node-labels=$REAL_NODE_LABEL,node-role.kubernetes.io/real= >"$D/logs/kubelet.log" 2>&1 &
+    --node-labels=$REAL_NODE_LABEL >"$D/logs/kubelet.log" 2>&1 &
 "$K8S_BIN/kube-proxy" --config="$N/kube-proxy.yaml" >"$D/logs/kube-proxy.log" 2>&1 &
-wait
+# One of them stopping stops the node (and testenv/run's wait says so).
+wait -n || true
+echo "node: a node process exited; see containerd.log, kubelet.log, kube-proxy.log" >&2
+trap - TERM INT
+kill -TERM 0
 EOF
 }
 
 # node_start: after the apiserver is ready. The Endpoints of the
-# `kubernetes` Service point at the host end of the link, so Pods (Berth's
-# own, in-cluster) reach the apiserver at 10.96.0.1:443 through kube-proxy.
+# `kubernetes` Service point at the node's bridge to the apiserver, so Pods
+# (Berth's own, in-cluster) reach it at 10.96.0.1:443 through kube-proxy.
 node_start() {
     start node nsenter --net="/run/netns/$NODE_NS" unshare --mount --propagation unchanged \
         bash "$NODE_DIR/inside.sh"
@@ -270,7 +285,7 @@ apiVersion: v1
 kind: Endpoints
 metadata: {name: kubernetes, namespace: default}
 subsets:
-- addresses: [{ip: $NODE_HOST_IP}]
+- addresses: [{ip: $NODE_IP}]
   ports: [{name: https, port: 6443, protocol: TCP}]
 EOF
     # Pre-made volumes on the node's disk (a directory per volume in the temp
@@ -350,6 +365,7 @@ kind: IPAddressPool
 metadata: {name: geddes-campus-pool, namespace: metallb-system}
 spec:
   addresses: [$CAMPUS_POOL]
+  avoidBuggyIPs: true
 ---
 apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -357,8 +373,9 @@ metadata: {name: geddes-public-pool, namespace: metallb-system}
 spec:
   addresses: [$PUBLIC_POOL]
   autoAssign: false
+  avoidBuggyIPs: true
 EOF
-    kubeconfig_at "$NODE_DIR/metallb.kubeconfig" admin "https://$NODE_HOST_IP:6443"
+    kubeconfig_at "$NODE_DIR/metallb.kubeconfig" admin "https://$NODE_IP:6443"
     METALLB_PORT=7472
     start metallb env -u METALLB_ML_SECRET_NAME -u METALLB_DEPLOYMENT \
         ip netns exec "$NODE_NS" "$TESTENV_METALLB" --kubeconfig "$NODE_DIR/metallb.kubeconfig" \

@@ -333,7 +333,9 @@ async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campu
     browser.goto(&world.app.url(&world.path("/registry"))).await;
     browser.fill("#robot", &env("TESTENV_ROBOT_NAME")).await;
     browser.fill("#token", &env("TESTENV_ROBOT_TOKEN")).await;
-    browser.click("form button[type=submit]").await;
+    browser
+        .click("form[action$='/registry'] button[type=submit]")
+        .await;
     let html = browser.source().await;
     assert!(
         !html.contains(&env("TESTENV_ROBOT_TOKEN")),
@@ -343,7 +345,9 @@ async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campu
     // Register the image, then deploy it with the add-two preset.
     browser.goto(&world.app.url(&world.path("/images"))).await;
     browser.fill("#reference", &env("TESTENV_REAL_IMAGE")).await;
-    browser.click("form button[type=submit]").await;
+    browser
+        .click("form[action$='/images'] button[type=submit]")
+        .await;
     let image_page = browser.url().await;
     let image_id = image_page.rsplit('/').next().expect("image id").to_owned();
     assert!(
@@ -455,7 +459,7 @@ async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_po
         .app
         .submit_as(
             &world.student,
-            &world.path(&format!("/registry/{credential}")),
+            &world.path(&format!("/credentials/{credential}/replace")),
             &[
                 ("robot", robot.as_str()),
                 ("token", "first-token-0123456789"),
@@ -487,7 +491,7 @@ async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_po
         .app
         .submit_as(
             &world.student,
-            &world.path(&format!("/registry/{credential}")),
+            &world.path(&format!("/credentials/{credential}/replace")),
             &[
                 ("robot", robot.as_str()),
                 ("token", "second-token-9876543210"),
