@@ -414,7 +414,7 @@ async fn edit_form(
     let ctx = context(&state, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
     let deployment = super::pages::find_workload(state.kube.caches()?, &ns, &name)?;
-    let form = form_of(&deployment, &name);
+    let form = form_of(&state, &ns, &deployment, &name);
     let current = Current::of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
     let screen = Screen {
@@ -466,21 +466,20 @@ fn kept_form(deployment: &Deployment) -> Option<DeployForm> {
 }
 
 /// The form an existing Deployment was made from; its replicas follow the
-/// cluster (they may have been scaled since).
-fn form_of(deployment: &Deployment, name: &str) -> DeployForm {
+/// cluster (they may have been scaled since). Without a kept form, the live
+/// Deployment and Service say what to show.
+fn form_of(state: &AppState, ns: &str, deployment: &Deployment, name: &str) -> DeployForm {
     let mut form = kept_form(deployment).unwrap_or_else(|| {
-        // Not made by this form: start from what the cluster has.
-        let container = deployment
-            .spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .and_then(|s| s.containers.first());
-        DeployForm {
-            image_source: "public".into(),
-            image: container.and_then(|c| c.image.clone()).unwrap_or_default(),
-            exposure: "none".into(),
-            ..DeployForm::blank()
-        }
+        let service = state
+            .kube
+            .caches()
+            .ok()
+            .and_then(|c| c.services.get(&ObjectRef::new(name).within(ns)));
+        DeployForm::from_live(
+            deployment,
+            service.as_deref(),
+            &state.config.expose.public_pool_annotation,
+        )
     });
     form.name = name.to_owned();
     if let Some(replicas) = deployment.spec.as_ref().and_then(|s| s.replicas) {
