@@ -407,9 +407,17 @@ impl DeployForm {
             } else {
                 self.target_port.as_str()
             };
-            let target = parse_port(target_text).map_err(|e| {
-                errors.insert("target_port", e);
-            });
+            let target = if target_text.trim().is_empty() {
+                errors.insert(
+                    "target_port",
+                    "Enter the port the container listens on, here or as the container port (add-two: 5000).".into(),
+                );
+                Err(())
+            } else {
+                parse_port(target_text).map_err(|e| {
+                    errors.insert("target_port", e);
+                })
+            };
             let protocol = match self.protocol.as_str() {
                 "TCP" | "" => Protocol::Tcp,
                 "UDP" => Protocol::Udp,
@@ -600,6 +608,12 @@ mod tests {
                 "published_port",
                 "target_port",
             ]
+        );
+        assert!(
+            errors
+                .get("target_port")
+                .is_some_and(|m| m.starts_with("Enter the port the container listens on")),
+            "{errors:?}"
         );
         let mut later = errors.clone();
         later.insert("quota", "too much".into());
