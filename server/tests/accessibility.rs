@@ -202,6 +202,22 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
     .to_vec();
     check_pages(&browser, &app, &paths).await;
 
+    // With JavaScript, every command gets a copy button (copy.js); the text
+    // itself stays a plain <pre> either way.
+    browser
+        .goto(&app.url(&format!("/namespaces/{ns}/workloads/web")))
+        .await;
+    let counts = browser
+        .run_script(
+            "return [document.querySelectorAll('pre.command').length, \
+             document.querySelectorAll('pre.command + .copy-bar > button.copy-button').length]",
+        )
+        .await;
+    assert!(
+        counts[0].as_u64().is_some_and(|n| n >= 1) && counts[0] == counts[1],
+        "one copy button per command: {counts}"
+    );
+
     // A deploy form with its errors shown.
     browser
         .goto(&app.url(&format!("/namespaces/{ns}/workloads/new")))
