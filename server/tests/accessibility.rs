@@ -58,11 +58,33 @@ async fn check_pages(browser: &Browser, app: &TestApp, paths: &[String]) {
 }
 
 #[tokio::test]
-async fn pages_without_a_cluster_have_no_axe_violations() {
+async fn pages_without_a_cluster_pass_axe_and_the_first_tab_reaches_the_skip_link() {
     let app = TestApp::spawn().await;
     let browser = Browser::start_with_javascript().await;
     check_pages(&browser, &app, &["/auth/login".to_owned()]).await;
     sign_in(&browser, &app, true).await;
+
+    // Keyboard only: the first Tab lands on the skip link, which shows, with
+    // a visible focus ring, and leads to the main content.
+    browser.goto(&app.url("/")).await;
+    browser.press_tab().await;
+    let focused = browser
+        .run_script(
+            "const a = document.activeElement; const style = getComputedStyle(a); \
+             const box = a.getBoundingClientRect(); \
+             return {text: a.textContent, href: a.getAttribute('href'), \
+                     outline: style.outlineStyle, width: style.outlineWidth, top: box.top, height: box.height}",
+        )
+        .await;
+    assert_eq!(focused["text"], "Skip to the content", "{focused}");
+    assert_eq!(focused["href"], "#main", "{focused}");
+    assert_ne!(focused["outline"], "none", "a focus ring: {focused}");
+    assert!(
+        focused["top"].as_f64().is_some_and(|t| t >= 0.0)
+            && focused["height"].as_f64().is_some_and(|h| h > 0.0),
+        "the skip link is on screen when focused: {focused}"
+    );
+
     let paths: Vec<String> = ["/", "/admin", "/admin/audit", "/no/such/page"]
         .map(str::to_owned)
         .to_vec();

@@ -227,6 +227,20 @@ impl Browser {
             .expect("screenshot is base64")
     }
 
+    /// Presses Tab once, as a keyboard user moves focus.
+    pub async fn press_tab(&self) {
+        let tab = "\u{E004}";
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": tab}, {"type": "keyUp", "value": tab}]}]}),
+            ),
+        )
+        .await;
+    }
+
     /// Runs `script` in the page (WebDriver execute script) and returns what it returns.
     pub async fn run_script(&self, script: &str) -> Value {
         self.call(
