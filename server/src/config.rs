@@ -66,9 +66,10 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub database: DatabaseConfig,
 
-    /// Folder with the stylesheet and icons served under /static/.
-    #[arg(long, env = "BERTH_STATIC_DIR", default_value_os_t = default_static_dir())]
-    pub static_dir: PathBuf,
+    /// Serve /static/ from this folder instead of the copy built into the
+    /// binary (for development: edits to static/ show without a rebuild).
+    #[arg(long, env = "BERTH_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
 
     /// The URL people use to reach Berth (scheme, host, port; no path). Cookies
     /// are marked Secure when it is https. Default: http:// plus the listen address.
@@ -211,14 +212,4 @@ default.cpu=500m,default.memory=512Mi,defaultRequest.cpu=100m,defaultRequest.mem
     /// Audit rows older than this many days are deleted (checked hourly).
     #[arg(long, env = "BERTH_AUDIT_RETENTION_DAYS", default_value_t = 365)]
     pub audit_retention_days: u32,
-}
-
-/// The repository's `static/` folder when running from a checkout, else `./static`.
-fn default_static_dir() -> PathBuf {
-    let in_checkout = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../static"));
-    if in_checkout.is_dir() {
-        in_checkout
-    } else {
-        PathBuf::from("static")
-    }
 }

@@ -384,6 +384,37 @@ async fn only_members_get_in_and_removing_a_member_removes_access() {
         "{message}"
     );
 
+    // Removing asks first: the namespace page links to a confirm page whose
+    // button posts the removal, and showing it removes nothing.
+    let page = app
+        .get(&format!("/admin/namespaces/{name}"))
+        .await
+        .text()
+        .await
+        .expect("namespace page");
+    let confirm_path = format!("/admin/namespaces/{name}/members/remove?email=carol%40purdue.edu");
+    assert!(page.contains(&format!("href=\"{confirm_path}\"")), "{page}");
+    let confirm = app.get(&confirm_path).await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    let confirm = confirm.text().await.expect("confirm page");
+    assert!(
+        confirm.contains(&format!(
+            "<form method=\"post\" action=\"/admin/namespaces/{name}/members/remove\""
+        )) && confirm.contains("name=\"email\" value=\"carol@purdue.edu\""),
+        "{confirm}"
+    );
+    let still = bindings
+        .list(&Default::default())
+        .await
+        .expect("listing bindings");
+    assert!(
+        still
+            .items
+            .iter()
+            .any(|b| b.role_ref.name.starts_with("berth-")),
+        "asking removed nothing"
+    );
+
     // Removing the member removes the binding, and with it the access.
     let response = app
         .submit(

@@ -552,6 +552,23 @@ async fn a_command_override_prints_to_the_logs_page_and_one_that_exits_is_a_cras
         )
         .await;
     assert!(html.contains("quitter"), "{html}");
+    // The page offers the crashed container's log, and it has what that
+    // container wrote before it exited (kubectl logs --previous).
+    assert!(
+        html.contains("/workloads/quitter/logs?previous=1"),
+        "{html}"
+    );
+    let previous = world
+        .page_until(
+            "/workloads/quitter/logs?previous=1&lines=100",
+            "the previous container's log",
+            |text| text.contains("bye"),
+        )
+        .await;
+    assert!(
+        previous.starts_with("The previous container of each pod"),
+        "{previous}"
+    );
     world.finish().await;
 }
 

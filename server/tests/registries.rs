@@ -316,6 +316,57 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         .await;
     assert_eq!(delete.status(), StatusCode::SEE_OTHER);
     assert_eq!(credential_ids(&app).await.len(), 1, "still there");
+    // Deleting asks first: the image page links to a confirm page whose
+    // button posts the delete; showing it changes nothing.
+    let page = app
+        .get(&format!("{images}/{demo_id}"))
+        .await
+        .text()
+        .await
+        .expect("image page");
+    assert!(
+        page.contains(&format!("href=\"{images}/{demo_id}/delete\"")),
+        "{page}"
+    );
+    let confirm = app.get(&format!("{images}/{demo_id}/delete")).await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    let confirm = confirm.text().await.expect("confirm page");
+    assert!(
+        confirm.contains(&format!(
+            "<form method=\"post\" action=\"{images}/{demo_id}/delete\""
+        )),
+        "{confirm}"
+    );
+    assert!(confirm.contains("Remove the image"), "{confirm}");
+    let credentials_page = app
+        .get(&format!("/namespaces/{NS}/registry"))
+        .await
+        .text()
+        .await
+        .expect("credentials page");
+    assert!(
+        credentials_page.contains(&format!(
+            "href=\"/namespaces/{NS}/credentials/{credential}/delete\""
+        )),
+        "{credentials_page}"
+    );
+    let confirm = app
+        .get(&format!("/namespaces/{NS}/credentials/{credential}/delete"))
+        .await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    assert!(
+        confirm
+            .text()
+            .await
+            .expect("confirm page")
+            .contains("Delete the credential")
+    );
+    assert_eq!(
+        audit_rows(&app, "image.delete").await.len(),
+        0,
+        "asking deleted nothing"
+    );
+    assert_eq!(credential_ids(&app).await.len(), 1);
     for id in [demo_id, id, pinned_id, anyway_id] {
         let gone = app.submit(&format!("{images}/{id}/delete"), &[]).await;
         assert_eq!(gone.status(), StatusCode::SEE_OTHER);

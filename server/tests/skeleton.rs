@@ -46,18 +46,61 @@ async fn every_response_carries_the_security_headers() {
 }
 
 #[tokio::test]
-async fn static_files_are_served_with_cache_headers() {
+async fn static_files_are_built_into_the_binary_and_served_with_cache_headers() {
+    // No --static-dir: the copy built into the binary is served.
     let app = TestApp::spawn().await;
     let css = app.get("/static/berth.css").await;
     assert_eq!(css.status(), StatusCode::OK);
-    assert_eq!(css.headers()["content-type"], "text/css");
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
     assert!(
         css.headers()["cache-control"]
             .to_str()
             .expect("ascii")
             .contains("max-age=")
     );
-    assert!(css.text().await.expect("body").contains("--brand"));
+    let etag = css.headers()["etag"].clone();
+    assert_eq!(
+        css.text().await.expect("body"),
+        include_str!("../../static/berth.css")
+    );
+    let icon = app.get("/static/icon.svg").await;
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+
+    let again = app
+        .client
+        .get(app.url("/static/berth.css"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        app.get("/static/nothing.css").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn static_dir_overrides_the_built_in_files_for_development() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("berth.css"), "body { color: hotpink }").expect("writing");
+    let path = dir.path().to_string_lossy().into_owned();
+    let app = TestApp::spawn_with(&["--dev-login", "--static-dir", &path]).await;
+    let css = app.get("/static/berth.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/css")
+    );
+    assert_eq!(css.text().await.expect("body"), "body { color: hotpink }");
+    assert_eq!(
+        app.get("/static/icon.svg").await.status(),
+        StatusCode::NOT_FOUND
+    );
     app.stop().await;
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Node, Pod, Secret, Service},
+    core::v1::{Node, Pod, ResourceQuota, Secret, Service},
 };
 use kube::{
     Api, Client,
@@ -46,6 +46,11 @@ struct World {
 
 impl World {
     async fn new(memory_quota: &str) -> Self {
+        Self::with_quota(&[("requests_memory", memory_quota)]).await
+    }
+
+    /// A namespace whose admin form has `quota` instead of the defaults below.
+    async fn with_quota(quota: &[(&str, &str)]) -> Self {
         let registry = BasicRegistry::from_env();
         let args: Vec<String> = registry
             .berth_args()
@@ -56,25 +61,25 @@ impl World {
         let app = TestApp::spawn_in_cluster(&args).await;
         let ns = unique("t-deploy");
         app.sign_in_dev("prof@purdue.edu", true).await;
-        let created = app
-            .submit(
-                "/admin/namespaces",
-                &[
-                    ("name", &ns),
-                    ("description", "deploy tests"),
-                    ("requests_cpu", "4"),
-                    ("requests_memory", memory_quota),
-                    ("pods", "10"),
-                    ("services_loadbalancers", "2"),
-                    ("persistentvolumeclaims", "2"),
-                    ("requests_storage", "20Gi"),
-                    ("default_request_cpu", "100m"),
-                    ("default_request_memory", "64Mi"),
-                    ("default_limit_cpu", "500m"),
-                    ("default_limit_memory", "256Mi"),
-                ],
-            )
-            .await;
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("name", &ns),
+            ("description", "deploy tests"),
+            ("requests_cpu", "4"),
+            ("requests_memory", "2Gi"),
+            ("pods", "10"),
+            ("services_loadbalancers", "2"),
+            ("persistentvolumeclaims", "2"),
+            ("requests_storage", "20Gi"),
+            ("default_request_cpu", "100m"),
+            ("default_request_memory", "64Mi"),
+            ("default_limit_cpu", "500m"),
+            ("default_limit_memory", "256Mi"),
+        ];
+        for (key, value) in quota {
+            fields.retain(|(k, _)| k != key);
+            fields.push((key, value));
+        }
+        let created = app.submit("/admin/namespaces", &fields).await;
         assert_eq!(
             created.status(),
             StatusCode::SEE_OTHER,
@@ -608,5 +613,183 @@ async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
         .and_then(|c| c.image);
     assert_eq!(image.as_deref(), Some(world.registry.image.as_str()));
     browser.quit().await;
+    world.finish().await;
+}
+
+/// The edit page's text, once Berth's quota cache shows `needle`.
+async fn edit_page_showing(world: &World, name: &str, needle: &str) -> String {
+    let url = world
+        .app
+        .url(&format!("/namespaces/{}/workloads/{name}/edit", world.ns));
+    eventually(WAIT, &format!("the edit page to show {needle:?}"), || {
+        let request = world.student.get(&url);
+        async move {
+            let html = request.send().await.ok()?.text().await.ok()?;
+            html.contains(needle).then_some(html)
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_exposed_workload_under_a_one_load_balancer_quota_can_still_be_edited() {
+    let world = World::with_quota(&[("services_loadbalancers", "1"), ("pods", "3")]).await;
+    let ns = world.ns.clone();
+    // A second quota, as an admin might add by hand, on the keys the admin
+    // form does not set: one Service, one node port.
+    let quotas: Api<ResourceQuota> = Api::namespaced(world.admin.clone(), &ns);
+    let extra: ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "services", "labels": {"app.kubernetes.io/managed-by": "berth"}},
+        "spec": {"hard": {"services": "1", "services.nodeports": "1"}},
+    }))
+    .expect("quota");
+    quotas
+        .create(&Default::default(), &extra)
+        .await
+        .expect("creating the services quota");
+    let form = |replicas: &'static str, env: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("action", "deploy"),
+            ("name", "web"),
+            ("image_source", "public"),
+            ("image", "quay.io/example/web:1.0"),
+            ("replicas", replicas),
+            ("container_port", "8080"),
+            ("memory_request", "64Mi"),
+            ("env", env),
+            ("exposure", "campus"),
+            ("published_port", "80"),
+            ("target_port", "8080"),
+            ("protocol", "TCP"),
+            ("volume", "none"),
+        ]
+    };
+    let response = world
+        .deploy(&format!("/namespaces/{ns}/workloads"), &form("1", ""))
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    // Wait until the quota controller counted the load balancer and Berth's
+    // cache shows it: the namespace has none left, the workload holds it.
+    edit_page_showing(
+        &world,
+        "web",
+        "no more load balancers than now (remaining: 0)",
+    )
+    .await;
+    edit_page_showing(&world, "web", "no more node ports than now (remaining: 0)").await;
+
+    // 1 → 2 replicas: only a pod more, no second load balancer.
+    let edit = format!("/namespaces/{ns}/workloads/web/edit");
+    let response = world.deploy(&edit, &form("2", "")).await;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let replicas = world
+        .deployment("web")
+        .await
+        .and_then(|d| d.spec)
+        .and_then(|s| s.replicas);
+    assert_eq!(replicas, Some(2));
+    let quota = quotas.get("berth-quota").await.expect("berth-quota");
+    assert_eq!(
+        quota
+            .status
+            .and_then(|s| s.used)
+            .and_then(|u| u.get("services.loadbalancers").cloned())
+            .map(|q| q.0),
+        Some("1".to_owned()),
+        "the apiserver counts the one load balancer"
+    );
+
+    // Wait until both pods count, then ask for 3 replicas with a new
+    // environment: a rolling update runs 3 + 1 surge pods, over a quota of 3.
+    edit_page_showing(&world, "web", "no more pods than now (remaining: 1)").await;
+    let response = world.deploy(&edit, &form("3", "MODE=new")).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.expect("body");
+    assert!(html.contains("2 more pods of your remaining 1"), "{html}");
+    assert!(html.contains("rolling update"), "{html}");
+    assert!(!html.contains("load balancers of your remaining"), "{html}");
+    let env = world
+        .deployment("web")
+        .await
+        .and_then(|d| d.spec)
+        .and_then(|s| s.template.spec)
+        .and_then(|p| p.containers.into_iter().next())
+        .and_then(|c| c.env);
+    assert!(env.is_none(), "nothing was sent: {env:?}");
+
+    // The same change at 2 replicas fits: 2 + 1 surge pods.
+    let response = world.deploy(&edit, &form("2", "MODE=new")).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+
+    // A second exposed workload is still refused: the quota's load balancer is taken.
+    let mut other = form("1", "");
+    other.retain(|(k, _)| *k != "name");
+    other.push(("name", "web2"));
+    let response = world
+        .deploy(&format!("/namespaces/{ns}/workloads"), &other)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.expect("body");
+    assert!(
+        html.contains("1 load balancers of your remaining 0"),
+        "{html}"
+    );
+    assert!(world.deployment("web2").await.is_none());
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn the_error_summary_lists_fields_in_form_order() {
+    let world = World::new("2Gi").await;
+    let ns = world.ns.clone();
+    let response = world
+        .deploy(
+            &format!("/namespaces/{ns}/workloads"),
+            &[
+                ("name", "Bad_Name"),
+                ("image_source", "public"),
+                ("image", "nginx"),
+                ("replicas", "-1"),
+                ("memory_request", "lots"),
+                ("exposure", "campus"),
+                ("published_port", "99999"),
+                ("volume", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await.expect("body");
+    let summary_start = html.find("class=\"error-summary\"").expect("a summary");
+    let summary = &html[summary_start..];
+    let summary = &summary[..summary.find("</div>").expect("summary end")];
+    let links: Vec<&str> = summary
+        .split("<a href=\"#")
+        .skip(1)
+        .filter_map(|part| part.split('"').next())
+        .collect();
+    assert_eq!(
+        links,
+        vec![
+            "name",
+            "image",
+            "replicas",
+            "memory_request",
+            "published_port",
+            "target_port"
+        ],
+        "{summary}"
+    );
     world.finish().await;
 }

@@ -266,49 +266,81 @@ async fn the_address_and_dns_name_show_once_the_load_balancer_has_an_ip() {
     let student = Person::sign_in(&app, STUDENT, false).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
 
-    let before = page_eventually(&student, &detail, "waiting for the cluster to assign").await;
-    assert!(
-        !before.contains("curl -X POST"),
-        "no curl without an address"
-    );
-    let list = page_eventually(
-        &student,
-        &format!("/namespaces/{ns}/workloads"),
-        "waiting for an address",
-    )
-    .await;
+    let services: Api<Service> = Api::namespaced(cluster::admin().await, &ns);
+    let assigned = |service: &Service| {
+        service
+            .status
+            .as_ref()
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| lb.ingress.as_ref())
+            .and_then(|i| i.first())
+            .and_then(|i| i.ip.clone())
+    };
+    let before = page_eventually(&student, &detail, "<h2>Address</h2>").await;
+    let list = page_eventually(&student, &format!("/namespaces/{ns}/workloads"), &name).await;
     assert!(list.contains(&format!("href=\"{detail}\"")), "{list}");
     assert!(list.contains(&format!("/namespaces/{ns}/workloads/new")));
+    // In a world with MetalLB's controller the address may be there before
+    // the page is first read; without it, the page waits and the admin
+    // writes the address into the status, as MetalLB would.
+    let service = services.get(&name).await.expect("the Service");
+    let ip = match assigned(&service) {
+        Some(ip) => ip,
+        None if before.contains("waiting for the cluster to assign") => {
+            assert!(
+                !before.contains("curl -X POST"),
+                "no curl without an address"
+            );
+            let ip = "10.77.0.5".to_owned();
+            services
+                .patch_status(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}})),
+                )
+                .await
+                .expect("writing the LoadBalancer status");
+            ip
+        }
+        None => {
+            eventually(WAIT, "MetalLB to assign an address", || {
+                let services = services.clone();
+                let name = name.clone();
+                async move { assigned(&services.get(&name).await.ok()?) }
+            })
+            .await
+        }
+    };
 
-    // MetalLB's part: the admin writes the address into the status.
-    let services: Api<Service> = Api::namespaced(cluster::admin().await, &ns);
-    services
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.77.0.5"}]}}})),
-        )
-        .await
-        .expect("writing the LoadBalancer status");
-
-    let after = page_eventually(&student, &detail, "10.77.0.5").await;
+    let after = page_eventually(&student, &detail, &ip).await;
     assert!(
         after.contains(&format!("{name}.{ns}.apps.example.edu")),
         "the DNS name under the configured domain:\n{after}"
     );
     assert!(
-        after.contains(
-            "curl -X POST -H 'Content-Type: application/json' -d '{\"num\": 123}' http://10.77.0.5:8080/add_two"
-        ),
+        after.contains(&format!(
+            "curl -X POST -H 'Content-Type: application/json' -d '{{\"num\": 123}}' http://{ip}:8080/add_two"
+        )),
         "{after}"
     );
-    assert!(after.contains("href=\"http://10.77.0.5:8080/\""), "{after}");
-    let list = page_eventually(
-        &student,
-        &format!("/namespaces/{ns}/workloads"),
-        "10.77.0.5",
-    )
-    .await;
+    assert!(
+        after.contains(&format!("href=\"http://{ip}:8080/\"")),
+        "{after}"
+    );
+    // The try-it box: the exact request, with curl and with Python.
+    assert!(
+        after.contains(&format!(
+            "POST {{\"num\": 123}} to http://{ip}:8080/add_two"
+        )),
+        "{after}"
+    );
+    assert!(
+        after.contains(&format!(
+            "request = urllib.request.Request(\n    \"http://{ip}:8080/add_two\","
+        )),
+        "{after}"
+    );
+    let list = page_eventually(&student, &format!("/namespaces/{ns}/workloads"), &ip).await;
     assert!(list.contains(&format!("{name}.{ns}.apps.example.edu")));
 
     // Someone who is not a member does not even learn it exists.
@@ -725,6 +757,228 @@ async fn a_fourth_log_follow_of_one_person_is_refused() {
         }
     })
     .await;
+}
+
+/// The deploy form's fields as the edit page shows them (the flash above
+/// and the quota panel below them, which follows what the cluster counts,
+/// are left out).
+fn edit_fields(html: &str) -> String {
+    let start = html.find("<h1>Edit ").expect("the edit form");
+    let end = html.find("id=\"quota\"").expect("the quota panel");
+    html[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn running_the_shown_kubectl_command_changes_nothing_berth_applied() {
+    let kubectl =
+        std::env::var("TESTENV_KUBECTL").expect("TESTENV_KUBECTL: run the tests under testenv/run");
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    // Deployed through the form (so Berth keeps the form), then scaled and
+    // restarted, which Berth does with patches of its own.
+    let name = "web";
+    let response = student
+        .submit(
+            &format!("/namespaces/{ns}/workloads"),
+            &[
+                ("action", "deploy"),
+                ("name", name),
+                ("image_source", "public"),
+                ("image", "quay.io/example/web:1.0"),
+                ("replicas", "1"),
+                ("container_port", "8080"),
+                ("env", "GREETING=hello"),
+                ("memory_request", "64Mi"),
+                ("exposure", "public"),
+                ("published_port", "80"),
+                ("target_port", "8080"),
+                ("protocol", "TCP"),
+                ("volume", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    page_eventually(&student, &detail, "What Berth applied").await;
+    let response = student
+        .submit(&format!("{detail}/scale"), &[("replicas", "2")])
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = student.submit(&format!("{detail}/restart"), &[]).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+
+    let admin = cluster::admin().await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let services: Api<Service> = Api::namespaced(admin.clone(), &ns);
+    // The Deployment controller has caught up with the restart (it writes a
+    // new revision annotation), so what follows compares settled objects.
+    let before = eventually(WAIT, "the controller to observe the restart", || {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get(name).await.ok()?;
+            let observed = d.status.as_ref()?.observed_generation?;
+            let revision = d
+                .metadata
+                .annotations
+                .as_ref()?
+                .get("deployment.kubernetes.io/revision")?
+                .clone();
+            (Some(observed) == d.metadata.generation && revision == "2").then_some(d)
+        }
+    })
+    .await;
+    assert!(
+        before
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("berth.io/form")),
+        "Berth kept the form"
+    );
+    let service_before = services.get(name).await.expect("the Service");
+    let edit = format!("{detail}/edit");
+    let (_, edit_before) = student.page(&edit).await;
+    let fields_before = edit_fields(&edit_before);
+    assert!(
+        fields_before.contains("value=\"public\" checked"),
+        "{fields_before}"
+    );
+
+    // The command exactly as the page shows it, run on the downloaded file.
+    let page = page_eventually(&student, &detail, "replicas: 2").await;
+    let start = page
+        .find("<code>kubectl ")
+        .expect("a kubectl command on the page")
+        + "<code>".len();
+    let command = &page[start..start + page[start..].find("</code>").expect("end of command")];
+    assert_eq!(
+        command,
+        format!("kubectl apply --server-side --field-manager=berth -n {ns} -f {name}.yaml")
+    );
+    let yaml = student
+        .get(&format!("{detail}/applied.yaml"))
+        .await
+        .text()
+        .await
+        .expect("the YAML");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join(format!("{name}.yaml")), &yaml).expect("writing the YAML");
+    let words = shell_words::split(command).expect("the command splits");
+    let output = std::process::Command::new(&kubectl)
+        .args(&words[1..])
+        .current_dir(dir.path())
+        .output()
+        .expect("running kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl failed: {}\n{yaml}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // Nothing changed: the same annotations, labels and spec, no new generation.
+    let after = deployments.get(name).await.expect("the Deployment");
+    assert_eq!(after.metadata.annotations, before.metadata.annotations);
+    assert_eq!(after.metadata.labels, before.metadata.labels);
+    assert_eq!(after.metadata.generation, before.metadata.generation);
+    assert_eq!(after.spec, before.spec);
+    let service_after = services.get(name).await.expect("the Service");
+    assert_eq!(
+        service_after.metadata.annotations,
+        service_before.metadata.annotations
+    );
+    assert_eq!(service_after.spec, service_before.spec);
+    // And the edit page still shows what the student chose.
+    let (_, edit_after) = student.page(&edit).await;
+    assert_eq!(edit_fields(&edit_after), fields_before);
+
+    // Even if Berth's record of the form is removed by hand, the edit page
+    // reads who may reach it, its port and environment from the live objects.
+    deployments
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"berth.io/form": null}}})),
+        )
+        .await
+        .expect("removing the annotation");
+    let detail_live = page_eventually(&student, &detail, "Berth has no record of the form").await;
+    assert!(
+        detail_live.contains(&format!(
+            "<code>kubectl get -n {ns} deployment/{name} service/{name} -o yaml</code>"
+        )),
+        "without the form only a read-only command is shown: {detail_live}"
+    );
+    let (_, edit_live) = student.page(&edit).await;
+    assert!(
+        edit_live.contains("name=\"exposure\" value=\"public\" checked"),
+        "{edit_live}"
+    );
+    assert_eq!(edit_fields(&edit_live), fields_before);
+
+    delete_namespace(&ns).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_starting_workload_offers_a_reload_and_a_stuck_rollout_is_explained() {
+    let app = TestApp::spawn_in_cluster(&[]).await;
+    let ns = namespace_with_student(&app, &[]).await;
+    let mut form = add_two_form("1", "128Mi");
+    form.exposure = "cluster".into();
+    let name = deploy_as_student(&ns, &form).await;
+    let student = Person::sign_in(&app, STUDENT, false).await;
+    let detail = format!("/namespaces/{ns}/workloads/{name}");
+    // Once its pod is ready the rollout is told done and the page stops
+    // offering to reload (nothing is starting).
+    let done = page_eventually(
+        &student,
+        &detail,
+        "Up to date: its pod runs the latest version and is ready.",
+    )
+    .await;
+    assert!(!done.contains("id=\"auto-refresh\""), "{done}");
+
+    // A change whose pods can never be scheduled, with a progress deadline
+    // of 2 seconds: the Deployment controller gives up, and the page says so.
+    let deployments: Api<Deployment> = Api::namespaced(cluster::admin().await, &ns);
+    deployments
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {
+                "progressDeadlineSeconds": 2,
+                "template": {"spec": {"nodeSelector": {"berth-test/nowhere": "true"}}},
+            }})),
+        )
+        .await
+        .expect("patching the Deployment");
+    let rolling = page_eventually(
+        &student,
+        &detail,
+        "Rolling out: 1 of 1 pod runs the latest version, 0 of them ready.",
+    )
+    .await;
+    assert!(
+        rolling.contains("1 old pod still running until the new ones are ready."),
+        "{rolling}"
+    );
+    let stuck = page_eventually(&student, &detail, "The rollout is stuck").await;
+    assert!(
+        stuck.contains("Kubernetes saw no progress for 2 seconds and stopped waiting"),
+        "{stuck}"
+    );
+    assert!(stuck.contains("has timed out progressing"), "{stuck}");
+    assert!(
+        !stuck.contains("id=\"auto-refresh\""),
+        "a stuck rollout does not keep reloading"
+    );
+
     delete_namespace(&ns).await;
     app.stop().await;
 }

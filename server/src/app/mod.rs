@@ -1,6 +1,7 @@
 //! The application: shared state, the router that merges each feature's routes,
 //! the middleware stack, and start-up/shutdown.
 
+pub mod assets;
 pub mod middleware;
 pub mod page;
 
@@ -10,13 +11,12 @@ use anyhow::Context;
 use axum::{
     Router,
     extract::State,
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
 };
 use sqlx::SqlitePool;
 use tokio::net::TcpListener;
-use tower_http::{services::ServeDir, set_header::SetResponseHeaderLayer};
 
 pub use middleware::request_id;
 
@@ -55,14 +55,7 @@ pub struct AppState {
 /// The whole HTTP application: every feature's routes, static files, health
 /// checks and the middleware stack.
 pub fn router(state: AppState) -> Router {
-    let static_files = Router::new()
-        .fallback_service(ServeDir::new(&state.config.static_dir))
-        // Stylesheet and icons change only with a release; an hour keeps pages
-        // fast without making an upgrade look broken for long.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=3600"),
-        ));
+    let static_files = assets::router(state.config.static_dir.as_deref());
 
     let pages = Router::new()
         .merge(home::router())

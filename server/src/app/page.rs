@@ -113,3 +113,61 @@ impl FlashKind {
 pub fn render(template: &impl Template) -> AppResult<Response> {
     Ok(Html(template.render()?).into_response())
 }
+
+/// "Are you sure?": the page a delete or remove link leads to, whose button
+/// posts the change (so asking first works without JavaScript).
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    /// The layout.
+    pub layout: Layout,
+    /// Heading and title, e.g. "Delete the credential?".
+    pub title: String,
+    /// What will happen, in one sentence.
+    pub question: String,
+    /// What else to know (what goes with it, what stays).
+    pub details: Vec<String>,
+    /// Where the button posts.
+    pub action: String,
+    /// Extra hidden fields the post needs, `(name, value)`.
+    pub hidden: Vec<(String, String)>,
+    /// The button's words.
+    pub button: String,
+    /// Where "Cancel" goes.
+    pub cancel: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confirm_page_posts_with_the_token_and_its_fields() {
+        let html = ConfirmPage {
+            layout: Layout {
+                csrf_token: "tok".into(),
+                ..Layout::bare()
+            },
+            title: "Remove s@purdue.edu?".into(),
+            question: "s@purdue.edu loses access to cs101.".into(),
+            details: vec!["Their workloads keep running.".into()],
+            action: "/admin/namespaces/cs101/members/remove".into(),
+            hidden: vec![("email".into(), "s@purdue.edu".into())],
+            button: "Remove".into(),
+            cancel: "/admin/namespaces/cs101".into(),
+        }
+        .render()
+        .expect("renders");
+        assert!(
+            html.contains(r#"<form method="post" action="/admin/namespaces/cs101/members/remove""#)
+        );
+        assert!(html.contains(r#"name="csrf_token" value="tok""#));
+        assert!(html.contains(r#"name="email" value="s@purdue.edu""#));
+        assert!(
+            html.contains(
+                r#"<a class="button secondary" href="/admin/namespaces/cs101">Cancel</a>"#
+            )
+        );
+        assert!(html.contains("Their workloads keep running."));
+    }
+}

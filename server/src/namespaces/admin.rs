@@ -791,6 +791,35 @@ pub struct RemoveForm {
     email: String,
 }
 
+/// `GET /admin/namespaces/{name}/members/remove?email=…`: asks first.
+pub async fn remove_member_form(
+    State(state): State<AppState>,
+    AdminUser(user): AdminUser,
+    Path(name): Path<String>,
+    Query(form): Query<RemoveForm>,
+) -> AppResult<Response> {
+    let email = form.email.trim().to_lowercase();
+    if !spec::valid_email(&email) {
+        return Err(AppError::BadRequest(
+            "That is not an email address.".to_owned(),
+        ));
+    }
+    crate::app::page::render(&crate::app::page::ConfirmPage {
+        layout: Layout::for_user(&state.db, &user).await?,
+        title: format!("Remove {email} from {name}?"),
+        question: format!(
+            "{email} loses access to {name} at their next request: Berth removes their role binding."
+        ),
+        details: vec![
+            "What they deployed keeps running; other members can still manage it.".to_owned(),
+        ],
+        action: format!("/admin/namespaces/{name}/members/remove"),
+        hidden: vec![("email".to_owned(), email)],
+        button: "Remove access".to_owned(),
+        cancel: format!("/admin/namespaces/{name}"),
+    })
+}
+
 /// `POST /admin/namespaces/{name}/members/remove`: remove someone's access.
 pub async fn remove_member(
     State(state): State<AppState>,

@@ -36,7 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/namespaces/{name}/members", post(admin::add_member))
         .route(
             "/admin/namespaces/{name}/members/remove",
-            post(admin::remove_member),
+            get(admin::remove_member_form).post(admin::remove_member),
         )
         .route(
             "/admin/namespaces/{name}/delete",

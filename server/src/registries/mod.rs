@@ -80,7 +80,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/namespaces/{ns}/credentials/{id}/delete",
-            post(pages::credential_delete),
+            get(pages::credential_delete_form).post(pages::credential_delete),
         )
         .route(
             "/namespaces/{ns}/images",
@@ -93,7 +93,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/namespaces/{ns}/images/{id}/delete",
-            post(pages::image_delete),
+            get(pages::image_delete_form).post(pages::image_delete),
         )
 }
 

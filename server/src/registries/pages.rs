@@ -19,7 +19,7 @@ use super::{
 use crate::{
     app::{
         AppState,
-        page::{FlashKind, Layout, flash, render},
+        page::{ConfirmPage, FlashKind, Layout, flash, render},
     },
     audit::{self, Outcome},
     auth::CurrentUser,
@@ -529,7 +529,33 @@ async fn refresh_pull_secret(
         .map_err(|e| e.to_string())
 }
 
-/// POST: delete a credential no image uses.
+/// `GET /namespaces/{ns}/credentials/{id}/delete`: asks first.
+pub async fn credential_delete_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let row = load_credential(&state, &ns, id).await?;
+    render(&ConfirmPage {
+        layout: Layout::for_user(&state.db, &user).await?,
+        title: format!("Delete the credential for {}?", row.robot),
+        question: format!(
+            "Berth forgets the robot account {} on {} and its token. The registry keeps the robot account.",
+            row.robot, row.host
+        ),
+        details: vec![
+            "Images registered with it must be removed first; workloads already running keep their pull Secret.".to_owned(),
+        ],
+        action: format!("/namespaces/{ns}/credentials/{id}/delete"),
+        hidden: Vec::new(),
+        button: "Delete the credential".to_owned(),
+        cancel: format!("/namespaces/{ns}/registry"),
+    })
+}
+
+/// `POST /namespaces/{ns}/credentials/{id}/delete`: delete a credential no
+/// image uses.
 pub async fn credential_delete(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -958,6 +984,30 @@ pub async fn image_recheck(
 }
 
 /// POST: forget an image registration (nothing in the registry changes).
+/// `GET /namespaces/{ns}/images/{id}/delete`: asks first.
+pub async fn image_delete_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((ns, id)): Path<(String, i64)>,
+) -> AppResult<Response> {
+    authorize(&state, &user, &ns, None).await?;
+    let row = load_image(&state, &ns, id).await?;
+    let reference = row.reference();
+    render(&ConfirmPage {
+        layout: Layout::for_user(&state.db, &user).await?,
+        title: format!("Remove {reference} from Berth?"),
+        question: format!(
+            "{reference} is no longer offered on the deploy form of {ns}. The registry still has the image."
+        ),
+        details: vec!["Workloads already running it keep running.".to_owned()],
+        action: format!("/namespaces/{ns}/images/{id}/delete"),
+        hidden: Vec::new(),
+        button: "Remove the image".to_owned(),
+        cancel: format!("/namespaces/{ns}/images/{id}"),
+    })
+}
+
+/// `POST /namespaces/{ns}/images/{id}/delete`.
 pub async fn image_delete(
     State(state): State<AppState>,
     user: CurrentUser,

@@ -8,6 +8,13 @@
 //! added (status, uid, managed fields) stripped. A pull Secret's token is
 //! never shown: the Secret appears as a comment naming it.
 //!
+//! The command shown must change nothing if run: with the objects rebuilt
+//! from the form it is `kubectl apply --server-side` with Berth's own field
+//! manager and exactly the fields Berth applies (the form annotation
+//! included), so server-side apply finds nothing to add or remove. The live
+//! objects are not what Berth applied (applying them would make every field
+//! Berth's), so for those only a read-only `kubectl get` is shown.
+//!
 //! YAML comes from `serde_yaml_ng` (a maintained fork of the archived
 //! `serde_yaml`).
 
@@ -38,7 +45,8 @@ pub struct Applied {
     pub yaml: String,
     /// Rebuilt from the form Berth kept (`true`), or the live objects.
     pub from_form: bool,
-    /// `kubectl apply --server-side …`.
+    /// `kubectl apply --server-side …` (from the form), or a read-only
+    /// `kubectl get …` (live objects).
     pub command: String,
     /// `<name>.yaml`.
     pub file_name: String,
@@ -94,7 +102,9 @@ pub fn from_form(
     if let Some(claim) = build::claim(&spec) {
         parts.push(to_yaml(&claim));
     }
-    parts.push(to_yaml(&build::deployment(&spec)));
+    // The kept form goes back exactly as it is: re-applying without it
+    // would remove it (Berth's field manager owns it).
+    parts.push(to_yaml(&build::deployment_with_form(&spec, json)));
     if let Some(service) = build::service(&spec, settings) {
         parts.push(to_yaml(&service));
     }
@@ -163,9 +173,15 @@ pub fn applied(state: &AppState, objects: &Objects) -> Applied {
     Applied {
         yaml,
         from_form,
-        command: format!(
-            "kubectl apply --server-side --field-manager={FIELD_MANAGER} -n {ns} -f {name}.yaml"
-        ),
+        command: if from_form {
+            format!(
+                "kubectl apply --server-side --field-manager={FIELD_MANAGER} -n {ns} -f {name}.yaml"
+            )
+        } else if objects.service.is_some() {
+            format!("kubectl get -n {ns} deployment/{name} service/{name} -o yaml")
+        } else {
+            format!("kubectl get -n {ns} deployment/{name} -o yaml")
+        },
         file_name: format!("{name}.yaml"),
     }
 }
@@ -263,6 +279,16 @@ mod tests {
         assert_eq!(docs[1]["spec"]["ports"][0]["port"], 80);
         assert!(!yaml.contains("dockerconfigjson"));
         assert!(!yaml.contains("status"));
+        // The kept form goes back as it is, so applying it keeps it.
+        let kept = deployment_with_form(Some(&form));
+        assert_eq!(
+            docs[0]["metadata"]["annotations"][FORM_ANNOTATION].as_str(),
+            kept.annotations().get(FORM_ANNOTATION).map(String::as_str)
+        );
+        assert_eq!(
+            docs[0]["metadata"]["annotations"]["berth.io/owner"],
+            "s@purdue.edu"
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ use crate::kube::{EXPOSURE_LABEL, MANAGED_BY};
 pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// Annotation naming who deployed it.
 pub const OWNER_ANNOTATION: &str = "berth.io/owner";
+/// Annotation on the Deployment holding the form it was made from (no
+/// secrets: a registered image is named by id), so editing shows exactly what
+/// was typed and "what Berth applied" can be rebuilt.
+pub const FORM_ANNOTATION: &str = "berth.io/form";
 
 /// The value of [`EXPOSURE_LABEL`], for workloads reachable from outside
 /// their namespace.
@@ -207,6 +211,20 @@ pub fn deployment(spec: &WorkloadSpec) -> Deployment {
         }),
         status: None,
     }
+}
+
+/// The Deployment as Berth applies it: [`deployment`] carrying the form it
+/// was made from (as JSON) in [`FORM_ANNOTATION`]. Anything that re-applies
+/// Berth's objects with Berth's field manager must send this, or server-side
+/// apply removes the annotation and Berth forgets the form.
+pub fn deployment_with_form(spec: &WorkloadSpec, form_json: &str) -> Deployment {
+    let mut deployment = deployment(spec);
+    deployment
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(FORM_ANNOTATION.to_owned(), form_json.to_owned());
+    deployment
 }
 
 /// The Service, unless the workload is not exposed.

@@ -6,7 +6,7 @@
 //! fails, the page says what exists and what failed, and submitting again
 //! finishes the job (server-side apply makes every step idempotent).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use askama::Template;
 use axum::{
@@ -24,6 +24,7 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client,
     api::{DeleteParams, Patch, PatchParams},
+    runtime::reflector::ObjectRef,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -46,10 +47,7 @@ use crate::{
     registries::{self, store},
 };
 
-/// Annotation on the Deployment holding the form it was made from (no
-/// secrets: a registered image is named by id), so editing shows exactly what
-/// was typed and "what Berth applied" can be rebuilt.
-pub const FORM_ANNOTATION: &str = "berth.io/form";
+pub use super::build::FORM_ANNOTATION;
 
 /// How exposure is offered, from configuration.
 #[derive(Debug, Clone, Args)]
@@ -220,18 +218,82 @@ fn quota_preview(
     state: &AppState,
     ns: &str,
     form: &DeployForm,
-    credit: &BTreeMap<&'static str, f64>,
+    current: Option<&Current>,
     defaults: &Defaults,
 ) -> Option<Check> {
     let spec = quota_spec(state, ns, form)?;
     let caches = state.kube.caches().ok()?;
     let quotas = crate::kube::Caches::in_namespace(&caches.quotas, ns);
+    let edit = current.map(|c| c.edit(state, ns, form));
     Some(quota::check(
         &spec,
         defaults,
         quotas.iter().map(AsRef::as_ref),
-        credit,
+        edit.as_ref(),
     ))
+}
+
+/// The workload being edited, as far as the quota is concerned: what it
+/// holds now (read from the live objects) and the form it was made from.
+struct Current {
+    existing: quota::Existing,
+    kept: Option<DeployForm>,
+}
+
+impl Current {
+    fn of(state: &AppState, ns: &str, deployment: &Deployment, defaults: &Defaults) -> Self {
+        let name = deployment.metadata.name.clone().unwrap_or_default();
+        let spec = deployment.spec.as_ref();
+        let kept = kept_form(deployment);
+        let mut objects = quota::Amounts::new();
+        if let Ok(caches) = state.kube.caches()
+            && let Some(service) = caches.services.get(&ObjectRef::new(&name).within(ns))
+        {
+            objects.extend(quota::service_demand(&service));
+        }
+        // Berth's claim outlives a form without a volume, but its size is
+        // known only from the form that made it.
+        if let Some(kept_spec) = kept.as_ref().and_then(|f| quota_spec(state, ns, f)) {
+            objects.extend(quota::claim_demand(&kept_spec));
+        }
+        Self {
+            existing: quota::Existing {
+                replicas: spec.and_then(|s| s.replicas).unwrap_or(1),
+                pod: quota::live_pod(spec.and_then(|s| s.template.spec.as_ref()), defaults),
+                objects,
+            },
+            kept,
+        }
+    }
+
+    /// The edit `form` asks for: whether it changes the pod template (a
+    /// rollout) or only the replicas.
+    fn edit(&self, state: &AppState, ns: &str, form: &DeployForm) -> quota::Edit {
+        quota::Edit {
+            existing: self.existing.clone(),
+            template_changes: self
+                .kept
+                .as_ref()
+                .is_none_or(|kept| template_changes(state, ns, kept, form)),
+        }
+    }
+}
+
+/// Whether going from the `kept` form to `form` changes the pod template,
+/// which starts a rollout; a change of replicas alone does not.
+fn template_changes(state: &AppState, ns: &str, kept: &DeployForm, form: &DeployForm) -> bool {
+    let same_image = kept.image_source == form.image_source
+        && match form.image_source.as_str() {
+            "registered" => kept.image_id.trim() == form.image_id.trim(),
+            _ => kept.image.trim() == form.image.trim(),
+        };
+    let template = |f: &DeployForm| {
+        quota_spec(state, ns, f).and_then(|spec| build::deployment(&spec).spec.map(|d| d.template))
+    };
+    match (template(kept), template(form)) {
+        (Some(before), Some(after)) => !same_image || before != after,
+        _ => true,
+    }
 }
 
 /// The parts of the form page that stay the same through one request.
@@ -241,7 +303,7 @@ struct Screen<'a> {
     ns: &'a str,
     editing: bool,
     ctx: Context,
-    credit: BTreeMap<&'static str, f64>,
+    current: Option<Current>,
 }
 
 /// What changes between renderings of the form page.
@@ -256,7 +318,13 @@ struct Rendering {
 impl Screen<'_> {
     fn render(self, form: DeployForm, outcome: Rendering) -> AppResult<String> {
         let state = self.state;
-        let quota = quota_preview(state, self.ns, &form, &self.credit, &self.ctx.defaults);
+        let quota = quota_preview(
+            state,
+            self.ns,
+            &form,
+            self.current.as_ref(),
+            &self.ctx.defaults,
+        );
         let quota_refusal = quota.as_ref().and_then(Check::refusal);
         let parsed_command = super::spec::split_command(&form.command).unwrap_or_default();
         let parsed_args = super::spec::split_command(&form.args).unwrap_or_default();
@@ -332,7 +400,7 @@ async fn deploy_form(
         ns: &ns,
         editing: false,
         ctx,
-        credit: BTreeMap::new(),
+        current: None,
     };
     screen.respond(StatusCode::OK, form, Rendering::default())
 }
@@ -346,8 +414,8 @@ async fn edit_form(
     let ctx = context(&state, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
     let deployment = super::pages::find_workload(state.kube.caches()?, &ns, &name)?;
-    let form = form_of(&deployment, &name);
-    let credit = credit_of(&state, &ns, &deployment, &ctx.defaults);
+    let form = form_of(&state, &ns, &deployment, &name);
+    let current = Current::of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
     let screen = Screen {
         state: &state,
@@ -355,7 +423,7 @@ async fn edit_form(
         ns: &ns,
         editing: true,
         ctx,
-        credit,
+        current: Some(current),
     };
     screen.respond(StatusCode::OK, form, Rendering::default())
 }
@@ -380,66 +448,44 @@ async fn edit_submit(
 
 /// The Deployment Berth manages under that name, from the cache.
 fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Arc<Deployment>>> {
-    Ok(state.kube.caches()?.deployments.find(|d| {
-        d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
-    }))
+    Ok(state
+        .kube
+        .caches()?
+        .deployments
+        .get(&ObjectRef::new(name).within(ns)))
+}
+
+/// The form kept on a Deployment Berth made (annotation [`FORM_ANNOTATION`]).
+fn kept_form(deployment: &Deployment) -> Option<DeployForm> {
+    deployment
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(FORM_ANNOTATION)
+        .and_then(|json| serde_json::from_str::<DeployForm>(json).ok())
 }
 
 /// The form an existing Deployment was made from; its replicas follow the
-/// cluster (they may have been scaled since).
-fn form_of(deployment: &Deployment, name: &str) -> DeployForm {
-    let annotations = deployment.metadata.annotations.clone().unwrap_or_default();
-    let mut form = annotations
-        .get(FORM_ANNOTATION)
-        .and_then(|json| serde_json::from_str::<DeployForm>(json).ok())
-        .unwrap_or_else(|| {
-            // Not made by this form: start from what the cluster has.
-            let container = deployment
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|s| s.containers.first());
-            DeployForm {
-                image_source: "public".into(),
-                image: container.and_then(|c| c.image.clone()).unwrap_or_default(),
-                exposure: "none".into(),
-                ..DeployForm::blank()
-            }
-        });
+/// cluster (they may have been scaled since). Without a kept form, the live
+/// Deployment and Service say what to show.
+fn form_of(state: &AppState, ns: &str, deployment: &Deployment, name: &str) -> DeployForm {
+    let mut form = kept_form(deployment).unwrap_or_else(|| {
+        let service = state
+            .kube
+            .caches()
+            .ok()
+            .and_then(|c| c.services.get(&ObjectRef::new(name).within(ns)));
+        DeployForm::from_live(
+            deployment,
+            service.as_deref(),
+            &state.config.expose.public_pool_annotation,
+        )
+    });
     form.name = name.to_owned();
     if let Some(replicas) = deployment.spec.as_ref().and_then(|s| s.replicas) {
         form.replicas = replicas.to_string();
     }
     form
-}
-
-/// What the workload being edited counts in its quota now.
-fn credit_of(
-    state: &AppState,
-    ns: &str,
-    deployment: &Deployment,
-    defaults: &Defaults,
-) -> BTreeMap<&'static str, f64> {
-    let form = form_of(
-        deployment,
-        deployment.metadata.name.as_deref().unwrap_or_default(),
-    );
-    match quota_spec(state, ns, &form) {
-        Some(spec) => {
-            let mut credit = quota::demand(&spec, defaults);
-            // The claim and the Service already exist and are not created again.
-            for key in [
-                "persistentvolumeclaims",
-                "requests.storage",
-                "services",
-                "services.loadbalancers",
-            ] {
-                credit.remove(key);
-            }
-            credit
-        }
-        None => BTreeMap::new(),
-    }
 }
 
 async fn submit(
@@ -465,9 +511,11 @@ async fn submit(
         // Any Deployment of that name, Berth's or not, makes the name taken.
         Mode::New => existing(&state, &ns, form.name.trim())?,
     };
-    let credit = match (&mode, &current) {
-        (Mode::Edit(_), Some(deployment)) => credit_of(&state, &ns, deployment, &ctx.defaults),
-        _ => BTreeMap::new(),
+    let editing_now = match (&mode, &current) {
+        (Mode::Edit(_), Some(deployment)) => {
+            Some(Current::of(&state, &ns, deployment, &ctx.defaults))
+        }
+        _ => None,
     };
     let screen = Screen {
         state: &state,
@@ -475,7 +523,7 @@ async fn submit(
         ns: &ns,
         editing,
         ctx,
-        credit,
+        current: editing_now,
     };
 
     let mut deploy = match form.parse(&ns, &user.email, &state.config.registry.default_registry) {
@@ -500,11 +548,12 @@ async fn submit(
     }
     let caches = state.kube.caches()?;
     let quotas = crate::kube::Caches::in_namespace(&caches.quotas, &ns);
+    let edit = screen.current.as_ref().map(|c| c.edit(&state, &ns, &form));
     let check = quota::check(
         &deploy.spec,
         &screen.ctx.defaults,
         quotas.iter().map(AsRef::as_ref),
-        &screen.credit,
+        edit.as_ref(),
     );
     if let Some(refusal) = check.refusal() {
         errors.insert("quota", refusal);
@@ -742,12 +791,7 @@ async fn apply(
             return (steps, Some(e));
         }
     }
-    let mut deployment = build::deployment(spec);
-    deployment
-        .metadata
-        .annotations
-        .get_or_insert_with(BTreeMap::new)
-        .insert(FORM_ANNOTATION.to_owned(), form_json.to_owned());
+    let deployment = build::deployment_with_form(spec, form_json);
     let result = apply_one(client, ns, &spec.name, &deployment).await;
     if let Some(e) = record(format!("Deployment {}", spec.name), result) {
         return (steps, Some(e));

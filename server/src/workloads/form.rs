@@ -1,6 +1,10 @@
 //! The deploy form as the browser sends it, its presets, and its parsing into
 //! a validated [`WorkloadSpec`] with every problem keyed by field.
 
+use k8s_openapi::{
+    api::{apps::v1::Deployment, core::v1::Service},
+    apimachinery::pkg::{api::resource::Quantity, util::intstr::IntOrString},
+};
 use serde::{Deserialize, Serialize};
 
 use super::spec::{
@@ -154,6 +158,104 @@ impl DeployForm {
         }
     }
 
+    /// A form that describes a live workload Berth has no kept form for (its
+    /// annotation was removed by hand): the image, port, command, environment,
+    /// resources and volume of its container, and who may reach it from its
+    /// Service, so editing it neither forgets the address nor deletes the
+    /// Service. `public_pool` is the annotation (key, value) of public exposure.
+    pub fn from_live(
+        deployment: &Deployment,
+        service: Option<&Service>,
+        public_pool: &(String, String),
+    ) -> Self {
+        let pod = deployment
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref());
+        let container = pod.and_then(|p| p.containers.first());
+        let mut form = Self {
+            name: deployment.metadata.name.clone().unwrap_or_default(),
+            replicas: deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.replicas)
+                .unwrap_or(1)
+                .to_string(),
+            image_source: "public".into(),
+            image: container.and_then(|c| c.image.clone()).unwrap_or_default(),
+            exposure: "none".into(),
+            mount_path: String::new(),
+            volume_size: String::new(),
+            ..Self::blank()
+        };
+        if let Some(c) = container {
+            if let Some(port) = c.ports.iter().flatten().next() {
+                form.container_port = port.container_port.to_string();
+            }
+            form.command = shell_words::join(c.command.iter().flatten());
+            form.args = shell_words::join(c.args.iter().flatten());
+            form.env = c
+                .env
+                .iter()
+                .flatten()
+                .filter_map(|e| e.value.as_ref().map(|v| format!("{}={v}", e.name)))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let resources = c.resources.clone().unwrap_or_default();
+            let pick = |map: &Option<std::collections::BTreeMap<String, Quantity>>, key: &str| {
+                map.as_ref()
+                    .and_then(|m| m.get(key))
+                    .map(|q| q.0.clone())
+                    .unwrap_or_default()
+            };
+            form.cpu_request = pick(&resources.requests, "cpu");
+            form.cpu_limit = pick(&resources.limits, "cpu");
+            form.memory_request = pick(&resources.requests, "memory");
+            form.memory_limit = pick(&resources.limits, "memory");
+            let claim = pod
+                .and_then(|p| p.volumes.as_ref())
+                .into_iter()
+                .flatten()
+                .find_map(|v| {
+                    let claim = v.persistent_volume_claim.as_ref()?;
+                    let mount = c
+                        .volume_mounts
+                        .iter()
+                        .flatten()
+                        .find(|m| m.name == v.name)?;
+                    Some((claim.claim_name.clone(), mount.mount_path.clone()))
+                });
+            if let Some((claim, mount_path)) = claim {
+                // Kept as an existing claim: its size is not Berth's to re-apply.
+                form.volume = "existing".into();
+                form.existing_claim = claim;
+                form.mount_path = mount_path;
+            }
+        }
+        if let Some(spec) = service.and_then(|s| s.spec.as_ref()) {
+            let public = service
+                .and_then(|s| s.metadata.annotations.as_ref())
+                .and_then(|a| a.get(&public_pool.0))
+                .is_some_and(|v| *v == public_pool.1);
+            form.exposure = match spec.type_.as_deref() {
+                Some("LoadBalancer") if public => "public",
+                Some("LoadBalancer") => "campus",
+                _ => "cluster",
+            }
+            .into();
+            if let Some(port) = spec.ports.iter().flatten().next() {
+                form.published_port = port.port.to_string();
+                form.target_port = match &port.target_port {
+                    Some(IntOrString::Int(n)) => n.to_string(),
+                    Some(IntOrString::String(s)) => s.clone(),
+                    None => port.port.to_string(),
+                };
+                form.protocol = port.protocol.clone().unwrap_or_else(|| "TCP".into());
+            }
+        }
+        form
+    }
+
     /// Validates every field; on failure, each message keyed by its field.
     pub fn parse(
         &self,
@@ -305,9 +407,17 @@ impl DeployForm {
             } else {
                 self.target_port.as_str()
             };
-            let target = parse_port(target_text).map_err(|e| {
-                errors.insert("target_port", e);
-            });
+            let target = if target_text.trim().is_empty() {
+                errors.insert(
+                    "target_port",
+                    "Enter the port the container listens on, here or as the container port (add-two: 5000).".into(),
+                );
+                Err(())
+            } else {
+                parse_port(target_text).map_err(|e| {
+                    errors.insert("target_port", e);
+                })
+            };
             let protocol = match self.protocol.as_str() {
                 "TCP" | "" => Protocol::Tcp,
                 "UDP" => Protocol::Udp,
@@ -462,6 +572,104 @@ mod tests {
         ] {
             assert!(errors.contains_key(field), "{field} in {errors:?}");
         }
+    }
+
+    #[test]
+    fn the_error_summary_follows_the_form_not_the_alphabet() {
+        let form = DeployForm {
+            name: "Bad_Name".into(),
+            image_source: "public".into(),
+            image: "nginx".into(),
+            replicas: "-1".into(),
+            env: "1BAD=x".into(),
+            memory_limit: "1GB".into(),
+            cpu_request: "lots".into(),
+            exposure: "campus".into(),
+            published_port: "0".into(),
+            volume: "new".into(),
+            volume_size: "".into(),
+            mount_path: "relative".into(),
+            ..DeployForm::blank()
+        };
+        let errors = form
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect_err("invalid");
+        assert_eq!(
+            errors.fields(),
+            vec![
+                "name",
+                "image",
+                "replicas",
+                "env",
+                "cpu_request",
+                "memory_limit",
+                "volume_size",
+                "mount_path",
+                "published_port",
+                "target_port",
+            ]
+        );
+        assert!(
+            errors
+                .get("target_port")
+                .is_some_and(|m| m.starts_with("Enter the port the container listens on")),
+            "{errors:?}"
+        );
+        let mut later = errors.clone();
+        later.insert("quota", "too much".into());
+        later.insert("name", "taken".into());
+        assert_eq!(later.fields().first(), Some(&"name"));
+        assert_eq!(later.fields().last(), Some(&"quota"));
+        assert_eq!(later.get("name").map(String::as_str), Some("taken"));
+    }
+
+    #[test]
+    fn the_form_order_is_the_order_of_the_page() {
+        let page = include_str!("../../../templates/workloads/deploy.html");
+        let mut last = 0;
+        for field in crate::workloads::spec::FORM_ORDER {
+            let at = page
+                .find(&format!("id=\"{field}\""))
+                .or_else(|| page.find(&format!("(\"{field}\",")))
+                .unwrap_or_else(|| panic!("{field} is not on the deploy page"));
+            assert!(
+                at > last,
+                "{field} comes earlier on the page than FORM_ORDER says"
+            );
+            last = at;
+        }
+    }
+
+    #[test]
+    fn a_live_workload_without_its_kept_form_keeps_its_exposure_and_settings() {
+        // What Berth builds from the add-two preset, read back without the form.
+        let mut form = add_two();
+        form.image_source = "public".into();
+        form.image = "reg.example/cs101/add-two:1.0".into();
+        form.exposure = "public".into();
+        form.env = "MODE=demo\nGREETING=hi there".into();
+        form.command = "python app.py".into();
+        form.args = "--name 'two words'".into();
+        form.volume = "existing".into();
+        form.existing_claim = "shared".into();
+        form.mount_path = "/data".into();
+        let spec = form.parse("cs101", "s", REGISTRY).expect("valid").spec;
+        let pool = ("metallb.io/address-pool".to_owned(), "public".to_owned());
+        let settings = crate::workloads::build::ExposeSettings {
+            public_annotation: pool.clone(),
+        };
+        let deployment = crate::workloads::build::deployment(&spec);
+        let service = crate::workloads::build::service(&spec, &settings).expect("a Service");
+        let live = DeployForm::from_live(&deployment, Some(&service), &pool);
+        let again = live
+            .parse("cs101", "s", REGISTRY)
+            .expect("the live form parses")
+            .spec;
+        assert_eq!(again, spec, "{live:?}");
+        assert_eq!(live.exposure, "public");
+        // No Service: nobody may reach it.
+        let live = DeployForm::from_live(&deployment, None, &pool);
+        assert_eq!(live.exposure, "none");
     }
 
     #[test]

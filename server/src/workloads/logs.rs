@@ -99,6 +99,24 @@ pub struct LogQuery {
     follow: Option<String>,
     /// Which pod (default: all for the last lines, the newest for follow).
     pod: Option<String>,
+    /// `1` for the previous container's log: what it wrote before it
+    /// crashed or was restarted (`kubectl logs --previous`).
+    previous: Option<String>,
+}
+
+fn is_on(flag: Option<&str>) -> bool {
+    flag.is_some_and(|f| f == "1" || f == "true")
+}
+
+/// The log request for one pod's last `lines`, of its current container or
+/// (`previous`) the one before it.
+pub fn last_lines(pod: &Pod, lines: i64, previous: bool) -> LogParams {
+    LogParams {
+        tail_lines: Some(lines),
+        container: container_of(pod),
+        previous,
+        ..LogParams::default()
+    }
 }
 
 /// Parses `lines`: empty means the default; otherwise 1–5000.
@@ -177,11 +195,9 @@ pub async fn logs(
     let client = state.kube.client_for(&Identity::of(&user))?;
     let api: Api<Pod> = Api::namespaced(client, &ns);
 
-    if query
-        .follow
-        .as_deref()
-        .is_some_and(|f| f == "1" || f == "true")
-    {
+    let previous = is_on(query.previous.as_deref());
+    // A previous container's log is finished: there is nothing to follow.
+    if is_on(query.follow.as_deref()) && !previous {
         // The newest pod: after a restart or a rollout it is the one running.
         let Some(pod) = pods.last() else {
             return Ok(text(StatusCode::OK, String::new()));
@@ -233,16 +249,19 @@ pub async fn logs(
     }
 
     let mut body = String::new();
+    if previous {
+        body.push_str(
+            "The previous container of each pod: what it wrote before it crashed or was restarted.\n",
+        );
+    }
     let many = pods.len() > 1;
     let per_pod = MAX_BYTES / i64::try_from(pods.len()).unwrap_or(i64::MAX).max(1);
     for pod in &pods {
         let params = LogParams {
-            tail_lines: Some(lines),
             limit_bytes: Some(per_pod.max(1)),
-            container: container_of(pod),
-            ..LogParams::default()
+            ..last_lines(pod, lines, previous)
         };
-        if many {
+        if many || previous {
             body.push_str(&format!("==> pod {} <==\n", pod.name_any()));
         }
         match api.logs(&pod.name_any(), &params).await {
@@ -258,7 +277,11 @@ pub async fn logs(
                 if error.is_denied() {
                     return Ok(refusal(&error));
                 }
-                body.push_str(&format!("(no log: {error})\n"));
+                if previous && matches!(error, KubeError::Api { code: 400, .. }) {
+                    body.push_str("(no previous container: this pod has not restarted)\n");
+                } else {
+                    body.push_str(&format!("(no log: {error})\n"));
+                }
             }
         }
     }
@@ -280,6 +303,21 @@ mod tests {
         assert!(follows.start("b@x.edu").is_some());
         drop(slots);
         assert!(follows.start("a@x.edu").is_some());
+    }
+
+    #[test]
+    fn previous_asks_kubernetes_for_the_container_before_the_restart() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": [{"name": "web"}]},
+        }))
+        .expect("pod");
+        let params = last_lines(&pod, 50, true);
+        assert!(params.previous);
+        assert_eq!(params.tail_lines, Some(50));
+        assert_eq!(params.container.as_deref(), Some("web"));
+        assert!(!last_lines(&pod, 50, false).previous);
+        assert!(is_on(Some("1")) && is_on(Some("true")) && !is_on(Some("0")) && !is_on(None));
     }
 
     #[test]

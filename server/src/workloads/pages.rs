@@ -224,8 +224,12 @@ pub struct ServiceView {
     pub cluster_dns: String,
     /// The cluster-internal IP.
     pub cluster_ip: Option<String>,
+    /// What the "try it" box says the request is (`POST {"num": 123} to /add_two`).
+    pub try_what: Option<String>,
     /// A curl command to try it.
     pub curl: Option<String>,
+    /// The same request from Python (standard library only).
+    pub python: Option<String>,
 }
 
 /// An Event as the detail page shows it.
@@ -528,21 +532,41 @@ pub fn service_view(objects: &Objects, domain: &str) -> Option<ServiceView> {
             }
         })
         .collect();
-    let curl = match (&address, ports.first()) {
+    let (try_what, curl, python) = match (&address, ports.first()) {
         (Some(address), Some(port)) if port.protocol == "TCP" => {
+            let base = format!("http://{address}:{}", port.published);
             if is_add_two(
                 &objects.deployment.name_any(),
                 &image_of(&objects.deployment),
             ) {
-                Some(format!(
-                    "curl -X POST -H 'Content-Type: application/json' -d '{{\"num\": 123}}' http://{address}:{}/add_two",
-                    port.published
-                ))
+                (
+                    Some(format!(
+                        "POST {{\"num\": 123}} to {base}/add_two; it answers {{\"output\": 125}}."
+                    )),
+                    Some(format!(
+                        "curl -X POST -H 'Content-Type: application/json' -d '{{\"num\": 123}}' {base}/add_two"
+                    )),
+                    Some(format!(
+                        "import json, urllib.request\n\
+                         request = urllib.request.Request(\n    \"{base}/add_two\",\n    \
+                         data=json.dumps({{\"num\": 123}}).encode(),\n    \
+                         headers={{\"Content-Type\": \"application/json\"}},\n    \
+                         method=\"POST\",\n)\n\
+                         print(urllib.request.urlopen(request).read().decode())"
+                    )),
+                )
             } else {
-                Some(format!("curl -i http://{address}:{}/", port.published))
+                (
+                    Some(format!("GET {base}/")),
+                    Some(format!("curl -i {base}/")),
+                    Some(format!(
+                        "import urllib.request\n\
+                         print(urllib.request.urlopen(\"{base}/\").read().decode())"
+                    )),
+                )
             }
         }
-        _ => None,
+        _ => (None, None, None),
     };
     Some(ServiceView {
         dns_name: load_balancer.then(|| format!("{name}.{ns}.{domain}")),
@@ -554,8 +578,114 @@ pub fn service_view(objects: &Objects, domain: &str) -> Option<ServiceView> {
         type_,
         ports,
         address,
+        try_what,
         curl,
+        python,
     })
+}
+
+/// How far a rollout has got, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutView {
+    /// "2 of 3 pods run the latest version; 1 of them is ready."
+    pub text: String,
+    /// The Deployment gave up: its progress deadline passed.
+    pub stuck: Option<String>,
+    /// Every pod is updated and ready and nothing old is left.
+    pub done: bool,
+}
+
+/// How many pods of the newest ReplicaSet (the latest version) are ready.
+fn newest_ready(replica_sets: &[Arc<ReplicaSet>]) -> Option<i32> {
+    let revision = |rs: &ReplicaSet| {
+        rs.annotations()
+            .get("deployment.kubernetes.io/revision")
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    replica_sets.iter().max_by_key(|rs| revision(rs)).map(|rs| {
+        rs.status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0)
+    })
+}
+
+/// The rollout's progress from the Deployment's status and its newest
+/// ReplicaSet: pods on the latest version and how many of them are ready,
+/// and whether it is stuck (condition `Progressing=False` with reason
+/// `ProgressDeadlineExceeded`).
+pub fn rollout_view(deployment: &Deployment, replica_sets: &[Arc<ReplicaSet>]) -> RolloutView {
+    let desired = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let status = deployment.status.clone().unwrap_or_default();
+    let seen =
+        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let ready = status.ready_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let total = status.replicas.unwrap_or(0);
+    let old = (total - updated).max(0);
+    let stuck = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| {
+            c.type_ == "Progressing"
+                && c.status == "False"
+                && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        })
+        .map(|c| {
+            let seconds = deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.progress_deadline_seconds)
+                .unwrap_or(600);
+            format!(
+                "The rollout is stuck: Kubernetes saw no progress for {} and stopped waiting ({}). \
+                 The pods and events below say why a new pod does not start or become ready; \
+                 fix that and save the form again.",
+                if seconds % 60 == 0 {
+                    format!("{} minutes", seconds / 60)
+                } else {
+                    format!("{seconds} seconds")
+                },
+                c.message.as_deref().unwrap_or("progress deadline exceeded")
+            )
+        });
+    let pods = |n: i32| if n == 1 { "pod" } else { "pods" };
+    let done = seen && updated >= desired && ready >= desired && available >= desired && old == 0;
+    let text = if desired == 0 {
+        if total == 0 {
+            "Stopped: scaled to 0 pods.".to_owned()
+        } else {
+            format!("Stopping: {total} {} still running.", pods(total))
+        }
+    } else if !seen {
+        "Kubernetes has not picked up the latest change yet.".to_owned()
+    } else if done && desired == 1 {
+        "Up to date: its pod runs the latest version and is ready.".to_owned()
+    } else if done {
+        format!("Up to date: all {desired} pods run the latest version and are ready.")
+    } else {
+        let new_ready = newest_ready(replica_sets).unwrap_or(ready).min(updated);
+        let mut text = format!(
+            "Rolling out: {updated} of {desired} {} {} the latest version, {new_ready} of them ready.",
+            pods(desired),
+            if updated == 1 { "runs" } else { "run" }
+        );
+        if old > 0 {
+            text.push_str(&format!(
+                " {old} old {} still running until the new ones are ready.",
+                pods(old)
+            ));
+        }
+        text
+    };
+    RolloutView { text, stuck, done }
 }
 
 /// Volume claims the workload mounts, and whether Berth made each for it
@@ -633,6 +763,12 @@ pub struct ShowPage {
     service: Option<ServiceView>,
     events: Vec<EventView>,
     claims: Vec<(String, bool)>,
+    rollout: RolloutView,
+    /// Offer a reload, and with JavaScript reload by itself (static/refresh.js,
+    /// which a person can stop), while the workload is starting or rolling
+    /// out, or its address is not assigned. Not a `<meta http-equiv="refresh">`:
+    /// a timed refresh nobody can turn off fails WCAG 2.2.1.
+    refresh: bool,
     applied: applied::Applied,
     replicas: String,
     replicas_error: Option<String>,
@@ -655,15 +791,23 @@ pub async fn show_page(
     let objects = Objects::collect(caches, deployment);
     let now = clock::now();
     let row = row(&objects, now, &state.config.expose.public_pool_annotation);
+    let rollout = rollout_view(&objects.deployment, &objects.replica_sets);
+    let service = service_view(&objects, &state.config.workloads.service_domain);
+    let waiting_for_address = service
+        .as_ref()
+        .is_some_and(|s| s.type_ == "LoadBalancer" && s.address.is_none());
+    let refresh = rollout.stuck.is_none() && (!rollout.done || waiting_for_address);
     Ok(ShowPage {
         layout: Layout::for_user(&state.db, user).await?,
         namespace: ns.to_owned(),
         replicas: replicas.unwrap_or_else(|| row.desired.to_string()),
         row,
         pods: pod_views(&objects, now),
-        service: service_view(&objects, &state.config.workloads.service_domain),
+        service,
         events: event_views(&objects, now),
         claims: claims_of(&objects.deployment),
+        rollout,
+        refresh,
         applied: applied::applied(state, &objects),
         replicas_error,
         cluster_error,
@@ -823,6 +967,23 @@ mod tests {
                 "curl -X POST -H 'Content-Type: application/json' -d '{\"num\": 123}' http://128.211.0.7:8080/add_two"
             )
         );
+        assert_eq!(
+            view.python.as_deref(),
+            Some(
+                "import json, urllib.request\n\
+                 request = urllib.request.Request(\n    \"http://128.211.0.7:8080/add_two\",\n    \
+                 data=json.dumps({\"num\": 123}).encode(),\n    \
+                 headers={\"Content-Type\": \"application/json\"},\n    \
+                 method=\"POST\",\n)\n\
+                 print(urllib.request.urlopen(request).read().decode())"
+            )
+        );
+        assert_eq!(
+            view.try_what.as_deref(),
+            Some(
+                "POST {\"num\": 123} to http://128.211.0.7:8080/add_two; it answers {\"output\": 125}."
+            )
+        );
         assert_eq!(row(&objects, NOW, &pool()).exposure, "campus");
     }
 
@@ -836,6 +997,72 @@ mod tests {
         assert!(view.address.is_none() && view.curl.is_none());
         assert!(view.ports[0].url.is_none());
         assert_eq!(view.dns_name.as_deref(), Some("add-two.cs101.example.edu"));
+    }
+
+    fn deployment_status(generation: i64, status: serde_json::Value) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "cs101", "generation": generation},
+            "spec": {"replicas": 2, "selector": {}, "template": {}},
+            "status": status,
+        }))
+        .expect("deployment")
+    }
+
+    #[test]
+    fn rollout_progress_is_told_in_words() {
+        let replica_set = |revision: &str, ready: i32| -> Arc<ReplicaSet> {
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": format!("web-{revision}"),
+                                 "annotations": {"deployment.kubernetes.io/revision": revision}},
+                    "status": {"replicas": 1, "readyReplicas": ready},
+                }))
+                .expect("replica set"),
+            )
+        };
+        let rolling = rollout_view(
+            &deployment_status(
+                2,
+                json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2, "availableReplicas": 2}),
+            ),
+            &[replica_set("10", 0), replica_set("9", 2)],
+        );
+        assert_eq!(
+            rolling.text,
+            "Rolling out: 1 of 2 pods runs the latest version, 0 of them ready. 2 old pods still running until the new ones are ready."
+        );
+        assert!(!rolling.done && rolling.stuck.is_none());
+
+        let done = rollout_view(
+            &deployment_status(
+                2,
+                json!({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}),
+            ),
+            &[],
+        );
+        assert!(done.done);
+        assert_eq!(
+            done.text,
+            "Up to date: all 2 pods run the latest version and are ready."
+        );
+
+        let unseen = rollout_view(&deployment_status(3, json!({"observedGeneration": 2})), &[]);
+        assert!(!unseen.done);
+
+        let stuck = rollout_view(
+            &deployment_status(
+                2,
+                json!({"observedGeneration": 2, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 2,
+                       "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                                       "message": "ReplicaSet \"web-7c9\" has timed out progressing."}]}),
+            ),
+            &[],
+        );
+        let why = stuck.stuck.expect("stuck");
+        assert!(
+            why.starts_with("The rollout is stuck: Kubernetes saw no progress for 10 minutes and stopped waiting (ReplicaSet \"web-7c9\" has timed out progressing.)"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -9,9 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota};
+use k8s_openapi::{
+    api::core::v1::{LimitRange, PodSpec, ResourceQuota, Service},
+    apimachinery::pkg::api::resource::Quantity,
+};
 
-use super::spec::{ClaimSource, Exposure, WorkloadSpec};
+use super::spec::{ClaimSource, Exposure, Resources, WorkloadSpec};
 use crate::kube::quantity;
 
 /// Per-pod CPU and memory, after defaulting, in cores and bytes.
@@ -60,8 +63,7 @@ fn amount(text: Option<&str>) -> Option<f64> {
 }
 
 /// Per-pod resources as the apiserver will see them after defaulting.
-pub fn pod_resources(spec: &WorkloadSpec, defaults: &Defaults) -> PodResources {
-    let r = &spec.resources;
+pub fn pod_resources(r: &Resources, defaults: &Defaults) -> PodResources {
     let effective = |request: &Option<String>, limit: &Option<String>, key: &str| {
         let limit_value = amount(limit.as_deref())
             .or_else(|| amount(defaults.limit.get(key).map(String::as_str)));
@@ -81,22 +83,44 @@ pub fn pod_resources(spec: &WorkloadSpec, defaults: &Defaults) -> PodResources {
     }
 }
 
-/// What a workload asks of the quota, by quota key.
-pub fn demand(spec: &WorkloadSpec, defaults: &Defaults) -> BTreeMap<&'static str, f64> {
-    let pod = pod_resources(spec, defaults);
-    let replicas = f64::from(spec.replicas);
-    let mut demand = BTreeMap::from([
-        ("pods", replicas),
-        ("requests.cpu", replicas * pod.cpu_request),
-        ("requests.memory", replicas * pod.memory_request),
-        ("limits.cpu", replicas * pod.cpu_limit),
-        ("limits.memory", replicas * pod.memory_limit),
-    ]);
+/// Amounts by quota key.
+pub type Amounts = BTreeMap<&'static str, f64>;
+
+/// The quota keys one pod counts in.
+const POD_KEYS: [&str; 5] = [
+    "pods",
+    "requests.cpu",
+    "requests.memory",
+    "limits.cpu",
+    "limits.memory",
+];
+
+impl PodResources {
+    /// What one pod counts, by key (`pods` is 1).
+    fn per_key(&self, key: &str) -> f64 {
+        match key {
+            "pods" => 1.0,
+            "requests.cpu" => self.cpu_request,
+            "requests.memory" => self.memory_request,
+            "limits.cpu" => self.cpu_limit,
+            "limits.memory" => self.memory_limit,
+            _ => 0.0,
+        }
+    }
+}
+
+/// What a workload's Service and new claim count: `services`,
+/// `services.loadbalancers`, `services.nodeports` (a LoadBalancer allocates
+/// a node port per port unless told not to, and the quota counts them),
+/// `persistentvolumeclaims` and `requests.storage`.
+fn object_demand(spec: &WorkloadSpec) -> Amounts {
+    let mut demand = Amounts::new();
     if spec.exposure != Exposure::None {
         demand.insert("services", 1.0);
     }
     if matches!(spec.exposure, Exposure::Campus | Exposure::Public) {
         demand.insert("services.loadbalancers", 1.0);
+        demand.insert("services.nodeports", spec.ports.len() as f64);
     }
     if let Some(volume) = &spec.volume
         && let ClaimSource::New { size, .. } = &volume.claim
@@ -107,38 +131,210 @@ pub fn demand(spec: &WorkloadSpec, defaults: &Defaults) -> BTreeMap<&'static str
     demand
 }
 
-/// One quota line: what is used, the hard cap, and what this deploy adds.
+/// What a workload's new claim counts: `persistentvolumeclaims` and
+/// `requests.storage` (nothing for no volume or an existing claim).
+pub fn claim_demand(spec: &WorkloadSpec) -> Amounts {
+    object_demand(spec)
+        .into_iter()
+        .filter(|(key, _)| matches!(*key, "persistentvolumeclaims" | "requests.storage"))
+        .collect()
+}
+
+/// One pod of a live pod template, after defaulting: its containers summed.
+pub fn live_pod(template: Option<&PodSpec>, defaults: &Defaults) -> PodResources {
+    let mut total = PodResources::default();
+    for container in template
+        .map(|p| p.containers.as_slice())
+        .unwrap_or_default()
+    {
+        let r = container.resources.clone().unwrap_or_default();
+        let pick = |map: &Option<BTreeMap<String, Quantity>>, key: &str| {
+            map.as_ref().and_then(|m| m.get(key)).map(|q| q.0.clone())
+        };
+        let one = pod_resources(
+            &Resources {
+                cpu_request: pick(&r.requests, "cpu"),
+                cpu_limit: pick(&r.limits, "cpu"),
+                memory_request: pick(&r.requests, "memory"),
+                memory_limit: pick(&r.limits, "memory"),
+            },
+            defaults,
+        );
+        total.cpu_request += one.cpu_request;
+        total.memory_request += one.memory_request;
+        total.cpu_limit += one.cpu_limit;
+        total.memory_limit += one.memory_limit;
+    }
+    total
+}
+
+/// What a live Service counts, the way the apiserver's quota evaluator
+/// counts it: a LoadBalancer one load balancer and a node port per port
+/// (unless node ports are switched off), a NodePort Service its ports.
+pub fn service_demand(service: &Service) -> Amounts {
+    let mut demand = Amounts::from([("services", 1.0)]);
+    let Some(spec) = &service.spec else {
+        return demand;
+    };
+    let ports = spec.ports.as_deref().unwrap_or_default();
+    match spec.type_.as_deref() {
+        Some("LoadBalancer") => {
+            demand.insert("services.loadbalancers", 1.0);
+            let node_ports = if spec.allocate_load_balancer_node_ports == Some(false) {
+                ports.iter().filter(|p| p.node_port.is_some()).count()
+            } else {
+                ports.len()
+            };
+            demand.insert("services.nodeports", node_ports as f64);
+        }
+        Some("NodePort") => {
+            demand.insert("services.nodeports", ports.len() as f64);
+        }
+        _ => {}
+    }
+    demand
+}
+
+/// What a workload holds of the quota once it runs, by quota key.
+pub fn demand(spec: &WorkloadSpec, defaults: &Defaults) -> Amounts {
+    let pod = pod_resources(&spec.resources, defaults);
+    let replicas = f64::from(spec.replicas);
+    let mut demand: Amounts = POD_KEYS
+        .iter()
+        .map(|key| (*key, replicas * pod.per_key(key)))
+        .collect();
+    demand.extend(object_demand(spec));
+    demand
+}
+
+/// What the workload being edited holds now, read from the cluster.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Existing {
+    /// Replicas of the live Deployment.
+    pub replicas: i32,
+    /// One live pod's resources, after defaulting.
+    pub pod: PodResources,
+    /// What its Service and claim count (see `object_demand`).
+    pub objects: Amounts,
+}
+
+impl Existing {
+    /// Everything it counts in the quota now.
+    pub fn held(&self) -> Amounts {
+        let replicas = f64::from(self.replicas);
+        let mut held: Amounts = POD_KEYS
+            .iter()
+            .map(|key| (*key, replicas * self.pod.per_key(key)))
+            .collect();
+        for (key, value) in &self.objects {
+            *held.entry(key).or_insert(0.0) += value;
+        }
+        held
+    }
+}
+
+/// An edit of a workload that exists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Edit {
+    /// What it holds now.
+    pub existing: Existing,
+    /// Whether the pod template changes (a rollout), or only the replicas.
+    pub template_changes: bool,
+}
+
+/// How many extra pods a rolling update may start: Kubernetes' default
+/// `maxSurge` of 25%, rounded up (Berth sets no strategy of its own for a
+/// rolling update).
+pub fn max_surge(replicas: i32) -> i32 {
+    (replicas.max(0) + 3) / 4
+}
+
+/// The most a change holds at any moment, by key. A rolling update keeps at
+/// most `replicas + maxSurge` pods, old and new together, so for each key the
+/// peak is at a corner of {old ≤ R_old, new ≤ R_new, old + new ≤ R_new + S}.
+/// `Recreate` (a workload with a volume) stops the old pods first. Pods that
+/// are terminating still count in the quota for their grace period; the
+/// Deployment controller does not wait for them, so this is a lower bound of
+/// the worst case, which is what admission would refuse.
+fn peak(spec: &WorkloadSpec, defaults: &Defaults, edit: Option<&Edit>) -> Amounts {
+    let mut needed = demand(spec, defaults);
+    let Some(edit) = edit else {
+        return needed;
+    };
+    let rolling = edit.template_changes && spec.volume.is_none();
+    let r_new = f64::from(spec.replicas.max(0));
+    let surge = f64::from(max_surge(spec.replicas));
+    let r_old = f64::from(edit.existing.replicas.max(0)).min(r_new + surge);
+    if !rolling || r_new == 0.0 || r_old == 0.0 {
+        return needed;
+    }
+    let new_pod = pod_resources(&spec.resources, defaults);
+    for key in POD_KEYS {
+        let (o, n) = (edit.existing.pod.per_key(key), new_pod.per_key(key));
+        let first = r_old * o + r_new.min(r_new + surge - r_old) * n;
+        let last = r_old.min(surge) * o + r_new * n;
+        needed.insert(key, first.max(last).max(r_new * n));
+    }
+    needed
+}
+
+/// One quota line: what is used, the hard cap, and what this deploy needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
     /// Quota key, e.g. `requests.memory`.
     pub key: &'static str,
-    /// Already used (without the workload being edited).
+    /// Used now, as the quota controller counted it.
     pub used: f64,
     /// The cap.
     pub hard: f64,
-    /// What this deploy asks for.
+    /// The most this deploy holds at once (during a rolling update, old and
+    /// new pods together).
     pub asked: f64,
+    /// What the workload being edited holds now (0 for a new one).
+    pub held: f64,
 }
 
 impl Line {
-    /// What is left before this deploy.
+    /// What is left now.
     pub fn remaining(&self) -> f64 {
         (self.hard - self.used).max(0.0)
     }
 
-    /// Whether this deploy fits (with a hair of slack for float rounding).
-    pub fn fits(&self) -> bool {
-        self.asked <= self.remaining() + 1e-9
+    /// What this deploy adds to what is used.
+    pub fn extra(&self) -> f64 {
+        self.asked - self.held
     }
 
-    /// The line in words: "2Gi of your remaining 3Gi (requests.memory)".
+    /// Whether this deploy fits (with a hair of slack for float rounding).
+    pub fn fits(&self) -> bool {
+        self.used + self.extra() <= self.hard + 1e-9
+    }
+
+    /// The line in words: "2Gi memory requested of your remaining 3Gi", or
+    /// for an edit "1 more pods of your remaining 0".
     pub fn describe(&self) -> String {
-        format!(
-            "{} {} of your remaining {}",
-            format_amount(self.key, self.asked),
-            label(self.key),
-            format_amount(self.key, self.remaining())
-        )
+        let label = label(self.key);
+        let remaining = format_amount(self.key, self.remaining());
+        if self.held <= 0.0 {
+            return format!(
+                "{} {label} of your remaining {remaining}",
+                format_amount(self.key, self.asked)
+            );
+        }
+        let extra = self.extra();
+        if extra > 1e-9 {
+            format!(
+                "{} more {label} of your remaining {remaining}",
+                format_amount(self.key, extra)
+            )
+        } else if extra < -1e-9 {
+            format!(
+                "{} {label} fewer than now (remaining: {remaining})",
+                format_amount(self.key, -extra)
+            )
+        } else {
+            format!("no more {label} than now (remaining: {remaining})")
+        }
     }
 }
 
@@ -149,6 +345,8 @@ pub struct Check {
     pub lines: Vec<Line>,
     /// "2 replicas × 500m / 1Gi = 1 CPU / 2Gi": what one pod takes, times replicas.
     pub summary: String,
+    /// For a rolling update: how many pods run at most while it rolls out.
+    pub rollout: Option<String>,
 }
 
 impl Check {
@@ -164,23 +362,29 @@ impl Check {
             return None;
         }
         let parts: Vec<String> = over.iter().map(|l| l.describe()).collect();
+        let during = if self.rollout.is_some() {
+            " while the old and new pods run side by side during the rolling update"
+        } else {
+            ""
+        };
         Some(format!(
-            "This would go over the namespace's quota: it needs {}. Lower the replicas or the requests, or ask an admin for more.",
+            "This would go over the namespace's quota: it needs {}{during}. Lower the replicas or the requests, or ask an admin for more.",
             parts.join("; ")
         ))
     }
 }
 
-/// Compares `demand` with the namespace's quotas; `already` is what the
-/// workload being edited uses now (it is counted in `used` and would be
-/// replaced).
+/// Compares what `spec` needs with the namespace's quotas. For an edit,
+/// only the difference from what exists counts (what it holds now is in
+/// `used` already), including the extra pods a rolling update briefly runs.
 pub fn check<'a>(
     spec: &WorkloadSpec,
     defaults: &Defaults,
     quotas: impl IntoIterator<Item = &'a ResourceQuota>,
-    already: &BTreeMap<&'static str, f64>,
+    edit: Option<&Edit>,
 ) -> Check {
-    let demand = demand(spec, defaults);
+    let needed = peak(spec, defaults, edit);
+    let held = edit.map(|e| e.existing.held()).unwrap_or_default();
     let mut lines = Vec::new();
     for quota in quotas {
         // A quota the controller has not counted yet has no status: its spec
@@ -191,9 +395,11 @@ pub fn check<'a>(
             .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.clone()))
             .unwrap_or_default();
         let used = status.used.unwrap_or_default();
-        for (key, asked) in &demand {
+        let keys: std::collections::BTreeSet<&'static str> =
+            needed.keys().chain(held.keys()).copied().collect();
+        for key in keys {
             // `cpu` and `memory` are the old names of requests.cpu/memory.
-            let aliases: Vec<&'static str> = match *key {
+            let aliases: Vec<&'static str> = match key {
                 "requests.cpu" => vec!["requests.cpu", "cpu"],
                 "requests.memory" => vec!["requests.memory", "memory"],
                 other => vec![other],
@@ -207,17 +413,17 @@ pub fn check<'a>(
                     .get(alias)
                     .and_then(|q| quantity::parse(&q.0).ok())
                     .unwrap_or(0.0);
-                let credit = already.get(key).copied().unwrap_or(0.0);
                 lines.push(Line {
                     key,
-                    used: (used_value - credit).max(0.0),
+                    used: used_value,
                     hard: hard_value,
-                    asked: *asked,
+                    asked: needed.get(key).copied().unwrap_or(0.0),
+                    held: held.get(key).copied().unwrap_or(0.0),
                 });
             }
         }
     }
-    let pod = pod_resources(spec, defaults);
+    let pod = pod_resources(&spec.resources, defaults);
     let summary = format!(
         "{} replica{} × {} CPU / {} = {} CPU / {}",
         spec.replicas,
@@ -227,7 +433,21 @@ pub fn check<'a>(
         format_cpu(f64::from(spec.replicas) * pod.cpu_request),
         format_bytes(f64::from(spec.replicas) * pod.memory_request),
     );
-    Check { lines, summary }
+    let rollout = edit
+        .filter(|e| e.template_changes && spec.volume.is_none() && e.existing.replicas > 0)
+        .filter(|_| spec.replicas > 0)
+        .map(|_| {
+            let most = needed.get("pods").copied().unwrap_or(0.0);
+            format!(
+                "While the change rolls out, Kubernetes starts new pods before it stops old ones: up to {} pods at once.",
+                most.round()
+            )
+        });
+    Check {
+        lines,
+        summary,
+        rollout,
+    }
 }
 
 fn label(key: &str) -> &'static str {
@@ -239,6 +459,7 @@ fn label(key: &str) -> &'static str {
         "limits.memory" => "memory limit",
         "services" => "services",
         "services.loadbalancers" => "load balancers",
+        "services.nodeports" => "node ports",
         "persistentvolumeclaims" => "volumes",
         "requests.storage" => "storage",
         _ => "",
@@ -337,7 +558,7 @@ mod tests {
                 ("services.loadbalancers", "0"),
             ],
         );
-        let check = check(&spec(2), &Defaults::default(), [&q], &BTreeMap::new());
+        let check = check(&spec(2), &Defaults::default(), [&q], None);
         assert_eq!(check.summary, "2 replicas × 500m CPU / 1Gi = 1 CPU / 2Gi");
         assert!(check.over().is_empty(), "{check:?}");
         let memory = check
@@ -360,7 +581,7 @@ mod tests {
     #[test]
     fn over_quota_is_refused_with_the_numbers() {
         let q = quota(&[("requests.memory", "4Gi")], &[("requests.memory", "3Gi")]);
-        let check = check(&spec(2), &Defaults::default(), [&q], &BTreeMap::new());
+        let check = check(&spec(2), &Defaults::default(), [&q], None);
         let refusal = check.refusal().expect("refused");
         assert!(
             refusal.contains("2Gi memory requested of your remaining 1Gi"),
@@ -368,12 +589,156 @@ mod tests {
         );
     }
 
+    fn gib(n: f64) -> f64 {
+        n * 1024.0 * 1024.0 * 1024.0
+    }
+
+    /// An exposed workload as it runs: `replicas` pods of 500m / `memory_gib`
+    /// and a LoadBalancer with one port.
+    fn running(replicas: i32, memory_gib: f64) -> Existing {
+        Existing {
+            replicas,
+            pod: PodResources {
+                cpu_request: 0.5,
+                memory_request: gib(memory_gib),
+                ..PodResources::default()
+            },
+            objects: BTreeMap::from([
+                ("services", 1.0),
+                ("services.loadbalancers", 1.0),
+                ("services.nodeports", 1.0),
+            ]),
+        }
+    }
+
     #[test]
-    fn an_edited_workload_gets_credit_for_what_it_already_uses() {
-        let q = quota(&[("requests.memory", "4Gi")], &[("requests.memory", "4Gi")]);
-        let credit = BTreeMap::from([("requests.memory", 2.0 * 1024.0 * 1024.0 * 1024.0)]);
-        let check = check(&spec(2), &Defaults::default(), [&q], &credit);
+    fn scaling_an_exposed_workload_does_not_ask_for_its_load_balancer_again() {
+        // The namespace's one load balancer is the workload's own.
+        let q = quota(
+            &[
+                ("services.loadbalancers", "1"),
+                ("services", "1"),
+                ("services.nodeports", "1"),
+                ("pods", "2"),
+                ("requests.memory", "4Gi"),
+            ],
+            &[
+                ("services.loadbalancers", "1"),
+                ("services", "1"),
+                ("services.nodeports", "1"),
+                ("pods", "1"),
+                ("requests.memory", "1Gi"),
+            ],
+        );
+        let edit = Edit {
+            existing: running(1, 1.0),
+            template_changes: false,
+        };
+        let check = check(&spec(2), &Defaults::default(), [&q], Some(&edit));
         assert!(check.over().is_empty(), "{check:?}");
+        let line = |key: &str| {
+            check
+                .lines
+                .iter()
+                .find(|l| l.key == key)
+                .unwrap_or_else(|| panic!("{key} line"))
+                .describe()
+        };
+        assert_eq!(
+            line("services.loadbalancers"),
+            "no more load balancers than now (remaining: 0)"
+        );
+        assert_eq!(line("pods"), "1 more pods of your remaining 1");
+        assert!(check.rollout.is_none(), "scaling is not a rollout");
+
+        // A third replica is one pod too many, and says so in the difference.
+        let check = super::check(&spec(3), &Defaults::default(), [&q], Some(&edit));
+        let refusal = check.refusal().expect("refused");
+        assert!(
+            refusal.contains("2 more pods of your remaining 1"),
+            "{refusal}"
+        );
+        assert!(!refusal.contains("load balancers"), "{refusal}");
+    }
+
+    #[test]
+    fn a_rolling_update_needs_room_for_its_surge_pods() {
+        let q = quota(&[("pods", "1")], &[("pods", "1")]);
+        let edit = Edit {
+            existing: running(1, 1.0),
+            template_changes: true,
+        };
+        let check = check(&spec(1), &Defaults::default(), [&q], Some(&edit));
+        let refusal = check.refusal().expect("no room for the new pod");
+        assert!(
+            refusal.contains("1 more pods of your remaining 0"),
+            "{refusal}"
+        );
+        assert!(refusal.contains("rolling update"), "{refusal}");
+        assert!(
+            check
+                .rollout
+                .as_deref()
+                .is_some_and(|r| r.contains("up to 2 pods")),
+            "{check:?}"
+        );
+        // The same edit with a volume recreates: old pods go first.
+        let mut with_volume = spec(1);
+        with_volume.volume = Some(Volume {
+            claim: ClaimSource::Existing("data".into()),
+            mount_path: "/data".into(),
+        });
+        let check = super::check(&with_volume, &Defaults::default(), [&q], Some(&edit));
+        assert!(check.over().is_empty(), "{check:?}");
+    }
+
+    #[test]
+    fn the_rollout_peak_mixes_old_and_new_pod_sizes() {
+        assert_eq!(
+            [0, 1, 2, 4, 5, 8].map(max_surge),
+            [0, 1, 1, 1, 2, 2],
+            "25%, rounded up"
+        );
+        // 2 × 1Gi now, 2 × 512Mi wanted: at first both old pods and one new
+        // one run (2.5Gi), which is 512Mi more than now.
+        let mut smaller = spec(2);
+        smaller.resources.memory_request = Some("512Mi".into());
+        let edit = Edit {
+            existing: running(2, 1.0),
+            template_changes: true,
+        };
+        let q = quota(&[("requests.memory", "3Gi")], &[("requests.memory", "2Gi")]);
+        let check = check(&smaller, &Defaults::default(), [&q], Some(&edit));
+        let line = &check.lines[0];
+        assert_eq!(line.asked, gib(2.5));
+        assert_eq!(line.held, gib(2.0));
+        assert_eq!(
+            line.describe(),
+            "512Mi more memory requested of your remaining 1Gi"
+        );
+        assert!(line.fits());
+        // Growing instead: at the end two new pods and one old run (5Gi).
+        let mut bigger = spec(2);
+        bigger.resources.memory_request = Some("2Gi".into());
+        let check = super::check(&bigger, &Defaults::default(), [&q], Some(&edit));
+        assert_eq!(check.lines[0].asked, gib(5.0));
+        assert!(!check.lines[0].fits());
+    }
+
+    #[test]
+    fn a_load_balancer_counts_its_node_ports() {
+        let q = quota(
+            &[("services.nodeports", "0")],
+            &[("services.nodeports", "0")],
+        );
+        let check = check(&spec(1), &Defaults::default(), [&q], None);
+        assert!(
+            check
+                .refusal()
+                .expect("refused")
+                .contains("1 node ports of your remaining 0"),
+            "{check:?}"
+        );
     }
 
     #[test]
@@ -387,7 +752,7 @@ mod tests {
         };
         let mut s = spec(1);
         s.resources = Resources::default();
-        let pod = pod_resources(&s, &defaults);
+        let pod = pod_resources(&s.resources, &defaults);
         assert_eq!(pod.cpu_request, 0.1, "defaultRequest");
         assert_eq!(
             pod.memory_request,
@@ -395,7 +760,7 @@ mod tests {
             "falls back to the default limit"
         );
         s.resources.memory_limit = Some("256Mi".into());
-        let pod = pod_resources(&s, &defaults);
+        let pod = pod_resources(&s.resources, &defaults);
         assert_eq!(
             pod.memory_request,
             256.0 * 1024.0 * 1024.0,
@@ -411,7 +776,7 @@ mod tests {
             "spec": {"hard": {"pods": "1"}},
         }))
         .expect("quota");
-        let check = check(&spec(2), &Defaults::default(), [&q], &BTreeMap::new());
+        let check = check(&spec(2), &Defaults::default(), [&q], None);
         assert!(
             check
                 .refusal()

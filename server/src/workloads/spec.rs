@@ -4,8 +4,6 @@
 //! Parsing collects every problem, keyed by form field, so a failed form can
 //! show each message beside its field.
 
-use std::collections::BTreeMap;
-
 /// Longest name that fits a Deployment's pods, its Service and its DNS label.
 ///
 /// A Service name is a DNS-1035 label (≤ 63), and pod names add a ReplicaSet
@@ -13,8 +11,107 @@ use std::collections::BTreeMap;
 /// 47 keeps every generated name a valid label.
 pub const MAX_NAME_LEN: usize = 47;
 
-/// Field name → message, in form order of first appearance.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+/// The deploy form's fields in the order the page shows them, so the error
+/// summary at the top reads in the same order as the form. `quota` is the
+/// quota panel below the fields.
+pub const FORM_ORDER: [&str; 23] = [
+    "name",
+    "image_source",
+    "image_id",
+    "image",
+    "replicas",
+    "container_port",
+    "command",
+    "args",
+    "env",
+    "cpu_request",
+    "cpu_limit",
+    "memory_request",
+    "memory_limit",
+    "volume",
+    "volume_size",
+    "storage_class",
+    "existing_claim",
+    "mount_path",
+    "exposure",
+    "published_port",
+    "target_port",
+    "protocol",
+    "quota",
+];
+
+fn form_position(field: &str) -> usize {
+    FORM_ORDER
+        .iter()
+        .position(|f| *f == field)
+        .unwrap_or(FORM_ORDER.len())
+}
+
+/// Field name → message, one per field, kept in [`FORM_ORDER`] whatever
+/// order the checks ran in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    /// No messages yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the message for `field` (replacing an earlier one), at its place
+    /// in the form.
+    pub fn insert(&mut self, field: &'static str, message: String) {
+        if let Some(entry) = self.0.iter_mut().find(|(f, _)| *f == field) {
+            entry.1 = message;
+            return;
+        }
+        let at = self
+            .0
+            .iter()
+            .position(|(f, _)| form_position(f) > form_position(field))
+            .unwrap_or(self.0.len());
+        self.0.insert(at, (field, message));
+    }
+
+    /// The message for `field`.
+    pub fn get(&self, field: &str) -> Option<&String> {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m)
+    }
+
+    /// Whether `field` has a message.
+    pub fn contains_key(&self, field: &str) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// No messages.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many fields have a message.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The fields with a message, in form order.
+    pub fn fields(&self) -> Vec<&'static str> {
+        self.0.iter().map(|(f, _)| *f).collect()
+    }
+
+    /// `(field, message)` in form order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &String)> {
+        self.0.iter().map(|(f, m)| (*f, m))
+    }
+}
+
+impl<'a> IntoIterator for &'a FieldErrors {
+    type Item = &'a (&'static str, String);
+    type IntoIter = std::slice::Iter<'a, (&'static str, String)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// Who may reach a workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

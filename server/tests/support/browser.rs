@@ -19,8 +19,19 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts ChromeDriver on a free port and opens a headless Chromium session.
+    /// Starts ChromeDriver on a free port and opens a headless Chromium session
+    /// with JavaScript off.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Like [`Browser::start`], with the page's JavaScript on: what a person
+    /// with JavaScript sees (the progressive enhancements run too).
+    pub async fn start_with_javascript() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(javascript: bool) -> Self {
         let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let port = {
@@ -69,7 +80,8 @@ impl Browser {
                     "--host-resolver-rules=MAP localhost 127.0.0.1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
-                "prefs": {"profile.managed_default_content_settings.javascript": 2},
+                "prefs": {"profile.managed_default_content_settings.javascript":
+                    if javascript { 1 } else { 2 }},
             },
         }}});
         let created: Value = http
@@ -215,6 +227,94 @@ impl Browser {
             .expect("screenshot is base64")
     }
 
+    /// Presses Tab once, as a keyboard user moves focus.
+    pub async fn press_tab(&self) {
+        let tab = "\u{E004}";
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": tab}, {"type": "keyUp", "value": tab}]}]}),
+            ),
+        )
+        .await;
+    }
+
+    /// Runs `script` in the page (WebDriver execute script) and returns what it returns.
+    pub async fn run_script(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Runs axe-core over the page the browser is on (WCAG 2.0/2.1 A and AA,
+    /// and axe's best practices) and returns its violations, each as one
+    /// readable paragraph. axe.min.js is injected through WebDriver's execute
+    /// script, which the page's CSP does not govern.
+    pub async fn axe(&self) -> Vec<String> {
+        let source = axe_source();
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": source, "args": []})),
+        )
+        .await;
+        let script = r#"
+            const done = arguments[arguments.length - 1];
+            axe.run(document, {runOnly: {type: "tag", values:
+                ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}})
+              .then(result => done(result.violations.map(v => ({
+                  id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.map(n => ({target: n.target.join(" "), summary: n.failureSummary}))}))))
+              .catch(error => done([{id: "axe-error", impact: "error", help: String(error), nodes: []}]));
+        "#;
+        let _ = self
+            .http
+            .post(format!("{}/session/{}/timeouts", self.base, self.session))
+            .json(&json!({"script": 120_000}))
+            .send()
+            .await;
+        let violations = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({"script": script, "args": []})),
+            )
+            .await;
+        violations
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                let nodes: Vec<String> = v["nodes"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "    at {}: {}",
+                            n["target"].as_str().unwrap_or_default(),
+                            n["summary"].as_str().unwrap_or_default().replace('\n', " ")
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{} ({}): {}\n{}",
+                    v["id"].as_str().unwrap_or_default(),
+                    v["impact"].as_str().unwrap_or_default(),
+                    v["help"].as_str().unwrap_or_default(),
+                    nodes.join("\n")
+                )
+            })
+            .collect()
+    }
+
     /// Ends the session and the driver.
     pub async fn quit(mut self) {
         let _ = self
@@ -224,4 +324,26 @@ impl Browser {
             .await;
         let _ = self.driver.kill().await;
     }
+}
+
+/// axe.min.js, installed (once, pinned) by `install-axe.sh` into a cache
+/// folder outside the repository.
+fn axe_source() -> String {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/install-axe.sh");
+            let output = std::process::Command::new("bash")
+                .arg(script)
+                .output()
+                .expect("running install-axe.sh");
+            assert!(
+                output.status.success(),
+                "installing axe-core failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+        })
+        .clone()
 }

@@ -1,0 +1,265 @@
+//! Every page through axe-core in a real Chromium: WCAG 2.0/2.1 A and AA and
+//! axe's best practices, with no violations. axe is injected through
+//! WebDriver's execute script (the CSP governs only the page's own scripts);
+//! the page's JavaScript is on, so the progressive enhancements (copy
+//! buttons) are checked too. A failure prints each violation with the
+//! elements it found.
+
+mod registries_support;
+mod support;
+
+use registries_support::BasicRegistry;
+use reqwest::StatusCode;
+use support::{TestApp, browser::Browser, location};
+
+const ADMIN: &str = "prof@purdue.edu";
+
+/// Signs the browser in through the dev sign-in form.
+async fn sign_in(browser: &Browser, app: &TestApp, admin: bool) {
+    browser.goto(&app.url("/auth/login")).await;
+    browser.fill("#email", ADMIN).await;
+    if admin {
+        browser.click("input[name=admin]").await;
+    }
+    browser
+        .click("form[action='/auth/dev'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&app.url("/")).await;
+}
+
+/// Opens each path and runs axe over it; fails with every violation of
+/// every page at once.
+async fn check_pages(browser: &Browser, app: &TestApp, paths: &[String]) {
+    let mut report = Vec::new();
+    for path in paths {
+        browser.goto(&app.url(path)).await;
+        // A starting workload's page reloads itself; stop it as a person
+        // can, so the page stays put while axe reads it.
+        browser
+            .run_script("document.querySelector('#auto-refresh button')?.click()")
+            .await;
+        let title = browser.title().await;
+        let violations = browser.axe().await;
+        if !violations.is_empty() {
+            report.push(format!(
+                "{path} ({title}): {} violation(s)\n{}",
+                violations.len(),
+                violations.join("\n")
+            ));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "axe found violations on {} of {} pages:\n\n{}",
+        report.len(),
+        paths.len(),
+        report.join("\n\n")
+    );
+}
+
+#[tokio::test]
+async fn pages_without_a_cluster_pass_axe_and_the_first_tab_reaches_the_skip_link() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::start_with_javascript().await;
+    check_pages(&browser, &app, &["/auth/login".to_owned()]).await;
+    sign_in(&browser, &app, true).await;
+
+    // Keyboard only: the first Tab lands on the skip link, which shows, with
+    // a visible focus ring, and leads to the main content.
+    browser.goto(&app.url("/")).await;
+    browser.press_tab().await;
+    let focused = browser
+        .run_script(
+            "const a = document.activeElement; const style = getComputedStyle(a); \
+             const box = a.getBoundingClientRect(); \
+             return {text: a.textContent, href: a.getAttribute('href'), \
+                     outline: style.outlineStyle, width: style.outlineWidth, top: box.top, height: box.height}",
+        )
+        .await;
+    assert_eq!(focused["text"], "Skip to the content", "{focused}");
+    assert_eq!(focused["href"], "#main", "{focused}");
+    assert_ne!(focused["outline"], "none", "a focus ring: {focused}");
+    assert!(
+        focused["top"].as_f64().is_some_and(|t| t >= 0.0)
+            && focused["height"].as_f64().is_some_and(|h| h > 0.0),
+        "the skip link is on screen when focused: {focused}"
+    );
+
+    let paths: Vec<String> = ["/", "/admin", "/admin/audit", "/no/such/page"]
+        .map(str::to_owned)
+        .to_vec();
+    check_pages(&browser, &app, &paths).await;
+    browser.quit().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_page_of_a_namespace_has_no_axe_violations() {
+    let registry = BasicRegistry::from_env();
+    let args: Vec<String> = registry
+        .berth_args()
+        .into_iter()
+        .filter(|a| a != "--dev-login")
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let app = TestApp::spawn_in_cluster(&args).await;
+    let ns = format!("t-a11y-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    app.sign_in_dev(ADMIN, true).await;
+    let created = app
+        .submit(
+            "/admin/namespaces",
+            &[
+                ("name", &ns),
+                ("description", "accessibility test"),
+                ("requests_cpu", "4"),
+                ("requests_memory", "2Gi"),
+                ("pods", "10"),
+                ("services_loadbalancers", "2"),
+                ("persistentvolumeclaims", "2"),
+                ("requests_storage", "10Gi"),
+                ("default_request_cpu", "100m"),
+                ("default_request_memory", "64Mi"),
+                ("default_limit_cpu", "500m"),
+                ("default_limit_memory", "256Mi"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        created.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        created.text().await.unwrap_or_default()
+    );
+    let added = app
+        .submit(
+            &format!("/admin/namespaces/{ns}/members"),
+            &[("email", ADMIN), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let added = app
+        .submit(
+            &format!("/admin/namespaces/{ns}/members"),
+            &[("email", "student@purdue.edu"), ("role", "member")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let saved = app
+        .submit(
+            &format!("/namespaces/{ns}/registry"),
+            &[
+                ("host", &registry.host),
+                ("robot", &registry.user),
+                ("token", &registry.password),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let credential: i64 =
+        sqlx::query_scalar("SELECT id FROM registry_credentials WHERE namespace = ?")
+            .bind(&ns)
+            .fetch_one(&app.db)
+            .await
+            .expect("credential row");
+    let registered = app
+        .submit(
+            &format!("/namespaces/{ns}/images"),
+            &[
+                ("reference", &registry.image),
+                ("credential_id", &credential.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    let image = location(&registered);
+    let deployed = app
+        .submit(
+            &format!("/namespaces/{ns}/workloads"),
+            &[
+                ("action", "deploy"),
+                ("name", "web"),
+                ("image_source", "public"),
+                ("image", "quay.io/example/web:1.0"),
+                ("replicas", "1"),
+                ("container_port", "8080"),
+                ("exposure", "campus"),
+                ("published_port", "80"),
+                ("target_port", "8080"),
+                ("protocol", "TCP"),
+                ("volume", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        deployed.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        deployed.text().await.unwrap_or_default()
+    );
+
+    let browser = Browser::start_with_javascript().await;
+    sign_in(&browser, &app, true).await;
+    let paths: Vec<String> = [
+        "/".to_owned(),
+        "/admin/namespaces".to_owned(),
+        "/admin/namespaces/new".to_owned(),
+        format!("/admin/namespaces/{ns}"),
+        format!("/admin/namespaces/{ns}/edit"),
+        format!("/admin/namespaces/{ns}/delete"),
+        format!("/admin/namespaces/{ns}/members/remove?email=student%40purdue.edu"),
+        format!("/namespaces/{ns}/registry"),
+        format!("/namespaces/{ns}/credentials/{credential}/replace"),
+        format!("/namespaces/{ns}/credentials/{credential}/delete"),
+        format!("/namespaces/{ns}/images"),
+        image.clone(),
+        format!("{image}/delete"),
+        format!("/namespaces/{ns}/workloads"),
+        format!("/namespaces/{ns}/workloads/new"),
+        format!("/namespaces/{ns}/workloads/new?preset=jupyter"),
+        format!("/namespaces/{ns}/workloads/web"),
+        format!("/namespaces/{ns}/workloads/web/edit"),
+        format!("/namespaces/{ns}/workloads/web/delete"),
+        "/admin/audit".to_owned(),
+    ]
+    .to_vec();
+    check_pages(&browser, &app, &paths).await;
+
+    // With JavaScript, every command gets a copy button (copy.js); the text
+    // itself stays a plain <pre> either way.
+    browser
+        .goto(&app.url(&format!("/namespaces/{ns}/workloads/web")))
+        .await;
+    let counts = browser
+        .run_script(
+            "return [document.querySelectorAll('pre.command').length, \
+             document.querySelectorAll('pre.command + .copy-bar > button.copy-button').length]",
+        )
+        .await;
+    assert!(
+        counts[0].as_u64().is_some_and(|n| n >= 1) && counts[0] == counts[1],
+        "one copy button per command: {counts}"
+    );
+
+    // A deploy form with its errors shown.
+    browser
+        .goto(&app.url(&format!("/namespaces/{ns}/workloads/new")))
+        .await;
+    browser.fill("#name", "Bad_Name").await;
+    browser.fill("#replicas", "-1").await;
+    browser.click("button[value=deploy]").await;
+    let html = browser.source().await;
+    assert!(html.contains("error-summary"), "{html}");
+    let violations = browser.axe().await;
+    assert!(
+        violations.is_empty(),
+        "the deploy form with errors: {}",
+        violations.join("\n")
+    );
+
+    browser.quit().await;
+    let admin = support::cluster::admin().await;
+    let _ = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(admin)
+        .delete(&ns, &Default::default())
+        .await;
+    app.stop().await;
+}
