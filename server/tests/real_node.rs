@@ -165,6 +165,23 @@ impl World {
             .expect("credential row")
     }
 
+    /// Replaces a saved credential's robot and token as the student.
+    async fn replace_robot(&self, credential: i64, robot: &str, token: &str) {
+        let replaced = self
+            .app
+            .submit_as(
+                &self.student,
+                &self.path(&format!("/credentials/{credential}/replace")),
+                &[("robot", robot), ("token", token)],
+            )
+            .await;
+        assert_eq!(
+            replaced.status(),
+            StatusCode::SEE_OTHER,
+            "replacing the token"
+        );
+    }
+
     /// Registers an image as the student; its id.
     async fn register(&self, reference: &str, credential: i64) -> String {
         let registered = self
@@ -455,22 +472,9 @@ async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_po
         assert!(status.status.success());
     };
     set_token("first-token-0123456789");
-    let replaced = world
-        .app
-        .submit_as(
-            &world.student,
-            &world.path(&format!("/credentials/{credential}/replace")),
-            &[
-                ("robot", robot.as_str()),
-                ("token", "first-token-0123456789"),
-            ],
-        )
+    world
+        .replace_robot(credential, &robot, "first-token-0123456789")
         .await;
-    assert_eq!(
-        replaced.status(),
-        StatusCode::SEE_OTHER,
-        "using the second robot"
-    );
     set_token("second-token-9876543210");
 
     world.deploy(&add_two(&image_id, "none")).await;
@@ -487,22 +491,9 @@ async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_po
     );
 
     // The student replaces the token in Berth; the next pod pulls.
-    let replaced = world
-        .app
-        .submit_as(
-            &world.student,
-            &world.path(&format!("/credentials/{credential}/replace")),
-            &[
-                ("robot", robot.as_str()),
-                ("token", "second-token-9876543210"),
-            ],
-        )
+    world
+        .replace_robot(credential, &robot, "second-token-9876543210")
         .await;
-    assert_eq!(
-        replaced.status(),
-        StatusCode::SEE_OTHER,
-        "replacing the token"
-    );
     let restarted = world
         .app
         .submit_as(
