@@ -26,7 +26,24 @@ struct Serve {
     _dir: tempfile::TempDir,
 }
 
+/// A test that fails half-way still stops the world it started (and frees
+/// port 8080 for the next run).
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.interrupt();
+        }
+    }
+}
+
 impl Serve {
+    /// ^C, as a person would press it, and the exit status.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        self.child.wait().expect("waiting for testenv/serve")
+    }
+
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("serve.out");
@@ -68,9 +85,7 @@ impl Serve {
 
     /// ^C, then everything it started is gone.
     fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-INT", &pid]).status();
-        let status = self.child.wait().expect("waiting for testenv/serve");
+        let status = self.interrupt();
         // testenv/run answers ^C by stopping everything and exiting 130.
         assert_eq!(status.code(), Some(130), "{}", self.output());
         self.output()
@@ -138,8 +153,11 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
             "form[action='/admin/namespaces/{ns}/members'] button[type=submit]"
         ))
         .await;
-    let html = browser.source().await;
-    assert!(html.contains(STUDENT), "the member is listed: {html}");
+    browser
+        .wait_for_source("the member listed", |html| {
+            html.contains(&format!("<td>{STUDENT}</td>"))
+        })
+        .await;
     browser.click(".site-header form button").await;
     browser.wait_for_url(&format!("{BASE}/auth/login")).await;
 
@@ -166,9 +184,12 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
     browser
         .click("form[action$='/registry'] button[type=submit]")
         .await;
-    let html = browser.source().await;
+    let html = browser
+        .wait_for_source("the saved credential", |html| {
+            html.contains(&format!("<code>{robot}</code>")) || html.contains("Saved")
+        })
+        .await;
     assert!(!html.contains(&token), "the token is not shown again");
-    assert!(html.contains(&robot), "the credential is saved: {html}");
 
     // Register add-two and deploy it with the preset.
     browser
@@ -178,11 +199,14 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
     browser
         .click("form[action$='/images'] button[type=submit]")
         .await;
-    let image_page = browser.url().await;
+    let image_page = browser
+        .wait_for_url(&format!("{BASE}/namespaces/{ns}/images/"))
+        .await;
     let image_id = image_page.rsplit('/').next().unwrap_or_default().to_owned();
     assert!(
         !image_id.is_empty() && image_id.chars().all(|c| c.is_ascii_digit()),
-        "registered: {image_page}"
+        "registered: {image_page}\n{}",
+        browser.source().await
     );
     browser
         .goto(&format!(

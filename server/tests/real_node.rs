@@ -365,7 +365,9 @@ async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campu
     browser
         .click("form[action$='/images'] button[type=submit]")
         .await;
-    let image_page = browser.url().await;
+    let image_page = browser
+        .wait_for_url(&world.app.url(&world.path("/images/")))
+        .await;
     let image_id = image_page.rsplit('/').next().expect("image id").to_owned();
     assert!(
         image_id.chars().all(|c| c.is_ascii_digit()),

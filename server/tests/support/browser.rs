@@ -140,11 +140,31 @@ impl Browser {
             .to_owned()
     }
 
-    /// Waits (up to ten seconds) until the browser is on a URL that starts with
-    /// `prefix`, and returns that URL; a click's navigation may still be under way
-    /// when the click answers.
+    /// Waits (up to twenty seconds) until the page's source satisfies `done`
+    /// and returns it: a click's navigation may still be under way when the
+    /// click answers, and a form that redirects to the same URL gives no other
+    /// sign that it is done.
+    pub async fn wait_for_source(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let html = self.source().await;
+            if done(&html) {
+                return html;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the page never showed {what}:\n{html}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits (up to twenty seconds: a submit may wait on the registry or the
+    /// apiserver) until the browser is on a URL that starts with `prefix`, and
+    /// returns that URL; a click's navigation may still be under way when the
+    /// click answers.
     pub async fn wait_for_url(&self, prefix: &str) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let url = self.url().await;
             if url.starts_with(prefix) {
