@@ -247,8 +247,9 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
     browser.fill("#name", "Bad_Name").await;
     browser.fill("#replicas", "-1").await;
     browser.click("button[value=deploy]").await;
-    let html = browser.source().await;
-    assert!(html.contains("error-summary"), "{html}");
+    browser
+        .wait_for_source("the error summary", |html| html.contains("error-summary"))
+        .await;
     let violations = browser.axe().await;
     assert!(
         violations.is_empty(),

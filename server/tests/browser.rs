@@ -46,8 +46,11 @@ async fn a_bad_email_is_shown_beside_the_field_in_the_browser() {
     browser
         .click("form[action='/auth/dev'] button[type=submit]")
         .await;
-    let page = browser.source().await;
-    assert!(page.contains("id=\"email-error\""), "{page}");
+    let page = browser
+        .wait_for_source("the message beside the field", |html| {
+            html.contains("id=\"email-error\"")
+        })
+        .await;
     assert!(page.contains("Enter an email address"), "{page}");
     browser.quit().await;
     app.stop().await;

@@ -353,7 +353,12 @@ async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campu
     browser
         .click("form[action$='/registry'] button[type=submit]")
         .await;
-    let html = browser.source().await;
+    let robot = env("TESTENV_ROBOT_NAME");
+    let html = browser
+        .wait_for_source("the saved credential", |html| {
+            html.contains(&format!("<code>{robot}</code>"))
+        })
+        .await;
     assert!(
         !html.contains(&env("TESTENV_ROBOT_TOKEN")),
         "the token is never shown"
