@@ -229,8 +229,19 @@ impl World {
 
     /// The workload's page once it shows something `found` accepts.
     async fn page_until(&self, rest: &str, what: &str, found: impl Fn(&str) -> bool) -> String {
+        // Right after a deploy the page may be a 404 until Berth's cache has
+        // seen the new Deployment: that is "not yet", not a failure.
         eventually(WAIT, what, || async {
-            let html = self.page(rest).await;
+            let response = self
+                .student
+                .get(self.app.url(&self.path(rest)))
+                .send()
+                .await
+                .ok()?;
+            if response.status() != StatusCode::OK {
+                return None;
+            }
+            let html = response.text().await.ok()?;
             found(&html).then_some(html)
         })
         .await
