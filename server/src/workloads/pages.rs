@@ -374,11 +374,15 @@ pub fn row(objects: &Objects, now: i64, public_pool: &(String, String)) -> Workl
         counts.entry(rank).or_insert_with(|| (phase, 0)).1 += 1;
     }
     let restarts = objects.pods.iter().map(|p| restarts_of(p)).sum();
+    // A recent Warning Event counts only while the workload is not all
+    // ready: once every pod is ready, a warning from its start (a failed
+    // readiness probe, a cluster without DNS) is history, not trouble.
     let failing = objects.pods.iter().any(|p| problem_of(p).is_some())
-        || objects
-            .events
-            .iter()
-            .any(|e| e.type_.as_deref() == Some("Warning") && is_recent(e, now));
+        || (ready < desired
+            && objects
+                .events
+                .iter()
+                .any(|e| e.type_.as_deref() == Some("Warning") && is_recent(e, now)));
     let (health, state) = if desired == 0 {
         ("warn", "stopped")
     } else if ready >= desired && !failing {
@@ -917,6 +921,28 @@ mod tests {
         assert_eq!(row.state, "trouble");
         assert_eq!(row.exposure, "none");
         assert!(row.address.is_none());
+    }
+
+    #[test]
+    fn a_warning_from_the_start_does_not_make_a_ready_workload_trouble() {
+        let mut objects = objects(None);
+        // Both pods ready now; the recent Warning Event stays.
+        let ready_pod = objects
+            .pods
+            .iter()
+            .find(|p| phase_of(p) == "Running")
+            .cloned()
+            .expect("a running pod");
+        objects.pods = vec![ready_pod.clone(), ready_pod];
+        let mut deployment = (*objects.deployment).clone();
+        if let Some(status) = deployment.status.as_mut() {
+            status.ready_replicas = Some(2);
+        }
+        objects.deployment = Arc::new(deployment);
+        let row = row(&objects, NOW, &pool());
+        assert_eq!(row.ready, row.desired);
+        assert!(!objects.events.is_empty());
+        assert_eq!(row.state, "ready");
     }
 
     #[test]
