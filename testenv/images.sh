@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (variables are read by testenv/run)
 # testenv/images.sh — real images for the real node, without a Docker engine;
 # sourced by testenv/run.
 #
@@ -28,7 +29,7 @@ images_build_add_two() {
     triple=$(rustc -vV | awk '/^host:/ {print $2}')
     ADD_TWO_BIN=${CARGO_TARGET_DIR:-$TESTENV_SRC/../target}/$triple/release/add-two
     (
-        cd "$TESTENV_SRC/.."
+        cd "$TESTENV_SRC/.." || exit
         export "CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C target-feature=+crt-static"
         CARGO_PROFILE_RELEASE_STRIP=symbols cargo build --quiet --release --locked -p add-two --target "$triple"
     ) >"$D/logs/add-two-build.log" 2>&1 &

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (variables are read by testenv/run)
 # testenv/node.sh — the test world's one real node, sourced by testenv/run.
 #
 # A kubelet, containerd (Debian's, with Debian's runc), the CNI plugins
@@ -80,7 +81,6 @@ node_network() {
     local id=${NODE_NS#berth-}
     id=${id%-node}
     NODE_VETH_HOST=bth${id}h
-    CAMPUS_VETH=bth${id}c
     ip netns add "$NODE_NS"
     ip netns add "$CAMPUS_NS"
     NODE_NETNS_MADE=1
