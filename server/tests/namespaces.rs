@@ -5,6 +5,8 @@
 
 mod support;
 
+use support::unique;
+
 use std::time::Duration;
 
 use berth::kube::{Identity, Kube};
@@ -26,13 +28,6 @@ use support::{
 };
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
 
 /// A complete, valid namespace form.
 fn namespace_form(name: &str) -> Vec<(&'static str, String)> {

@@ -6,6 +6,8 @@
 mod registries_support;
 mod support;
 
+use support::{testenv_var as env, unique};
+
 use std::{process::Command, time::Duration};
 
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
@@ -23,17 +25,6 @@ use support::{
 const STUDENT: &str = "student@purdue.edu";
 /// Pulls, container starts and address assignment on a 2-core machine.
 const WAIT: Duration = Duration::from_secs(120);
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by testenv/run"))
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
 
 /// Runs a command inside one of the run's network namespaces; its stdout.
 fn in_netns(netns: &str, args: &[&str]) -> (bool, String) {
@@ -180,6 +171,39 @@ impl World {
             StatusCode::SEE_OTHER,
             "replacing the token"
         );
+    }
+
+    /// Saves the run's robot and registers the image named by the testenv
+    /// variable `image_var` with it: (credential id, image id).
+    async fn register_with_robot(&self, image_var: &str) -> (i64, String) {
+        let credential = self.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
+        let image_id = self.register(&env(image_var), credential).await;
+        (credential, image_id)
+    }
+
+    /// Restarts a workload as the student.
+    async fn restart(&self, workload: &str) {
+        let restarted = self
+            .app
+            .submit_as(
+                &self.student,
+                &self.path(&format!("/workloads/{workload}/restart")),
+                &[],
+            )
+            .await;
+        assert_eq!(
+            restarted.status(),
+            StatusCode::SEE_OTHER,
+            "restarting {workload}"
+        );
+    }
+
+    /// Waits until a pod of the namespace is ready on the real node.
+    async fn ready_on_real_node(&self, what: &str) {
+        eventually(WAIT, what, || async {
+            first_ready_on_real_node(&self.pods().await).then_some(())
+        })
+        .await;
     }
 
     /// Registers an image as the student; its id.
@@ -451,8 +475,7 @@ async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campu
 #[tokio::test]
 async fn public_exposure_gets_an_address_from_the_public_pool_and_answers_there() {
     let world = World::new().await;
-    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
-    let image_id = world.register(&env("TESTENV_REAL_IMAGE"), credential).await;
+    let (_, image_id) = world.register_with_robot("TESTENV_REAL_IMAGE").await;
     world.deploy(&add_two(&image_id, "public")).await;
     let address = world.assigned_address("add-two").await;
     assert!(
@@ -474,8 +497,7 @@ async fn public_exposure_gets_an_address_from_the_public_pool_and_answers_there(
 #[tokio::test]
 async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_pod_pull() {
     let world = World::new().await;
-    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
-    let image_id = world.register(&env("TESTENV_REAL_IMAGE"), credential).await;
+    let (credential, image_id) = world.register_with_robot("TESTENV_REAL_IMAGE").await;
 
     // Harbor revokes the robot's token: the registry now wants another one.
     // (The registry is shared by the whole run, so this test revokes a robot
@@ -512,29 +534,17 @@ async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_po
     world
         .replace_robot(credential, &robot, "second-token-9876543210")
         .await;
-    let restarted = world
-        .app
-        .submit_as(
-            &world.student,
-            &world.path("/workloads/add-two/restart"),
-            &[],
-        )
+    world.restart("add-two").await;
+    world
+        .ready_on_real_node("a pod pulled and runs on the real node")
         .await;
-    assert_eq!(restarted.status(), StatusCode::SEE_OTHER);
-    eventually(WAIT, "a pod pulled and runs on the real node", || async {
-        first_ready_on_real_node(&world.pods().await).then_some(())
-    })
-    .await;
     world.finish().await;
 }
 
 #[tokio::test]
 async fn a_command_override_prints_to_the_logs_page_and_one_that_exits_is_a_crash_loop() {
     let world = World::new().await;
-    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
-    let image_id = world
-        .register(&env("TESTENV_TOOLS_IMAGE"), credential)
-        .await;
+    let (_, image_id) = world.register_with_robot("TESTENV_TOOLS_IMAGE").await;
     world
         .deploy(&tools(
             &image_id,
@@ -584,10 +594,7 @@ async fn a_command_override_prints_to_the_logs_page_and_one_that_exits_is_a_cras
 #[tokio::test]
 async fn a_file_written_to_the_workload_volume_survives_a_pod_restart() {
     let world = World::new().await;
-    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
-    let image_id = world
-        .register(&env("TESTENV_TOOLS_IMAGE"), credential)
-        .await;
+    let (_, image_id) = world.register_with_robot("TESTENV_TOOLS_IMAGE").await;
     let mut form = tools(
         &image_id,
         "notes",
@@ -609,11 +616,7 @@ async fn a_file_written_to_the_workload_volume_survives_a_pod_restart() {
         .await;
     let count = |html: &str| html.matches(" UTC ").count();
     assert_eq!(count(&first), 1, "{first}");
-    let restarted = world
-        .app
-        .submit_as(&world.student, &world.path("/workloads/notes/restart"), &[])
-        .await;
-    assert_eq!(restarted.status(), StatusCode::SEE_OTHER);
+    world.restart("notes").await;
     // The new pod appended to what the old one wrote.
     world
         .page_until(
@@ -628,10 +631,7 @@ async fn a_file_written_to_the_workload_volume_survives_a_pod_restart() {
 #[tokio::test]
 async fn the_jupyter_preset_shape_serves_its_volume_on_8888() {
     let world = World::new().await;
-    let credential = world.save_robot(&env("TESTENV_ROBOT_TOKEN")).await;
-    let image_id = world
-        .register(&env("TESTENV_JUPYTER_IMAGE"), credential)
-        .await;
+    let (_, image_id) = world.register_with_robot("TESTENV_JUPYTER_IMAGE").await;
     let page = world.page("/workloads/new?preset=jupyter").await;
     // The preset's shape, as the form fills it in; the test world's stand-in
     // image answers to the same command and arguments.
@@ -666,10 +666,9 @@ async fn the_jupyter_preset_shape_serves_its_volume_on_8888() {
         ("protocol", "TCP"),
     ];
     world.deploy(&form).await;
-    eventually(WAIT, "jupyter runs on the real node", || async {
-        first_ready_on_real_node(&world.pods().await).then_some(())
-    })
-    .await;
+    world
+        .ready_on_real_node("jupyter runs on the real node")
+        .await;
     // A notebook written to the volume from inside the pod's mount, then
     // served from it on 8888 through the Service (published 80 → 8888).
     let pv_dir = bound_volume_dir(&world.admin, &ns, "jupyter").await;

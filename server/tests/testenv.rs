@@ -3,6 +3,8 @@
 
 mod support;
 
+use support::testenv_var as env;
+
 use std::time::Duration;
 
 use k8s_openapi::api::{
@@ -22,11 +24,6 @@ use support::{
     cluster::{self, TestNamespace, eventually},
     oidc::Provider,
 };
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests under testenv/run"))
-}
 
 fn deployment(name: &str, image: &str) -> serde_json::Value {
     json!({

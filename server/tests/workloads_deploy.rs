@@ -6,6 +6,8 @@
 mod registries_support;
 mod support;
 
+use support::unique;
+
 use std::time::Duration;
 
 use k8s_openapi::api::{
@@ -26,13 +28,6 @@ use support::{
 
 const STUDENT: &str = "student@purdue.edu";
 const WAIT: Duration = Duration::from_secs(60);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
 
 /// Berth as its ServiceAccount, an admin browser (the default client) that
 /// made a namespace with a quota and added the student, and the student's browser.

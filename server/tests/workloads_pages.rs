@@ -7,6 +7,8 @@
 
 mod support;
 
+use support::unique;
+
 use std::time::Duration;
 
 use berth::{
@@ -35,13 +37,6 @@ use support::{
 
 const WAIT: Duration = Duration::from_secs(60);
 const STUDENT: &str = "student@purdue.edu";
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
 
 /// The text a person reads: askama escapes quotes and ampersands.
 fn unescape(html: &str) -> String {

@@ -47,6 +47,20 @@ pub fn loopback_v4() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// A name no other test uses: `<prefix>-` and eight hex digits.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// A variable `testenv/run` sets; outside it, a panic that says so.
+pub fn testenv_var(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests under testenv/run"))
+}
+
 /// A new cookie-keeping client that does not follow redirects.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
