@@ -388,3 +388,19 @@ metallb_ready() {
     ip netns exec "$NODE_NS" curl -sf "http://127.0.0.1:$METALLB_PORT/metrics" |
         grep -q '^metallb_k8s_client_config_loaded_bool 1'
 }
+
+# node_route_pools_from_host: with TESTENV_PODS_ON=real (testenv/serve), the
+# host routes the two pools to the node over its link, so a person's browser
+# on this machine opens a workload's address as Berth shows it. The routes go
+# with the link at exit. Tests don't need them (their clients stand in the
+# campus namespace), and concurrent runs would fight over them.
+node_route_pools_from_host() {
+    local pool
+    for pool in "$CAMPUS_POOL" "$PUBLIC_POOL"; do
+        if ip -4 route show "$pool" | grep -q .; then
+            log "warning: $pool is already routed on this host (another testenv/serve?); open addresses from $CAMPUS_NS instead"
+            continue
+        fi
+        ip route add "$pool" via "$NODE_IP" dev "$NODE_VETH_HOST"
+    done
+}

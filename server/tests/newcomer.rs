@@ -133,10 +133,13 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
     let campus = serve
         .output()
         .lines()
-        .find_map(|l| l.trim().strip_prefix("ip netns exec ").map(str::to_owned))
+        .find_map(|l| {
+            l.split_once("ip netns exec ")
+                .map(|(_, rest)| rest.to_owned())
+        })
         .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
         .expect("the terminal says where addresses live");
-    let ns = format!("cs101-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let ns = support::unique("cs101");
 
     let browser = Browser::start().await;
     // The admin creates the namespace and adds the student.
@@ -256,6 +259,25 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
             browser.screenshot().await,
         );
     }
+    // The student opens the address in the browser, as the page offers…
+    browser.goto(&format!("http://{address}/")).await;
+    let index = browser.source().await;
+    assert!(
+        index.contains("add-two") && index.contains("/add_two"),
+        "add-two answers at its address: {index}"
+    );
+    // …and calls it as the terminal and the page say, from this machine and
+    // from the local campus network.
+    let answer = http
+        .post(format!("http://{address}/add_two"))
+        .json(&serde_json::json!({"num": 123}))
+        .send()
+        .await
+        .expect("add-two answers");
+    assert_eq!(
+        answer.json::<serde_json::Value>().await.expect("JSON"),
+        serde_json::json!({"output": 125})
+    );
     let answer = Command::new("ip")
         .args(["netns", "exec", &campus, "curl", "-sS", "--max-time", "5"])
         .args([
@@ -273,6 +295,12 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
         "{}",
         String::from_utf8_lossy(&answer.stderr)
     );
+    if let Ok(dir) = std::env::var("BERTH_SCREENSHOT_DIR") {
+        let _ = std::fs::write(
+            format!("{dir}/newcomer-address.png"),
+            browser.screenshot().await,
+        );
+    }
     browser.quit().await;
 
     // ^C stops Berth and the local cluster with it.
@@ -284,5 +312,13 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
     assert!(
         !String::from_utf8_lossy(&netns.stdout).contains(&campus),
         "the local cluster's network namespaces are gone: {output}"
+    );
+    let routes = Command::new("ip")
+        .args(["-4", "route", "show", "10.250.1.0/24"])
+        .output()
+        .expect("ip route");
+    assert!(
+        routes.stdout.is_empty(),
+        "and the host's route to its addresses"
     );
 }
