@@ -59,10 +59,12 @@ images_push() {
         die "compiling the pause image failed (log: $D/logs/images.log)"
     layer "$I/pause" "$I/pause.tar.layer"
     image "$R/testenv/pause:1" "$I/pause.tar.layer" --entrypoint /bin/pause --user 65535:65535
-    # A tarball for the node's containerd, named as its config expects.
-    DOCKER_CONFIG=$D/docker "$TESTENV_CRANE" pull --insecure "$R/testenv/pause:1" "$I/pause.tar.pulled" >>"$D/logs/crane.log" 2>&1 ||
+    # A tarball for the node's containerd (named by its reference, which is
+    # the node's sandbox_image), imported rather than pulled: the registry
+    # wants credentials, which containerd has only for the images Pods name.
+    PAUSE_IMAGE=$R/testenv/pause:1
+    DOCKER_CONFIG=$D/docker "$TESTENV_CRANE" pull --insecure "$PAUSE_IMAGE" "$I/pause.tar" >>"$D/logs/crane.log" 2>&1 ||
         die "pulling the pause image back failed (log: $D/logs/crane.log)"
-    retag_tarball "$I/pause.tar.pulled" "$I/pause.tar" "testenv.local/pause:1"
     # tools + jupyter stand-in
     cp /bin/busybox "$I/tools/bin/busybox"
     local a
@@ -98,15 +100,4 @@ EOF
     REAL_IMAGE_DIGEST=$(DOCKER_CONFIG=$D/docker "$TESTENV_CRANE" digest --insecure "$REAL_IMAGE" 2>>"$D/logs/crane.log")
     TOOLS_IMAGE=$R/cs101/tools:1.0
     JUPYTER_IMAGE=$R/cs101/jupyter:1.0
-}
-
-# retag_tarball <in> <out> <name>: the same image tarball with its RepoTags
-# set to <name> (what `ctr images import` names the image).
-retag_tarball() {
-    local tmp
-    tmp=$(mktemp -d "$D/image/retag.XXXXXX")
-    tar -C "$tmp" -xf "$1"
-    sed -i -E "s#\"RepoTags\":\[[^]]*\]#\"RepoTags\":[\"$3\"]#" "$tmp/manifest.json"
-    (cd "$tmp" && tar -cf "$2" -- *)
-    rm -rf "$tmp"
 }

@@ -127,15 +127,15 @@ node_bridges() {
 }
 
 node_cgroups() {
-    local c parent
+    local c
     for c in /sys/fs/cgroup/*/; do
         c=${c%/}
         [[ -d $c && ! -L $c ]] || continue
         mkdir -p "$c/$NODE_CGROUP"
+        # A new cpuset cgroup has no CPUs or memory nodes until given its parent's.
         if [[ -e $c/cpuset.cpus ]]; then
-            parent=$c
-            cat "$parent/cpuset.cpus" >"$c/$NODE_CGROUP/cpuset.cpus"
-            cat "$parent/cpuset.mems" >"$c/$NODE_CGROUP/cpuset.mems"
+            cat "$c/cpuset.cpus" >"$c/$NODE_CGROUP/cpuset.cpus"
+            cat "$c/cpuset.mems" >"$c/$NODE_CGROUP/cpuset.mems"
         fi
     done
 }
@@ -153,7 +153,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.internal.v1.opt"]
   path = "$N/containerd/opt"
 [plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "testenv.local/pause:1"
+  sandbox_image = "$PAUSE_IMAGE"
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
