@@ -1,107 +1,150 @@
-//! Watch-backed caches (kube-rs reflectors) of what pages show, so a page view
-//! never turns into requests to the apiserver. Each cache is filled by a
-//! background task that re-lists and re-watches with backoff on errors.
+//! Watch-backed caches of what pages show, so a page view never turns into
+//! requests to the apiserver, and never into a scan of the cluster.
+//!
+//! What is kept grows with what Berth manages, not with the cluster:
+//! - every watch but the Events' selects Berth's label
+//!   (`app.kubernetes.io/managed-by=berth`; Berth's pod templates carry it, so
+//!   its Pods and ReplicaSets do too);
+//! - Events carry no labels, and a watch cannot be limited to a set of
+//!   namespaces, so they are filtered as they arrive: only those in Berth's
+//!   namespaces about the kinds pages explain, at most [`EVENTS_PER_OBJECT`]
+//!   per object and [`EVENTS_PER_NAMESPACE`] per namespace, none older than
+//!   [`EVENT_MAX_AGE`];
+//! - each object is slimmed before it is stored to what pages read (no
+//!   managed fields, no pod volumes or environment, …; see `Slim`);
+//! - objects are indexed by namespace and name, so a lookup is by key and a
+//!   namespace's objects are found without looking at anyone else's.
+//!
+//! Each cache is kept by a background task that lists, then watches, and
+//! lists again with backoff after an error; until a new list is complete the
+//! old state keeps being served.
 
-use std::{fmt::Debug, future::ready};
+use std::{
+    collections::{BTreeMap, HashMap},
+    fmt::Debug,
+    sync::{Arc, RwLock},
+};
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::{
     api::{
-        apps::v1::{Deployment, ReplicaSet},
-        core::v1::{Event, LimitRange, Namespace, Pod, ResourceQuota, Service},
+        apps::v1::{Deployment, ReplicaSet, ReplicaSetStatus},
+        core::v1::{
+            Container, Event, EventSeries, LimitRange, Namespace, ObjectReference, Pod, PodSpec,
+            PodStatus, ResourceQuota, Service,
+        },
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::{
-    Api, Client, Resource, ResourceExt,
-    runtime::{WatchStreamExt, reflector, reflector::Store, watcher},
+    Api, Client, Resource,
+    runtime::{WatchStreamExt, watcher},
 };
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 
 use super::MANAGED_BY_SELECTOR;
+
+/// Events kept per object (a workload page shows the newest 20).
+pub const EVENTS_PER_OBJECT: usize = 20;
+/// Events kept per namespace.
+pub const EVENTS_PER_NAMESPACE: usize = 200;
+/// Events older than this are dropped (the apiserver's own TTL is one hour).
+pub const EVENT_MAX_AGE: i64 = 3600;
+/// The kinds whose Events pages explain.
+const EVENT_KINDS: [&str; 4] = ["Pod", "ReplicaSet", "Deployment", "Service"];
 
 /// The caches. Cloning shares them.
 #[derive(Clone)]
 pub struct Caches {
-    /// Namespaces Berth manages (label `app.kubernetes.io/managed-by=berth`).
-    pub namespaces: Store<Namespace>,
-    /// ResourceQuotas Berth manages, in every namespace.
-    pub quotas: Store<ResourceQuota>,
-    /// LimitRanges Berth manages, in every namespace.
-    pub limit_ranges: Store<LimitRange>,
-    /// Every Deployment (workload counts now, workload pages later).
-    pub deployments: Store<Deployment>,
-    /// Every Pod (counts and status).
-    pub pods: Store<Pod>,
+    /// Namespaces Berth manages.
+    pub namespaces: Cache<Namespace>,
+    /// ResourceQuotas Berth manages.
+    pub quotas: Cache<ResourceQuota>,
+    /// LimitRanges Berth manages.
+    pub limit_ranges: Cache<LimitRange>,
+    /// Berth's Deployments.
+    pub deployments: Cache<Deployment>,
+    /// Pods of Berth's Deployments.
+    pub pods: Cache<Pod>,
     /// Services Berth manages (addresses of exposed workloads).
-    pub services: Store<Service>,
-    /// ReplicaSets of Berth's Deployments (they inherit the managed-by label
-    /// from the pod template): a quota refusal shows up only in their Events.
-    pub replica_sets: Store<ReplicaSet>,
-    /// Events (core/v1) about everything but Nodes, in every namespace.
-    pub events: Store<Event>,
+    pub services: Cache<Service>,
+    /// ReplicaSets of Berth's Deployments: a quota refusal shows up only in
+    /// their Events, and the newest one tells how far a rollout got.
+    pub replica_sets: Cache<ReplicaSet>,
+    /// Recent Events in Berth's namespaces, bounded (see the module comment).
+    pub events: Cache<Event>,
 }
 
 impl Caches {
     /// Starts one watch task per cache with Berth's own (non-impersonating)
     /// client: its ServiceAccount may list and watch exactly these.
     pub fn start(client: Client) -> Self {
-        let managed = watcher::Config::default().labels(MANAGED_BY_SELECTOR);
-        Self {
-            namespaces: reflect(Api::all(client.clone()), managed.clone(), "namespaces"),
-            quotas: reflect(Api::all(client.clone()), managed.clone(), "resourcequotas"),
-            limit_ranges: reflect(Api::all(client.clone()), managed.clone(), "limitranges"),
-            deployments: reflect(
-                Api::all(client.clone()),
-                watcher::Config::default(),
-                "deployments",
-            ),
-            pods: reflect(Api::all(client.clone()), watcher::Config::default(), "pods"),
-            services: reflect(Api::all(client.clone()), managed.clone(), "services"),
-            replica_sets: reflect(Api::all(client.clone()), managed, "replicasets"),
-            // Events carry no labels to select Berth's by, and a watch cannot
-            // be limited to a set of namespaces; the apiserver's event TTL
-            // (one hour by default) bounds how many there are. Node events
-            // are the bulk of a cluster's own chatter and never shown.
-            events: reflect(
+        let managed = || watcher::Config::default().labels(MANAGED_BY_SELECTOR);
+        let namespaces = Cache::new();
+        namespaces.spawn(Api::all(client.clone()), managed(), "namespaces", None);
+        let caches = Self {
+            quotas: Cache::watching(Api::all(client.clone()), managed(), "resourcequotas"),
+            limit_ranges: Cache::watching(Api::all(client.clone()), managed(), "limitranges"),
+            deployments: Cache::watching(Api::all(client.clone()), managed(), "deployments"),
+            pods: Cache::watching(Api::all(client.clone()), managed(), "pods"),
+            services: Cache::watching(Api::all(client.clone()), managed(), "services"),
+            replica_sets: Cache::watching(Api::all(client.clone()), managed(), "replicasets"),
+            events: Cache::new(),
+            namespaces,
+        };
+        // Node events are most of a cluster's own chatter; the rest is
+        // filtered by namespace, which needs the namespaces listed first.
+        let ours = caches.namespaces.clone();
+        let events = caches.events.clone();
+        tokio::spawn(async move {
+            ours.wait_until_ready().await;
+            let keep: Filter<Event> = Arc::new(move |event: &Event| {
+                let ns = event.metadata.namespace.as_deref().unwrap_or_default();
+                ours.get("", ns).is_some()
+                    && EVENT_KINDS.contains(&event.involved_object.kind.as_deref().unwrap_or(""))
+            });
+            events.spawn(
                 Api::all(client),
                 watcher::Config::default().fields("involvedObject.kind!=Node"),
                 "events",
-            ),
-        }
+                Some(keep),
+            );
+        });
+        caches
     }
 
     /// Every cache has completed its first list.
     pub fn is_ready(&self) -> bool {
-        is_ready(&self.namespaces)
-            && is_ready(&self.quotas)
-            && is_ready(&self.limit_ranges)
-            && is_ready(&self.deployments)
-            && is_ready(&self.pods)
-            && is_ready(&self.services)
-            && is_ready(&self.replica_sets)
-            && is_ready(&self.events)
+        self.namespaces.is_ready()
+            && self.quotas.is_ready()
+            && self.limit_ranges.is_ready()
+            && self.deployments.is_ready()
+            && self.pods.is_ready()
+            && self.services.is_ready()
+            && self.replica_sets.is_ready()
+            && self.events.is_ready()
     }
 
     /// Waits (up to `timeout`) until every cache has its first list; for
     /// start-up and tests.
     pub async fn wait_until_ready(&self, timeout: std::time::Duration) -> bool {
         let all = async {
-            let _ = self.namespaces.wait_until_ready().await;
-            let _ = self.quotas.wait_until_ready().await;
-            let _ = self.limit_ranges.wait_until_ready().await;
-            let _ = self.deployments.wait_until_ready().await;
-            let _ = self.pods.wait_until_ready().await;
-            let _ = self.services.wait_until_ready().await;
-            let _ = self.replica_sets.wait_until_ready().await;
-            let _ = self.events.wait_until_ready().await;
+            self.namespaces.wait_until_ready().await;
+            self.quotas.wait_until_ready().await;
+            self.limit_ranges.wait_until_ready().await;
+            self.deployments.wait_until_ready().await;
+            self.pods.wait_until_ready().await;
+            self.services.wait_until_ready().await;
+            self.replica_sets.wait_until_ready().await;
+            self.events.wait_until_ready().await;
         };
-        tokio::time::timeout(timeout, all).await.is_ok() && self.is_ready()
+        tokio::time::timeout(timeout, all).await.is_ok()
     }
 
     /// A managed namespace by name.
-    pub fn namespace(&self, name: &str) -> Option<std::sync::Arc<Namespace>> {
-        self.namespaces.find(|ns| ns.name_any() == name)
+    pub fn namespace(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.namespaces.get("", name)
     }
 
     /// Waits (up to `timeout`) until the cache has seen namespace `name`, so a
@@ -117,44 +160,563 @@ impl Caches {
         true
     }
 
-    /// Objects of a namespaced cache that live in `namespace`.
-    pub fn in_namespace<K>(store: &Store<K>, namespace: &str) -> Vec<std::sync::Arc<K>>
-    where
-        K: Resource<DynamicType = ()> + Clone + 'static,
-    {
-        store.state_filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+    /// How many objects each cache holds, for logs and benchmarks.
+    pub fn sizes(&self) -> [(&'static str, usize); 8] {
+        [
+            ("namespaces", self.namespaces.len()),
+            ("resourcequotas", self.quotas.len()),
+            ("limitranges", self.limit_ranges.len()),
+            ("deployments", self.deployments.len()),
+            ("pods", self.pods.len()),
+            ("services", self.services.len()),
+            ("replicasets", self.replica_sets.len()),
+            ("events", self.events.len()),
+        ]
     }
 }
 
-fn is_ready<K>(store: &Store<K>) -> bool
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
-    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
+/// Objects of one kind, by namespace (`""` for cluster-scoped ones) and name.
+/// Cloning shares it.
+pub struct Cache<K> {
+    index: Arc<RwLock<Index<K>>>,
+    ready: watch::Sender<bool>,
 }
 
-/// Spawns the watch that keeps a store current; managed fields are dropped
-/// first since nothing reads them and they are most of an object's size.
-fn reflect<K>(api: Api<K>, config: watcher::Config, what: &'static str) -> Store<K>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let stream = watcher(api, config)
-        .default_backoff()
-        .modify(|object: &mut K| strip(object.meta_mut()))
-        .reflect(writer)
-        .applied_objects()
-        .for_each(move |event| {
-            if let Err(error) = event {
-                tracing::warn!(%error, cache = what, "watching the cluster failed; retrying");
+impl<K> Clone for Cache<K> {
+    fn clone(&self) -> Self {
+        Self {
+            index: self.index.clone(),
+            ready: self.ready.clone(),
+        }
+    }
+}
+
+type Filter<K> = Arc<dyn Fn(&K) -> bool + Send + Sync>;
+
+impl<K: Slim> Cache<K> {
+    fn new() -> Self {
+        Self {
+            index: Arc::default(),
+            ready: watch::Sender::new(false),
+        }
+    }
+
+    fn watching(api: Api<K>, config: watcher::Config, what: &'static str) -> Self {
+        let cache = Self::new();
+        cache.spawn(api, config, what, None);
+        cache
+    }
+
+    /// A cache filled by hand, for tests of what reads it.
+    pub fn from_objects(objects: impl IntoIterator<Item = K>) -> Self {
+        let cache = Self::new();
+        {
+            let mut index = cache.write();
+            for object in objects {
+                index.insert(object.slim());
             }
-            ready(())
+        }
+        cache.ready.send_replace(true);
+        cache
+    }
+
+    /// The object `name` in `namespace` (`""` for cluster-scoped kinds).
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        self.read().by_namespace.get(namespace)?.get(name).cloned()
+    }
+
+    /// The objects in `namespace`, by name.
+    pub fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
+        self.read()
+            .by_namespace
+            .get(namespace)
+            .map(|objects| objects.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// How many objects are in `namespace`.
+    pub fn count_in(&self, namespace: &str) -> usize {
+        self.read()
+            .by_namespace
+            .get(namespace)
+            .map_or(0, BTreeMap::len)
+    }
+
+    /// Every object, by namespace and name.
+    pub fn all(&self) -> Vec<Arc<K>> {
+        self.read()
+            .by_namespace
+            .values()
+            .flat_map(|objects| objects.values().cloned())
+            .collect()
+    }
+
+    /// How many objects it holds.
+    pub fn len(&self) -> usize {
+        self.read().len
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the first list is complete.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Returns once the first list is complete.
+    pub async fn wait_until_ready(&self) {
+        let mut ready = self.ready.subscribe();
+        // Only the cache's own task sends, and it lives as long as the
+        // sender this cache holds: the wait cannot fail.
+        let _ = ready.wait_for(|ready| *ready).await;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index<K>> {
+        // A panic while holding the lock leaves the index as consistent as
+        // any single insert or removal leaves it; keep serving it.
+        self.index
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index<K>> {
+        self.index
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Spawns the task that keeps the cache current; with a filter, only
+    /// objects it accepts are kept.
+    fn spawn(
+        &self,
+        api: Api<K>,
+        config: watcher::Config,
+        what: &'static str,
+        keep: Option<Filter<K>>,
+    ) {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut relist: Option<Index<K>> = None;
+            let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+            while let Some(event) = events.next().await {
+                let accepts = |object: &K| keep.as_ref().is_none_or(|keep| keep(object));
+                match event {
+                    Ok(watcher::Event::Init) => relist = Some(Index::default()),
+                    Ok(watcher::Event::InitApply(object)) => {
+                        if let Some(index) = relist.as_mut()
+                            && accepts(&object)
+                        {
+                            index.insert(object.slim());
+                        }
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        if let Some(index) = relist.take() {
+                            *cache.write() = index;
+                        }
+                        cache.ready.send_replace(true);
+                    }
+                    Ok(watcher::Event::Apply(object)) => {
+                        if accepts(&object) {
+                            cache.write().insert(object.slim());
+                        } else {
+                            // It may have been kept before it changed.
+                            cache.write().remove(&object);
+                        }
+                    }
+                    Ok(watcher::Event::Delete(object)) => cache.write().remove(&object),
+                    Err(error) => {
+                        tracing::warn!(%error, cache = what, "watching the cluster failed; retrying");
+                    }
+                }
+            }
         });
-    tokio::spawn(stream);
-    reader
+    }
 }
 
-fn strip(meta: &mut ObjectMeta) {
-    meta.managed_fields = None;
+struct Index<K> {
+    by_namespace: HashMap<String, BTreeMap<String, Arc<K>>>,
+    len: usize,
+}
+
+impl<K> Default for Index<K> {
+    fn default() -> Self {
+        Self {
+            by_namespace: HashMap::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<K: Slim> Index<K> {
+    fn insert(&mut self, object: K) {
+        let meta = object.meta();
+        let namespace = meta.namespace.clone().unwrap_or_default();
+        let name = meta.name.clone().unwrap_or_default();
+        let objects = self.by_namespace.entry(namespace).or_default();
+        if objects.insert(name, Arc::new(object)).is_none() {
+            self.len += 1;
+        }
+        let before = objects.len();
+        K::bound(objects);
+        self.len -= before - objects.len();
+    }
+
+    fn remove(&mut self, object: &K) {
+        let meta = object.meta();
+        let namespace = meta.namespace.as_deref().unwrap_or_default();
+        let name = meta.name.as_deref().unwrap_or_default();
+        if let Some(objects) = self.by_namespace.get_mut(namespace) {
+            if objects.remove(name).is_some() {
+                self.len -= 1;
+            }
+            if objects.is_empty() {
+                self.by_namespace.remove(namespace);
+            }
+        }
+    }
+}
+
+/// What a cached kind keeps of its objects, and how many per namespace.
+pub trait Slim:
+    Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + Sized + 'static
+{
+    /// The object with only what pages read.
+    fn slim(self) -> Self;
+
+    /// Drops objects of one namespace beyond what is kept (Events only).
+    fn bound(_objects: &mut BTreeMap<String, Arc<Self>>) {}
+}
+
+/// Metadata pages read: identity, labels, owners, times, and the named
+/// annotations.
+fn slim_meta(meta: ObjectMeta, annotations: &[&str]) -> ObjectMeta {
+    let annotations = meta.annotations.map(|all| {
+        all.into_iter()
+            .filter(|(key, _)| annotations.contains(&key.as_str()))
+            .collect::<BTreeMap<_, _>>()
+    });
+    ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        resource_version: meta.resource_version,
+        generation: meta.generation,
+        labels: meta.labels,
+        annotations: annotations.filter(|a| !a.is_empty()),
+        owner_references: meta.owner_references,
+        creation_timestamp: meta.creation_timestamp,
+        deletion_timestamp: meta.deletion_timestamp,
+        ..ObjectMeta::default()
+    }
+}
+
+impl Slim for Namespace {
+    fn slim(mut self) -> Self {
+        self.metadata.managed_fields = None;
+        self
+    }
+}
+
+impl Slim for ResourceQuota {
+    fn slim(mut self) -> Self {
+        self.metadata.managed_fields = None;
+        self
+    }
+}
+
+impl Slim for LimitRange {
+    fn slim(mut self) -> Self {
+        self.metadata.managed_fields = None;
+        self
+    }
+}
+
+impl Slim for Service {
+    fn slim(mut self) -> Self {
+        self.metadata.managed_fields = None;
+        self
+    }
+}
+
+impl Slim for Deployment {
+    /// The whole spec stays: the edit form and "what Berth applied" read it.
+    fn slim(mut self) -> Self {
+        self.metadata.managed_fields = None;
+        if let Some(annotations) = self.metadata.annotations.as_mut() {
+            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        }
+        self
+    }
+}
+
+impl Slim for ReplicaSet {
+    /// Owner, revision and ready count: which version a rollout is at.
+    fn slim(self) -> Self {
+        Self {
+            metadata: slim_meta(self.metadata, &["deployment.kubernetes.io/revision"]),
+            spec: None,
+            status: self.status.map(|s| ReplicaSetStatus {
+                ready_replicas: s.ready_replicas,
+                replicas: s.replicas,
+                available_replicas: s.available_replicas,
+                ..ReplicaSetStatus::default()
+            }),
+        }
+    }
+}
+
+impl Slim for Pod {
+    /// Where it runs and its containers' names and images from the spec;
+    /// the status whole (phase, conditions, container states).
+    fn slim(self) -> Self {
+        let spec = self.spec.map(|spec| PodSpec {
+            node_name: spec.node_name,
+            containers: spec
+                .containers
+                .into_iter()
+                .map(|c| Container {
+                    name: c.name,
+                    image: c.image,
+                    ..Container::default()
+                })
+                .collect(),
+            ..PodSpec::default()
+        });
+        let status = self.status.map(|s| PodStatus {
+            phase: s.phase,
+            conditions: s.conditions,
+            container_statuses: s.container_statuses,
+            init_container_statuses: s.init_container_statuses,
+            message: s.message,
+            reason: s.reason,
+            pod_ip: s.pod_ip,
+            host_ip: s.host_ip,
+            start_time: s.start_time,
+            ..PodStatus::default()
+        });
+        Self {
+            metadata: slim_meta(self.metadata, &[]),
+            spec,
+            status,
+        }
+    }
+}
+
+impl Slim for Event {
+    /// What the page says: about what, why, how often and when.
+    fn slim(self) -> Self {
+        Self {
+            metadata: slim_meta(self.metadata, &[]),
+            involved_object: ObjectReference {
+                kind: self.involved_object.kind,
+                name: self.involved_object.name,
+                namespace: self.involved_object.namespace,
+                ..ObjectReference::default()
+            },
+            reason: self.reason,
+            message: self.message,
+            type_: self.type_,
+            count: self.count,
+            first_timestamp: self.first_timestamp,
+            last_timestamp: self.last_timestamp,
+            event_time: self.event_time,
+            series: self.series.map(|s| EventSeries {
+                count: s.count,
+                last_observed_time: s.last_observed_time,
+            }),
+            ..Event::default()
+        }
+    }
+
+    /// The newest per object and per namespace, none too old.
+    fn bound(objects: &mut BTreeMap<String, Arc<Self>>) {
+        let now = crate::clock::now();
+        objects.retain(|_, e| now - event_seconds(e) <= EVENT_MAX_AGE);
+        let mut newest: Vec<(i64, String, String)> = objects
+            .iter()
+            .map(|(key, e)| {
+                let about = format!(
+                    "{}/{}",
+                    e.involved_object.kind.as_deref().unwrap_or_default(),
+                    e.involved_object.name.as_deref().unwrap_or_default()
+                );
+                (event_seconds(e), about, key.clone())
+            })
+            .collect();
+        if newest.len() <= EVENTS_PER_OBJECT.min(EVENTS_PER_NAMESPACE) {
+            return;
+        }
+        newest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.cmp(&b.2)));
+        let mut per_object: HashMap<&str, usize> = HashMap::new();
+        let mut kept = 0;
+        for (_, about, key) in &newest {
+            let seen = per_object.entry(about).or_default();
+            *seen += 1;
+            if *seen > EVENTS_PER_OBJECT || kept >= EVENTS_PER_NAMESPACE {
+                objects.remove(key);
+            } else {
+                kept += 1;
+            }
+        }
+    }
+}
+
+/// When an Event last happened, in seconds since the epoch.
+pub fn event_seconds(e: &Event) -> i64 {
+    e.series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0.as_second()))
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0.as_second()))
+        .or_else(|| e.event_time.as_ref().map(|t| t.0.as_second()))
+        .or_else(|| {
+            e.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second())
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(name: &str, about: &str, seconds_ago: i64) -> Event {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns"},
+            "involvedObject": {"kind": "Pod", "name": about, "uid": "uid"},
+            "lastTimestamp": crate::clock::rfc3339(crate::clock::now() - seconds_ago),
+            "reason": "Pulled",
+        }))
+        .expect("an event")
+    }
+
+    #[test]
+    fn objects_are_found_by_namespace_and_name_and_removed() {
+        let mut index = Index::default();
+        let pod = |ns: &str, name: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"namespace": ns, "name": name}}))
+                .expect("a pod")
+        };
+        index.insert(pod("a", "p1"));
+        index.insert(pod("a", "p2"));
+        index.insert(pod("b", "p1"));
+        index.insert(pod("a", "p1"));
+        assert_eq!(index.len, 3);
+        assert_eq!(index.by_namespace["a"].len(), 2);
+        index.remove(&pod("a", "p1"));
+        index.remove(&pod("a", "p2"));
+        index.remove(&pod("a", "never"));
+        assert_eq!(index.len, 1);
+        assert!(!index.by_namespace.contains_key("a"), "empty namespaces go");
+    }
+
+    #[test]
+    fn events_are_bounded_per_object_per_namespace_and_by_age() {
+        let mut index = Index::default();
+        for i in 0..30 {
+            index.insert(event(&format!("busy-{i:02}"), "busy", i));
+        }
+        index.insert(event("old", "quiet", EVENT_MAX_AGE + 60));
+        index.insert(event("recent", "quiet", 5));
+        let kept = &index.by_namespace["ns"];
+        let busy = kept.keys().filter(|k| k.starts_with("busy-")).count();
+        assert_eq!(busy, EVENTS_PER_OBJECT, "the newest per object");
+        assert!(kept.contains_key("busy-00") && !kept.contains_key("busy-29"));
+        assert!(kept.contains_key("recent") && !kept.contains_key("old"));
+        assert_eq!(index.len, EVENTS_PER_OBJECT + 1);
+
+        for i in 0..(EVENTS_PER_NAMESPACE + 50) {
+            index.insert(event(&format!("e-{i:03}"), &format!("pod-{i}"), 1));
+        }
+        assert_eq!(index.by_namespace["ns"].len(), EVENTS_PER_NAMESPACE);
+        assert_eq!(index.len, EVENTS_PER_NAMESPACE);
+    }
+
+    #[test]
+    fn pods_keep_what_pages_read_and_nothing_else() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {
+                "name": "web-1", "namespace": "cs101",
+                "labels": {"app.kubernetes.io/name": "web"},
+                "annotations": {"big": "x".repeat(4096)},
+                "managedFields": [{"manager": "kubelet"}],
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-abc", "uid": "u"}],
+            },
+            "spec": {
+                "nodeName": "node-1",
+                "volumes": [{"name": "data", "emptyDir": {}}],
+                "containers": [{"name": "web", "image": "r/web:1",
+                    "env": [{"name": "A", "value": "1"}],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            },
+            "status": {
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "web", "ready": true, "restartCount": 2,
+                    "image": "r/web:1", "imageID": "sha256:0"}],
+            },
+        }))
+        .expect("a pod");
+        let slim = pod.slim();
+        let meta = &slim.metadata;
+        assert_eq!(meta.managed_fields, None::<Vec<ManagedFieldsEntry>>);
+        assert_eq!(meta.annotations, None);
+        assert_eq!(
+            meta.labels.as_ref().expect("labels")["app.kubernetes.io/name"],
+            "web"
+        );
+        assert_eq!(
+            meta.owner_references.as_ref().expect("owners")[0].name,
+            "web-abc"
+        );
+        let spec = slim.spec.as_ref().expect("spec");
+        assert_eq!(spec.node_name.as_deref(), Some("node-1"));
+        assert_eq!(spec.volumes, None);
+        assert_eq!(spec.containers[0].name, "web");
+        assert_eq!(spec.containers[0].image.as_deref(), Some("r/web:1"));
+        assert_eq!(spec.containers[0].env, None);
+        let status = slim.status.as_ref().expect("status");
+        assert_eq!(status.phase.as_deref(), Some("Running"));
+        assert_eq!(
+            status.container_statuses.as_ref().expect("statuses")[0].restart_count,
+            2
+        );
+    }
+
+    #[test]
+    fn deployments_keep_their_spec_and_drop_what_kubectl_and_the_apiserver_added() {
+        let deployment: Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "cs101",
+                "annotations": {"berth.io/form": "{}",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{…}"},
+                "managedFields": [{"manager": "berth"}]},
+            "spec": {"replicas": 2, "selector": {}, "template": {"spec": {"containers": [
+                {"name": "web", "image": "r/web:1", "env": [{"name": "A", "value": "1"}]}]}}},
+        }))
+        .expect("a deployment");
+        let slim = deployment.slim();
+        let annotations = slim.metadata.annotations.as_ref().expect("annotations");
+        assert!(annotations.contains_key("berth.io/form"));
+        assert!(!annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        assert_eq!(slim.metadata.managed_fields, None);
+        let template = slim
+            .spec
+            .as_ref()
+            .expect("spec")
+            .template
+            .spec
+            .as_ref()
+            .expect("pod spec");
+        assert!(
+            template.containers[0].env.is_some(),
+            "the edit form reads the spec"
+        );
+    }
 }

@@ -25,7 +25,7 @@ use ::kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 
-pub use cache::Caches;
+pub use cache::{Cache, Caches, event_seconds};
 pub use errors::KubeError;
 
 use crate::{auth::CurrentUser, config::KubeConfig};

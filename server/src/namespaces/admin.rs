@@ -130,6 +130,23 @@ struct OverviewPage {
     rows: Vec<NamespaceUsage>,
     cluster_error: Option<String>,
     columns: Vec<Column>,
+    pager: Pager,
+}
+
+/// Where the overview's page is among all pages.
+struct Pager {
+    page: usize,
+    pages: usize,
+    total: usize,
+    /// Numbers of the first and last row shown (from 1).
+    first: usize,
+    last: usize,
+    previous: Option<String>,
+    next: Option<String>,
+    /// The name filter, the sort key and order, for the filter form.
+    filter: String,
+    sort: String,
+    dir: &'static str,
 }
 
 struct Column {
@@ -138,33 +155,63 @@ struct Column {
     aria_sort: &'static str,
 }
 
-/// Query of the overview.
-#[derive(Debug, Deserialize)]
+/// Query of the overview: sort column and order, page, and a name filter.
+#[derive(Debug, Default, Deserialize)]
 pub struct SortQuery {
     sort: Option<String>,
     dir: Option<String>,
+    page: Option<String>,
+    q: Option<String>,
 }
 
-/// Every managed namespace with its usage, from the caches.
-pub async fn usages(state: &AppState) -> Result<Vec<NamespaceUsage>, AppError> {
-    let caches = match state.kube.caches() {
-        Ok(caches) => caches,
-        Err(error) => return Err(AppError::from(error)),
-    };
+/// Rows per page of the overview.
+pub const PAGE_SIZE: usize = 50;
+
+/// One page of the overview, and how many rows match in all.
+async fn overview_rows(
+    state: &AppState,
+    filter: &str,
+    sort: &str,
+    descending: bool,
+    page: usize,
+) -> Result<(Vec<NamespaceUsage>, usize), AppError> {
+    let caches = state.kube.caches()?;
     let counts = membership::member_counts(&state.db).await?;
-    Ok(caches
+    let namespaces: Vec<_> = caches
         .namespaces
-        .state()
-        .iter()
-        .map(|ns| {
-            let mut row = usage::usage_of(caches, ns);
-            row.members = counts.get(&row.name).copied().unwrap_or(0);
-            row
-        })
-        .collect())
+        .all()
+        .into_iter()
+        .filter(|ns| filter.is_empty() || ns.name_any().contains(filter))
+        .collect();
+    let total = namespaces.len();
+    let usage_of = |ns: &Namespace| {
+        let mut row = usage::usage_of(caches, ns);
+        row.members = counts.get(&row.name).copied().unwrap_or(0);
+        row
+    };
+    let skip = (page - 1) * PAGE_SIZE;
+    let rows = if sort == "name" {
+        // The cache keeps namespaces by name: only the page's rows are built.
+        let ordered: Box<dyn Iterator<Item = _>> = if descending {
+            Box::new(namespaces.iter().rev())
+        } else {
+            Box::new(namespaces.iter())
+        };
+        ordered
+            .skip(skip)
+            .take(PAGE_SIZE)
+            .map(|ns| usage_of(ns))
+            .collect()
+    } else {
+        let mut rows: Vec<_> = namespaces.iter().map(|ns| usage_of(ns)).collect();
+        usage::sort(&mut rows, sort, descending);
+        rows.into_iter().skip(skip).take(PAGE_SIZE).collect()
+    };
+    Ok((rows, total))
 }
 
-/// `GET /admin/namespaces`: the overview, sortable by any column.
+/// `GET /admin/namespaces`: the overview, a page at a time, sortable by any
+/// column and filtered by name.
 pub async fn overview(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
@@ -175,11 +222,50 @@ pub async fn overview(
         .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
         .unwrap_or_else(|| "name".to_owned());
     let descending = query.dir.as_deref() == Some("desc");
-    let (mut rows, cluster_error) = match state.kube.caches() {
-        Ok(_) => (usages(&state).await?, None),
-        Err(error) => (Vec::new(), Some(error.to_string())),
+    let filter = query.q.unwrap_or_default().trim().to_lowercase();
+    let asked = query
+        .page
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let (rows, total, cluster_error) = match state.kube.caches() {
+        Ok(_) => {
+            let (rows, total) = overview_rows(&state, &filter, &sort, descending, asked).await?;
+            (rows, total, None)
+        }
+        Err(error) => (Vec::new(), 0, Some(error.to_string())),
     };
-    usage::sort(&mut rows, &sort, descending);
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let link = |sort: &str, dir: &str, page: usize| {
+        let mut pairs = vec![("sort", sort.to_owned()), ("dir", dir.to_owned())];
+        if !filter.is_empty() {
+            pairs.push(("q", filter.clone()));
+        }
+        if page > 1 {
+            pairs.push(("page", page.to_string()));
+        }
+        format!(
+            "/admin/namespaces?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    };
+    let dir = if descending { "desc" } else { "asc" };
+    let pager = Pager {
+        page: asked,
+        pages,
+        total,
+        first: if total == 0 {
+            0
+        } else {
+            (asked - 1) * PAGE_SIZE + 1
+        },
+        last: ((asked - 1) * PAGE_SIZE + rows.len()),
+        previous: (asked > 1).then(|| link(&sort, dir, (asked - 1).min(pages))),
+        next: (asked < pages).then(|| link(&sort, dir, asked + 1)),
+        filter: filter.clone(),
+        sort: sort.clone(),
+        dir,
+    };
     let columns = SORT_KEYS
         .iter()
         .map(|(key, label)| {
@@ -188,10 +274,7 @@ pub async fn overview(
             let dir = if active && !descending { "desc" } else { "asc" };
             Column {
                 label,
-                href: format!(
-                    "/admin/namespaces?{}",
-                    serde_urlencoded::to_string([("sort", *key), ("dir", dir)]).unwrap_or_default()
-                ),
+                href: link(key, dir, 1),
                 aria_sort: match (active, descending) {
                     (false, _) => "none",
                     (true, false) => "ascending",
@@ -212,6 +295,7 @@ pub async fn overview(
             rows,
             cluster_error,
             columns,
+            pager,
         },
     )
 }
@@ -517,12 +601,8 @@ fn managed_namespace(state: &AppState, name: &str) -> AppResult<std::sync::Arc<N
 }
 
 fn current_limits(caches: &Caches, name: &str) -> Limits {
-    let quota = Caches::in_namespace(&caches.quotas, name)
-        .into_iter()
-        .find(|q| q.name_any() == objects::QUOTA_NAME);
-    let range = Caches::in_namespace(&caches.limit_ranges, name)
-        .into_iter()
-        .find(|l| l.name_any() == objects::LIMIT_RANGE_NAME);
+    let quota = caches.quotas.get(name, objects::QUOTA_NAME);
+    let range = caches.limit_ranges.get(name, objects::LIMIT_RANGE_NAME);
     objects::limits_from_cluster(quota.as_deref(), range.as_deref())
 }
 

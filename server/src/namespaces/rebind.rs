@@ -77,7 +77,7 @@ pub async fn rebind(kube: &Kube, db: &SqlitePool) -> anyhow::Result<Rebound> {
     let client = kube.client_for(&Identity::system())?;
     let caches = kube.caches()?;
     let mut done = Rebound::default();
-    for namespace in caches.namespaces.state() {
+    for namespace in caches.namespaces.all() {
         if namespace.metadata.deletion_timestamp.is_some() {
             continue;
         }

@@ -92,9 +92,7 @@ pub fn bar(key: &'static str, label: &'static str, used: &str, hard: &str) -> Ba
 /// the spec with nothing used.
 pub fn usage_of(caches: &Caches, namespace: &Namespace) -> NamespaceUsage {
     let name = namespace.name_any();
-    let quota = Caches::in_namespace(&caches.quotas, &name)
-        .into_iter()
-        .find(|q| q.name_any() == objects::QUOTA_NAME);
+    let quota = caches.quotas.get(&name, objects::QUOTA_NAME);
     let status = quota.as_ref().and_then(|q| q.status.as_ref());
     let hard = status
         .and_then(|s| s.hard.clone())
@@ -119,8 +117,8 @@ pub fn usage_of(caches: &Caches, namespace: &Namespace) -> NamespaceUsage {
         terminating: namespace.metadata.deletion_timestamp.is_some()
             || namespace.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"),
         bars,
-        deployments: Caches::in_namespace(&caches.deployments, &name).len(),
-        pods: Caches::in_namespace(&caches.pods, &name).len(),
+        deployments: caches.deployments.count_in(&name),
+        pods: caches.pods.count_in(&name),
         members: 0,
         name,
     }

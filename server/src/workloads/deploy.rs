@@ -24,7 +24,6 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client,
     api::{DeleteParams, Patch, PatchParams},
-    runtime::reflector::ObjectRef,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -186,7 +185,7 @@ async fn context(state: &AppState, ns: &str) -> AppResult<Context> {
             "There is no Berth namespace {ns} in the cluster."
         )));
     }
-    let ranges = crate::kube::Caches::in_namespace(&caches.limit_ranges, ns);
+    let ranges = caches.limit_ranges.in_namespace(ns);
     let defaults = Defaults::from_limit_ranges(ranges.iter().map(AsRef::as_ref));
     let images = store::list_images(&state.db, ns)
         .await?
@@ -223,7 +222,7 @@ fn quota_preview(
 ) -> Option<Check> {
     let spec = quota_spec(state, ns, form)?;
     let caches = state.kube.caches().ok()?;
-    let quotas = crate::kube::Caches::in_namespace(&caches.quotas, ns);
+    let quotas = caches.quotas.in_namespace(ns);
     let edit = current.map(|c| c.edit(state, ns, form));
     Some(quota::check(
         &spec,
@@ -247,7 +246,7 @@ impl Current {
         let kept = kept_form(deployment);
         let mut objects = quota::Amounts::new();
         if let Ok(caches) = state.kube.caches()
-            && let Some(service) = caches.services.get(&ObjectRef::new(&name).within(ns))
+            && let Some(service) = caches.services.get(ns, &name)
         {
             objects.extend(quota::service_demand(&service));
         }
@@ -448,11 +447,7 @@ async fn edit_submit(
 
 /// The Deployment Berth manages under that name, from the cache.
 fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Arc<Deployment>>> {
-    Ok(state
-        .kube
-        .caches()?
-        .deployments
-        .get(&ObjectRef::new(name).within(ns)))
+    Ok(state.kube.caches()?.deployments.get(ns, name))
 }
 
 /// The form kept on a Deployment Berth made (annotation [`FORM_ANNOTATION`]).
@@ -474,7 +469,7 @@ fn form_of(state: &AppState, ns: &str, deployment: &Deployment, name: &str) -> D
             .kube
             .caches()
             .ok()
-            .and_then(|c| c.services.get(&ObjectRef::new(name).within(ns)));
+            .and_then(|c| c.services.get(ns, name));
         DeployForm::from_live(
             deployment,
             service.as_deref(),
@@ -547,7 +542,7 @@ async fn submit(
         );
     }
     let caches = state.kube.caches()?;
-    let quotas = crate::kube::Caches::in_namespace(&caches.quotas, &ns);
+    let quotas = caches.quotas.in_namespace(&ns);
     let edit = screen.current.as_ref().map(|c| c.edit(&state, &ns, &form));
     let check = quota::check(
         &deploy.spec,
@@ -740,7 +735,25 @@ where
     Ok(())
 }
 
-/// Applies the workload's objects in order, stopping at the first failure.
+/// Deletes Berth's Service of a workload; one that is already gone is fine.
+async fn delete_service(client: &Client, ns: &str, name: &str) -> Result<(), KubeError> {
+    let api: Api<Service> = Api::namespaced(client.clone(), ns);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            let error = KubeError::from(error);
+            if error.is_not_found() {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Applies the workload's objects: the pull Secret and the claim together,
+/// then the Deployment and the Service together; a failure stops before
+/// the next pair.
 async fn apply(
     client: &Client,
     deploy: &Deploy,
@@ -777,51 +790,74 @@ async fn apply(
         }
     };
 
-    if let Some(secret) = secret {
-        let name = secret.metadata.name.clone().unwrap_or_default();
-        let result = apply_one(client, ns, &name, &secret).await;
-        if let Some(e) = record(format!("Image pull Secret {name}"), result) {
-            return (steps, Some(e));
+    // Two round trips, not four: the pull Secret and the claim need nothing
+    // from each other, nor the Deployment and its Service; the pod needs the
+    // first two, so they go first.
+    let secret = async {
+        match &secret {
+            Some(secret) => {
+                let name = secret.metadata.name.clone().unwrap_or_default();
+                let result = apply_one(client, ns, &name, secret).await;
+                Some((format!("Image pull Secret {name}"), result))
+            }
+            None => None,
         }
-    }
-    if let Some(claim) = build::claim(spec) {
+    };
+    let claim = async {
+        let claim = build::claim(spec)?;
         let name = build::claim_name(&spec.name);
         let result = apply_one::<PersistentVolumeClaim>(client, ns, &name, &claim).await;
-        if let Some(e) = record(format!("Volume {name}"), result) {
-            return (steps, Some(e));
-        }
+        Some((format!("Volume {name}"), result))
+    };
+    let (secret, claim) = futures::join!(secret, claim);
+    let mut failed = None;
+    for (what, result) in [secret, claim].into_iter().flatten() {
+        failed = failed.or(record(what, result));
     }
-    let deployment = build::deployment_with_form(spec, form_json);
-    let result = apply_one(client, ns, &spec.name, &deployment).await;
-    if let Some(e) = record(format!("Deployment {}", spec.name), result) {
-        return (steps, Some(e));
+    if failed.is_some() {
+        return (steps, failed);
     }
-    match build::service(spec, settings) {
-        Some(service) => {
-            let result = apply_one(client, ns, &spec.name, &service).await;
-            if let Some(e) = record(format!("Service {}", spec.name), result) {
-                return (steps, Some(e));
-            }
-        }
-        None if update => {
+
+    let deployment = async {
+        let deployment = build::deployment_with_form(spec, form_json);
+        apply_one(client, ns, &spec.name, &deployment).await
+    };
+    let service = async {
+        match build::service(spec, settings) {
+            Some(service) => Some((
+                format!("Service {}", spec.name),
+                apply_one(client, ns, &spec.name, &service).await,
+            )),
             // Exposure switched off: the Service Berth made goes.
-            let api: Api<Service> = Api::namespaced(client.clone(), ns);
-            let result = match api.delete(&spec.name, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(error) => {
-                    let error = KubeError::from(error);
-                    if error.is_not_found() {
-                        Ok(())
-                    } else {
-                        Err(error)
-                    }
-                }
-            };
-            if let Some(e) = record(format!("Service {} (removed)", spec.name), result) {
-                return (steps, Some(e));
-            }
+            None if update => Some((
+                format!("Service {} (removed)", spec.name),
+                delete_service(client, ns, &spec.name).await,
+            )),
+            None => None,
         }
-        None => {}
+    };
+    let (deployment, service) = futures::join!(deployment, service);
+    let deployment_failed = record(format!("Deployment {}", spec.name), deployment);
+    let service_made = matches!(&service, Some((_, Ok(()))));
+    let mut failed = deployment_failed;
+    if let Some((what, result)) = service {
+        failed = failed.or(record(what, result));
+    }
+    // A new workload whose Deployment was refused keeps no Service (it would
+    // hold a load-balancer address for nothing).
+    if !update && service_made && failed.is_some() {
+        let removed = delete_service(client, ns, &spec.name).await;
+        steps.push(StepView {
+            what: format!("Service {}", spec.name),
+            ok: removed.is_ok(),
+            message: match removed {
+                Ok(()) => "removed again, since the Deployment was refused".into(),
+                Err(error) => format!("could not be removed again: {error}"),
+            },
+        });
+    }
+    if failed.is_some() {
+        return (steps, failed);
     }
     (steps, None)
 }

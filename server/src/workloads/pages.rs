@@ -28,7 +28,7 @@ use crate::{
     auth::CurrentUser,
     clock,
     error::{AppError, AppResult},
-    kube::{Caches, MANAGED_BY},
+    kube::{Caches, MANAGED_BY, event_seconds},
     namespaces::membership,
 };
 
@@ -55,7 +55,9 @@ fn is_managed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta)
 
 /// Berth's Deployments in `ns`, by name.
 pub(crate) fn workloads_in(caches: &Caches, ns: &str) -> Vec<Arc<Deployment>> {
-    let mut list: Vec<_> = Caches::in_namespace(&caches.deployments, ns)
+    let mut list: Vec<_> = caches
+        .deployments
+        .in_namespace(ns)
         .into_iter()
         .filter(|d| is_managed(&d.metadata))
         .collect();
@@ -68,17 +70,16 @@ pub(crate) fn workloads_in(caches: &Caches, ns: &str) -> Vec<Arc<Deployment>> {
 pub(crate) fn find_workload(caches: &Caches, ns: &str, name: &str) -> AppResult<Arc<Deployment>> {
     caches
         .deployments
-        .find(|d| {
-            d.metadata.namespace.as_deref() == Some(ns)
-                && d.metadata.name.as_deref() == Some(name)
-                && is_managed(&d.metadata)
-        })
+        .get(ns, name)
+        .filter(|d| is_managed(&d.metadata))
         .ok_or_else(|| AppError::NotFound(format!("There is no workload {name} in {ns}.")))
 }
 
 /// The pods of workload `name` (label `app.kubernetes.io/name=<name>`), oldest first.
 pub(crate) fn pods_of(caches: &Caches, ns: &str, name: &str) -> Vec<Arc<Pod>> {
-    let mut pods: Vec<_> = Caches::in_namespace(&caches.pods, ns)
+    let mut pods: Vec<_> = caches
+        .pods
+        .in_namespace(ns)
         .into_iter()
         .filter(|p| p.labels().get(build::NAME_LABEL).map(String::as_str) == Some(name))
         .collect();
@@ -110,7 +111,9 @@ impl Objects {
         let ns = deployment.namespace().unwrap_or_default();
         let name = deployment.name_any();
         let pods = pods_of(caches, &ns, &name);
-        let replica_sets: Vec<_> = Caches::in_namespace(&caches.replica_sets, &ns)
+        let replica_sets: Vec<_> = caches
+            .replica_sets
+            .in_namespace(&ns)
             .into_iter()
             .filter(|rs| {
                 rs.owner_references()
@@ -118,16 +121,16 @@ impl Objects {
                     .any(|o| o.kind == "Deployment" && o.name == name)
             })
             .collect();
-        let service = Caches::in_namespace(&caches.services, &ns)
-            .into_iter()
-            .find(|s| s.name_any() == name);
+        let service = caches.services.get(&ns, &name);
         let about = |kind: &str, object: &str| match kind {
             "Deployment" | "Service" => object == name,
             "ReplicaSet" => replica_sets.iter().any(|rs| rs.name_any() == object),
             "Pod" => pods.iter().any(|p| p.name_any() == object),
             _ => false,
         };
-        let events = Caches::in_namespace(&caches.events, &ns)
+        let events = caches
+            .events
+            .in_namespace(&ns)
             .into_iter()
             .filter(|e| {
                 about(
@@ -405,15 +408,6 @@ pub fn row(objects: &Objects, now: i64, public_pool: &(String, String)) -> Workl
         address: objects.service.as_deref().and_then(lb_address),
         exposure: exposure_of(objects.service.as_deref(), public_pool),
     }
-}
-
-fn event_seconds(e: &Event) -> i64 {
-    e.series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0.as_second()))
-        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0.as_second()))
-        .or_else(|| e.event_time.as_ref().map(|t| t.0.as_second()))
-        .unwrap_or_else(|| created(&e.metadata.creation_timestamp))
 }
 
 /// A Warning from the last ten minutes still counts as trouble.
