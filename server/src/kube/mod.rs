@@ -194,6 +194,23 @@ impl Kube {
         }
     }
 
+    /// The apiserver URL Berth talks to and the CA certificates (DER) it
+    /// trusts for it: the default address of a downloaded kubeconfig.
+    pub fn cluster_address(&self) -> Result<(String, Option<Vec<Vec<u8>>>), KubeError> {
+        match &self.inner {
+            Ok(connected) => Ok((
+                connected
+                    .base
+                    .cluster_url
+                    .to_string()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                connected.base.root_cert.clone(),
+            )),
+            Err(reason) => Err(KubeError::Unavailable(reason.to_string())),
+        }
+    }
+
     /// A client that impersonates `identity`: the one way Berth writes to the
     /// cluster.
     pub fn client_for(&self, identity: &Identity) -> Result<Client, KubeError> {
