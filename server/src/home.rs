@@ -16,11 +16,52 @@ use crate::{
         self_service,
         usage::{self, NamespaceUsage},
     },
+    registries::{forms, store},
 };
 
 /// Routes of this feature.
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(home))
+}
+
+/// A robot token of one of the person's namespaces that expires within the
+/// warning days, or has expired: pulls fail once it does, with no warning
+/// from the registry.
+struct ExpiringToken {
+    namespace: String,
+    robot: String,
+    host: String,
+    /// "expires in 3 days", "expired yesterday".
+    text: String,
+    /// `warn` or `bad`.
+    level: &'static str,
+    expires_on: String,
+    replace_href: String,
+}
+
+async fn expiring_tokens(state: &AppState, namespaces: &[String]) -> AppResult<Vec<ExpiringToken>> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let until = forms::format_date(today + time::Duration::days(forms::EXPIRY_WARN_DAYS));
+    let rows = store::expiring_credentials(&state.db, namespaces, &until).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let expires_on = row.expires_on.clone()?;
+            let expiry = forms::expiry(&expires_on, today)?;
+            Some(ExpiringToken {
+                replace_href: format!(
+                    "/namespaces/{}/credentials/{}/replace",
+                    row.namespace, row.id
+                ),
+                namespace: row.namespace,
+                robot: row.robot,
+                host: row.host,
+                text: expiry.text,
+                level: expiry.level,
+                expires_on,
+            })
+        })
+        .collect())
 }
 
 /// One of the person's namespaces on the dashboard.
@@ -37,11 +78,16 @@ struct HomePage {
     layout: Layout,
     namespaces: Vec<MyNamespace>,
     cluster_error: Option<String>,
+    expiring: Vec<ExpiringToken>,
+    /// "8 hours": how long a downloaded kubeconfig works.
+    kubeconfig_validity: String,
 }
 
 async fn home(State(state): State<AppState>, user: CurrentUser) -> AppResult<Response> {
     self_service::ensure_personal_namespace(&state, &user).await?;
     let memberships = membership::namespaces_of(&state.db, &user.email).await?;
+    let names: Vec<String> = memberships.iter().map(|(name, _)| name.clone()).collect();
+    let expiring = expiring_tokens(&state, &names).await?;
     let (namespaces, cluster_error) = match state.kube.caches() {
         Ok(caches) => (
             memberships
@@ -72,5 +118,9 @@ async fn home(State(state): State<AppState>, user: CurrentUser) -> AppResult<Res
         layout: Layout::for_user(&state.db, &user).await?,
         namespaces,
         cluster_error,
+        expiring,
+        kubeconfig_validity: crate::kubeconfig::build::validity_words(
+            state.config.access.kubeconfig_hours,
+        ),
     })
 }

@@ -161,6 +161,13 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
             .fetch_one(&app.db)
             .await
             .expect("credential row");
+    // Expiring in three days: the dashboard's "Robot tokens to replace" and
+    // the kubeconfig download are on the pages checked below.
+    sqlx::query("UPDATE registry_credentials SET expires_on = date('now', '+3 days') WHERE id = ?")
+        .bind(credential)
+        .execute(&app.db)
+        .await
+        .expect("an expiry within the warning days");
     let registered = app
         .submit(
             &format!("/namespaces/{ns}/images"),

@@ -624,3 +624,130 @@ async fn an_upgraded_namespace_is_rebound_to_berths_people() {
         .await;
     app.stop().await;
 }
+
+/// Creates a ServiceAccount as the test world's admin (what an attacker would
+/// want a token for), ignoring "already exists".
+async fn admin_made_account(namespace: &str, name: &str) {
+    let api: Api<ServiceAccount> = Api::namespaced(cluster::admin().await, namespace);
+    let account: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": name}})).expect("an account");
+    match api.create(&PostParams::default(), &account).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => panic!("creating {namespace}/{name}: {error}"),
+    }
+}
+
+fn token_request() -> TokenRequest {
+    serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 600}}))
+        .expect("a token request")
+}
+
+#[tokio::test]
+async fn a_person_can_mint_a_token_only_for_their_own_account() {
+    let kube: Kube = berth_sa::berth_kube().await;
+    let alice = Identity::new(&format!("{}@purdue.edu", support::unique("alice")), false);
+    let bob = Identity::new(&format!("{}@purdue.edu", support::unique("bob")), false);
+    let as_alice = kube.client_for(&alice).expect("client");
+    let people: Api<ServiceAccount> = Api::namespaced(as_alice.clone(), "berth-people");
+
+    // Their own: the account and a token, as the kubeconfig download does.
+    people
+        .create(
+            &PostParams::default(),
+            &berth::kubeconfig::ops::account(&alice.account),
+        )
+        .await
+        .expect("alice makes her own account");
+    let issued = people
+        .create_token_request(&alice.account, &PostParams::default(), &token_request())
+        .await
+        .expect("alice gets her own token");
+    let token = issued.status.expect("status").token;
+
+    // Someone else's account: refused by the fence, whether it exists or not.
+    let (code, message) = refused(
+        people
+            .create(
+                &PostParams::default(),
+                &berth::kubeconfig::ops::account(&bob.account),
+            )
+            .await,
+        "alice making bob's account",
+    );
+    assert_eq!(code, 403, "{message}");
+    assert!(message.contains("only their own account"), "{message}");
+    admin_made_account("berth-people", &bob.account).await;
+    admin_made_account("berth-people", "berth-system").await;
+    for name in [bob.account.as_str(), "berth-system"] {
+        let (code, message) = refused(
+            people
+                .create_token_request(name, &PostParams::default(), &token_request())
+                .await,
+            &format!("alice minting a token for {name}"),
+        );
+        assert_eq!(code, 403, "{name}: {message}");
+    }
+    // Berth acting on its own (with the admin group) cannot mint one for its
+    // own name in berth-people either: not a person's name.
+    let system = kube.client_for(&Identity::system()).expect("client");
+    let (code, message) = refused(
+        Api::<ServiceAccount>::namespaced(system, "berth-people")
+            .create_token_request("berth-system", &PostParams::default(), &token_request())
+            .await,
+        "berth-system minting its own token",
+    );
+    assert_eq!(code, 403, "{message}");
+
+    // Outside berth-people: kube-system's controllers and Berth's own account.
+    for (namespace, name) in [
+        ("kube-system", "namespace-controller"),
+        ("kube-system", "default"),
+        ("berth-system", "berth"),
+    ] {
+        for (who, client) in [
+            ("alice", as_alice.clone()),
+            ("Berth itself", berth_token_as(None, &[]).await),
+        ] {
+            let (code, message) = refused(
+                Api::<ServiceAccount>::namespaced(client, namespace)
+                    .create_token_request(name, &PostParams::default(), &token_request())
+                    .await,
+                &format!("{who} minting {namespace}/{name}"),
+            );
+            assert_eq!(code, 403, "{who}, {namespace}/{name}: {message}");
+        }
+    }
+    // Berth's token on its own may not make accounts in berth-people at all.
+    let (code, message) = refused(
+        Api::<ServiceAccount>::namespaced(berth_token_as(None, &[]).await, "berth-people")
+            .create(
+                &PostParams::default(),
+                &berth::kubeconfig::ops::account(&support::unique("p-x")),
+            )
+            .await,
+        "Berth itself making an account",
+    );
+    assert_eq!(code, 403, "{message}");
+
+    // The minted token's holder is not in berth:users: it cannot mint again,
+    // nor impersonate anyone.
+    let mut config = cluster::admin_config().await;
+    config.auth_info = Default::default();
+    config.auth_info.token = Some(token.into());
+    let holder = Client::try_from(config).expect("a client with alice's token");
+    let (code, message) = refused(
+        Api::<ServiceAccount>::namespaced(holder.clone(), "berth-people")
+            .create_token_request(&alice.account, &PostParams::default(), &token_request())
+            .await,
+        "the token's holder minting another",
+    );
+    assert_eq!(code, 403, "{message}");
+    let (code, message) = refused(
+        Api::<Secret>::all(holder)
+            .list(&ListParams::default())
+            .await,
+        "the token's holder listing secrets",
+    );
+    assert_eq!(code, 403, "{message}");
+}

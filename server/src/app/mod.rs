@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::registries::router())
         .merge(crate::workloads::deploy_router())
         .merge(crate::workloads::pages_router())
+        .merge(crate::kubeconfig::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest_service("/static", static_files)

@@ -132,6 +132,9 @@ pub fn service_account_user(account: &str) -> String {
     format!("system:serviceaccount:{PEOPLE_NAMESPACE}:{account}")
 }
 
+/// An apiserver URL and the CA certificates (DER) to trust it with, if any.
+pub type ClusterAddress = (String, Option<Vec<Vec<u8>>>);
+
 /// Berth's handle on the cluster; cheap to clone. Either connected, or not
 /// (no configuration found), in which case every use says so plainly.
 #[derive(Clone)]
@@ -190,6 +193,23 @@ impl Kube {
     pub fn caches(&self) -> Result<&Caches, KubeError> {
         match &self.inner {
             Ok(connected) => Ok(&connected.caches),
+            Err(reason) => Err(KubeError::Unavailable(reason.to_string())),
+        }
+    }
+
+    /// The apiserver URL Berth talks to and the CA certificates (DER) it
+    /// trusts for it: the default address of a downloaded kubeconfig.
+    pub fn cluster_address(&self) -> Result<ClusterAddress, KubeError> {
+        match &self.inner {
+            Ok(connected) => Ok((
+                connected
+                    .base
+                    .cluster_url
+                    .to_string()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                connected.base.root_cert.clone(),
+            )),
             Err(reason) => Err(KubeError::Unavailable(reason.to_string())),
         }
     }

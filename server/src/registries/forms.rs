@@ -58,6 +58,9 @@ pub struct CredentialForm {
     /// `YYYY-MM-DD` or empty.
     #[serde(default)]
     pub expires_on: String,
+    /// "This token never expires" checkbox.
+    #[serde(default)]
+    pub never_expires: Option<String>,
     /// Optional `project/repo` to check pull access to.
     #[serde(default)]
     pub check_repository: String,
@@ -77,6 +80,8 @@ pub struct ValidCredential {
     pub token: SecretString,
     /// Expiry as `YYYY-MM-DD`.
     pub expires_on: Option<String>,
+    /// Where the expiry came from.
+    pub expiry_source: Option<ExpirySource>,
     /// Repository whose pull access is checked.
     pub check_repository: Option<String>,
     /// Keep it even if the registry check fails.
@@ -85,6 +90,80 @@ pub struct ValidCredential {
 
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]");
+
+/// How long a Harbor robot lives unless its maker says otherwise: the date
+/// the form starts with.
+pub const HARBOR_DEFAULT_DAYS: i64 = 30;
+
+/// Where a credential's expiry date came from (stored in `expiry_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpirySource {
+    /// Typed into the form.
+    Typed,
+    /// Read from the token itself (a JWT's `exp`).
+    Token,
+    /// The person said the robot never expires.
+    Never,
+}
+
+impl ExpirySource {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Typed => "typed",
+            Self::Token => "token",
+            Self::Never => "never",
+        }
+    }
+
+    /// From the stored text.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "typed" => Some(Self::Typed),
+            "token" => Some(Self::Token),
+            "never" => Some(Self::Never),
+            _ => None,
+        }
+    }
+}
+
+/// `today` plus Harbor's default lifetime, as the form shows it.
+pub fn default_expiry(today: Date) -> String {
+    (today + time::Duration::days(HARBOR_DEFAULT_DAYS))
+        .format(DATE)
+        .unwrap_or_default()
+}
+
+/// A date as `YYYY-MM-DD`.
+pub fn format_date(date: Date) -> String {
+    date.format(DATE).unwrap_or_default()
+}
+
+/// The expiry written in the token, when it is a JWT (three base64url parts,
+/// a header with `alg`, a payload with a numeric `exp`): its UTC date. Any
+/// other token (Harbor's robot secrets are random strings) gives `None`.
+/// The signature is not checked: only the registry can, and the date is used
+/// for a warning, never to grant anything.
+pub fn jwt_expiry(token: &str) -> Option<Date> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut parts = token.split('.');
+    let (header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let decode = |part: &str| -> Option<serde_json::Value> {
+        let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    decode(header)?.get("alg")?.as_str()?;
+    let exp = decode(payload)?.get("exp")?.as_f64()?;
+    // Truncation is what we want: the second the token stops working.
+    #[allow(clippy::cast_possible_truncation, reason = "exp is whole seconds")]
+    let seconds = exp as i64;
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .map(time::OffsetDateTime::date)
+}
 
 impl CredentialForm {
     /// Validates every field, collecting one message per bad field.
@@ -111,24 +190,39 @@ impl CredentialForm {
                 "That does not look like a token: it should be one line without spaces.",
             );
         }
-        let expires_on = match self.expires_on.trim() {
-            "" => None,
-            text => match Date::parse(text, DATE) {
-                Ok(date) if date < today => {
-                    errors.add(
-                        "expires_on",
-                        "That date has passed: the robot account would already be expired.",
-                    );
-                    None
-                }
-                Ok(date) => date.format(DATE).ok(),
-                Err(_) => {
-                    errors.add(
-                        "expires_on",
-                        "Enter a date as YYYY-MM-DD, or leave it empty.",
-                    );
-                    None
-                }
+        // A date the token carries wins over the form: it cannot be mistyped.
+        let (expires_on, expiry_source) = match jwt_expiry(token) {
+            Some(date) if date < today => {
+                errors.add(
+                    "token",
+                    format!(
+                        "This token says it expired on {}: create a new one in the registry.",
+                        format_date(date)
+                    ),
+                );
+                (None, None)
+            }
+            Some(date) => (Some(format_date(date)), Some(ExpirySource::Token)),
+            None if self.never_expires.is_some() => (None, Some(ExpirySource::Never)),
+            None => match self.expires_on.trim() {
+                "" => (None, None),
+                text => match Date::parse(text, DATE) {
+                    Ok(date) if date < today => {
+                        errors.add(
+                            "expires_on",
+                            "That date has passed: the robot account would already be expired.",
+                        );
+                        (None, None)
+                    }
+                    Ok(date) => (Some(format_date(date)), Some(ExpirySource::Typed)),
+                    Err(_) => {
+                        errors.add(
+                            "expires_on",
+                            "Enter a date as YYYY-MM-DD, tick \"never expires\", or leave it empty.",
+                        );
+                        (None, None)
+                    }
+                },
             },
         };
         let check_repository = match self.check_repository.trim() {
@@ -150,6 +244,7 @@ impl CredentialForm {
             robot: robot.to_owned(),
             token: SecretString::from(token.to_owned()),
             expires_on,
+            expiry_source,
             check_repository,
             save_anyway: self.save_anyway.is_some(),
         })
@@ -225,8 +320,8 @@ pub struct Expiry {
     pub level: &'static str,
 }
 
-/// Within this many days of expiry the page warns.
-pub const EXPIRY_WARN_DAYS: i64 = 14;
+/// Within this many days of expiry the pages warn.
+pub const EXPIRY_WARN_DAYS: i64 = 7;
 
 /// Words and level for an expiry date stored as `YYYY-MM-DD`.
 pub fn expiry(expires_on: &str, today: Date) -> Option<Expiry> {
@@ -336,6 +431,7 @@ mod tests {
             robot: "a b".into(),
             token: SecretString::from(String::new()),
             expires_on: "2025-13-01".into(),
+            never_expires: None,
             check_repository: "Bad/Repo".into(),
             save_anyway: None,
         };
@@ -361,12 +457,79 @@ mod tests {
         let e = |d: &str| expiry(d, today).expect("date");
         assert_eq!(e("2026-04-30").text, "expires in 51 days");
         assert_eq!(e("2026-04-30").level, "ok");
-        assert_eq!(e("2026-03-20").level, "warn");
+        assert_eq!(e("2026-03-17").level, "warn");
+        assert_eq!(e("2026-03-18").level, "ok");
         assert_eq!(e("2026-03-10").text, "expires today");
         assert_eq!(e("2026-03-11").text, "expires tomorrow");
         assert_eq!(e("2026-03-07").text, "expired 3 days ago");
         assert_eq!(e("2026-03-07").level, "bad");
         assert!(expiry("garbage", today).is_none());
+    }
+
+    fn jwt(payload: &serde_json::Value) -> String {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        format!(
+            "{}.{}.c2lnbmF0dXJl",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        )
+    }
+
+    #[test]
+    fn a_jwt_says_when_it_expires_and_wins_over_the_form() {
+        // 2026-04-01T12:00:00Z
+        let token = jwt(&serde_json::json!({"sub": "robot$p+ci", "exp": 1_775_044_800}));
+        assert_eq!(jwt_expiry(&token), Some(date!(2026 - 04 - 01)));
+        let valid = CredentialForm {
+            expires_on: "2026-12-31".into(),
+            never_expires: Some("on".into()),
+            ..form("robot$p+ci", &token)
+        }
+        .validate(date!(2026 - 03 - 01))
+        .expect("valid");
+        assert_eq!(valid.expires_on.as_deref(), Some("2026-04-01"));
+        assert_eq!(valid.expiry_source, Some(ExpirySource::Token));
+        let errors = form("robot$p+ci", &token)
+            .validate(date!(2026 - 04 - 02))
+            .expect_err("expired token");
+        assert!(
+            errors
+                .get("token")
+                .is_some_and(|m| m.contains("2026-04-01"))
+        );
+        for not_jwt in ["abc123", "a.b.c", &jwt(&serde_json::json!({"sub": "x"}))] {
+            assert_eq!(jwt_expiry(not_jwt), None, "{not_jwt}");
+        }
+    }
+
+    #[test]
+    fn never_and_typed_dates_are_told_apart_and_the_default_is_harbors() {
+        let never = CredentialForm {
+            never_expires: Some("on".into()),
+            expires_on: "2026-05-01".into(),
+            ..form("r", "t")
+        }
+        .validate(date!(2026 - 03 - 01))
+        .expect("valid");
+        assert_eq!(
+            (never.expires_on, never.expiry_source),
+            (None, Some(ExpirySource::Never))
+        );
+        let typed = CredentialForm {
+            expires_on: "2026-05-01".into(),
+            ..form("r", "t")
+        }
+        .validate(date!(2026 - 03 - 01))
+        .expect("valid");
+        assert_eq!(typed.expiry_source, Some(ExpirySource::Typed));
+        assert_eq!(default_expiry(date!(2026 - 03 - 01)), "2026-03-31");
+        for source in [
+            ExpirySource::Typed,
+            ExpirySource::Token,
+            ExpirySource::Never,
+        ] {
+            assert_eq!(ExpirySource::parse(source.as_str()), Some(source));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use time::{Date, OffsetDateTime};
 
 use super::{
     client::{Login, RegistryError},
-    forms::{self, CredentialForm, Expiry, FieldErrors, ImageForm, Step},
+    forms::{self, CredentialForm, Expiry, ExpirySource, FieldErrors, ImageForm, Step},
     reference::ImageRef,
     store::{self, CredentialRow, CredentialWrite, DeleteOutcome, ImageRow, WriteError},
 };
@@ -81,6 +81,10 @@ pub struct CredentialView {
     robot: String,
     expires_on: String,
     expiry: Option<Expiry>,
+    /// The person said it never expires.
+    never: bool,
+    /// The date was read from the token itself.
+    from_token: bool,
     verified: Option<String>,
     updated: String,
     updated_by: String,
@@ -88,10 +92,13 @@ pub struct CredentialView {
 
 impl CredentialView {
     fn new(row: &CredentialRow, today: Date) -> Self {
+        let source = row.expiry_source.as_deref().and_then(ExpirySource::parse);
         Self {
             id: row.id,
             host: row.host.clone(),
             robot: row.robot.clone(),
+            never: source == Some(ExpirySource::Never),
+            from_token: source == Some(ExpirySource::Token),
             expires_on: row.expires_on.clone().unwrap_or_default(),
             expiry: row
                 .expires_on
@@ -111,6 +118,7 @@ pub struct CredentialValues {
     host: String,
     robot: String,
     expires_on: String,
+    never_expires: bool,
     check_repository: String,
     save_anyway: bool,
 }
@@ -121,6 +129,7 @@ impl CredentialValues {
             host: form.host.trim().to_owned(),
             robot: form.robot.trim().to_owned(),
             expires_on: form.expires_on.trim().to_owned(),
+            never_expires: form.never_expires.is_some(),
             check_repository: form.check_repository.trim().to_owned(),
             save_anyway: form.save_anyway.is_some(),
         }
@@ -171,8 +180,10 @@ pub async fn credentials_page(
     Path(ns): Path<String>,
 ) -> AppResult<Response> {
     authorize(&state, &user, &ns, None).await?;
+    // Harbor's robots live 30 days unless their maker chose otherwise.
     let values = CredentialValues {
         host: state.registry.policy.default_host.clone(),
+        expires_on: forms::default_expiry(today()),
         ..CredentialValues::default()
     };
     let html = credentials_page_with(&state, &user, &ns, values, FieldErrors::default()).await?;
@@ -315,6 +326,7 @@ pub async fn credential_create(
         robot: &valid.robot,
         token: &valid.token,
         expires_on: valid.expires_on.as_deref(),
+        expiry_source: valid.expiry_source.map(ExpirySource::as_str),
         verified: check.is_ok(),
         actor: &user.email,
     };
@@ -411,10 +423,14 @@ pub async fn replace_form(
 ) -> AppResult<Response> {
     authorize(&state, &user, &ns, None).await?;
     let row = load_credential(&state, &ns, id).await?;
+    // A replacement is a new token: Harbor gives it a new 30 days (unless
+    // the robot was made never to expire).
+    let never = row.expiry_source.as_deref() == Some(ExpirySource::Never.as_str());
     let values = CredentialValues {
         host: row.host.clone(),
         robot: row.robot.clone(),
-        expires_on: row.expires_on.clone().unwrap_or_default(),
+        expires_on: forms::default_expiry(today()),
+        never_expires: never,
         ..CredentialValues::default()
     };
     let html = replace_page_with(&state, &user, &ns, &row, values, FieldErrors::default()).await?;
@@ -464,6 +480,7 @@ pub async fn replace_submit(
         robot: &valid.robot,
         token: &valid.token,
         expires_on: valid.expires_on.as_deref(),
+        expiry_source: valid.expiry_source.map(ExpirySource::as_str),
         verified: check.is_ok(),
         actor: &user.email,
     };
@@ -478,15 +495,25 @@ pub async fn replace_submit(
                 ),
             };
             let mut kind = FlashKind::Success;
-            match refresh_pull_secret(&state, &user, &ns, id, &login).await {
-                Ok(true) => message.push_str(
-                    " Its image pull Secret now carries the new token: new pods pull with it.",
-                ),
+            let users = state
+                .kube
+                .caches()
+                .map(|c| super::pull::workloads_using(c, &ns, id))
+                .unwrap_or_default();
+            let secret = super::pull::secret_name(id);
+            match refresh_pull_secret(&state, &user, &ns, id, &login, !users.is_empty()).await {
+                Ok(true) if users.is_empty() => message.push_str(&format!(
+                    " Its image pull Secret {secret} now carries the new token: new pods pull with it."
+                )),
+                Ok(true) => message.push_str(&format!(
+                    " Its image pull Secret {secret} now carries the new token for {}: pods that start from now on pull with it (restart a workload whose pull failed).",
+                    users.join(", ")
+                )),
                 Ok(false) => {}
                 Err(error) => {
                     kind = FlashKind::Error;
                     message.push_str(&format!(
-                        " But the image pull Secret in {ns} still has the old token: {error}. Deploy the workload again to rewrite it."
+                        " But the image pull Secret {secret} in {ns} still has the old token: {error}. Deploy the workload again to rewrite it."
                     ));
                 }
             }
@@ -519,14 +546,21 @@ async fn refresh_pull_secret(
     ns: &str,
     id: i64,
     login: &Login,
+    in_use: bool,
 ) -> Result<bool, String> {
     let client = state
         .kube
         .client_for(&Identity::of(user))
         .map_err(|e| e.to_string())?;
-    super::pull::refresh(&client, ns, id, &login.host, &login.robot, &login.token)
-        .await
-        .map_err(|e| e.to_string())
+    super::pull::refresh(
+        &client,
+        ns,
+        id,
+        (&login.host, &login.robot, &login.token),
+        in_use,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// `GET /namespaces/{ns}/credentials/{id}/delete`: asks first.
@@ -1063,6 +1097,8 @@ mod render_tests {
                 text: "expires in 5 days".into(),
                 level: "warn",
             }),
+            never: false,
+            from_token: false,
             verified: None,
             updated: "2026-11-30 10:00 UTC".into(),
             updated_by: "a@purdue.edu".into(),

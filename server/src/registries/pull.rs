@@ -15,12 +15,20 @@ use kube::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::kube::{FIELD_MANAGER, KubeError, MANAGED_BY};
+use crate::kube::{Caches, FIELD_MANAGER, KubeError, MANAGED_BY};
 
 /// The pull Secret's name for a credential: one per credential and namespace,
 /// shared by every workload whose image uses it.
 pub fn secret_name(credential_id: i64) -> String {
-    format!("berth-registry-{credential_id}")
+    format!("{SECRET_PREFIX}{credential_id}")
+}
+
+/// What every pull Secret's name starts with.
+pub const SECRET_PREFIX: &str = "berth-registry-";
+
+/// The credential id a pull Secret name stands for, if it is one of Berth's.
+pub fn credential_of_secret(name: &str) -> Option<i64> {
+    name.strip_prefix(SECRET_PREFIX)?.parse().ok()
 }
 
 /// An image pull Secret (`kubernetes.io/dockerconfigjson`) for one registry.
@@ -63,20 +71,43 @@ pub fn pull_secret(
     }
 }
 
-/// After a token is replaced: rewrite the credential's pull Secret where one
-/// exists (as the person, so RBAC decides), so the next pod pulls with the
-/// new token. `Ok(false)` when no workload has used the credential yet.
+/// The workloads (Deployments, from the cache) of `namespace` whose pods pull
+/// with credential `credential_id`'s Secret, by name.
+pub fn workloads_using(caches: &Caches, namespace: &str, credential_id: i64) -> Vec<String> {
+    let name = secret_name(credential_id);
+    let mut names: Vec<String> = Caches::in_namespace(&caches.deployments, namespace)
+        .into_iter()
+        .filter(|d| {
+            d.spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|p| p.image_pull_secrets.as_ref())
+                .is_some_and(|refs| refs.iter().any(|r| r.name == name))
+        })
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// After a token is replaced: rewrite the credential's pull Secret (as the
+/// person, so RBAC decides), so every pod that starts from now on pulls with
+/// the new token. The Secret is one per credential and namespace and every
+/// workload using the credential names it, so this one write reaches them
+/// all. It is written where it exists, and also where it went missing while
+/// `in_use` (workloads name it), so they pull again. `Ok(false)`: no
+/// workload has used the credential yet, nothing to write.
 pub async fn refresh(
     client: &Client,
     namespace: &str,
     credential_id: i64,
-    registry: &str,
-    username: &str,
-    token: &SecretString,
+    login: (&str, &str, &SecretString),
+    in_use: bool,
 ) -> Result<bool, KubeError> {
+    let (registry, username, token) = login;
     let name = secret_name(credential_id);
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    if api.get_metadata_opt(&name).await?.is_none() {
+    if !in_use && api.get_metadata_opt(&name).await?.is_none() {
         return Ok(false);
     }
     let secret = pull_secret(namespace, &name, registry, username, token);

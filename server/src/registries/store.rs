@@ -28,6 +28,8 @@ pub struct CredentialRow {
     pub robot: String,
     /// `YYYY-MM-DD` when the robot expires, if known.
     pub expires_on: Option<String>,
+    /// Where that date came from: `typed`, `token`, `never` (see migration 0020).
+    pub expiry_source: Option<String>,
     /// When the registry last accepted it (`None`: saved without a check).
     pub verified_at: Option<i64>,
     /// Who saved it first.
@@ -45,7 +47,7 @@ pub struct CredentialRow {
 /// The credential columns, as a macro so queries stay `&'static str` literals.
 macro_rules! credential_select {
     () => {
-        "SELECT id, namespace, host, robot, expires_on, verified_at, \
+        "SELECT id, namespace, host, robot, expires_on, expiry_source, verified_at, \
          created_by, created_at, updated_by, updated_at, key_id FROM registry_credentials"
     };
 }
@@ -58,6 +60,8 @@ pub struct CredentialWrite<'a> {
     pub token: &'a SecretString,
     /// Expiry date, if known.
     pub expires_on: Option<&'a str>,
+    /// Where it came from (`typed`, `token`, `never`).
+    pub expiry_source: Option<&'a str>,
     /// Whether the registry accepted it just now.
     pub verified: bool,
     /// Who is saving it.
@@ -116,6 +120,31 @@ pub async fn credential(
     .await
 }
 
+/// The credentials of `namespaces` that expire on or before `until`
+/// (`YYYY-MM-DD`, so text order is date order), soonest first: what the
+/// dashboard warns about.
+pub async fn expiring_credentials(
+    db: &SqlitePool,
+    namespaces: &[String],
+    until: &str,
+) -> sqlx::Result<Vec<CredentialRow>> {
+    let mut rows = Vec::new();
+    // One query per namespace: a person belongs to a handful.
+    for namespace in namespaces {
+        let found: Vec<CredentialRow> = sqlx::query_as(concat!(
+            credential_select!(),
+            " WHERE namespace = ? AND expires_on IS NOT NULL AND expires_on <= ?"
+        ))
+        .bind(namespace)
+        .bind(until)
+        .fetch_all(db)
+        .await?;
+        rows.extend(found);
+    }
+    rows.sort_by(|a, b| a.expires_on.cmp(&b.expires_on));
+    Ok(rows)
+}
+
 /// Saves a new credential. The row is inserted first (its id is part of the
 /// associated data), then the sealed token is written, in one transaction:
 /// the placeholder is empty, never the token.
@@ -130,9 +159,9 @@ pub async fn insert_credential(
     let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO registry_credentials
-            (namespace, host, robot, key_id, nonce, sealed_token, expires_on, verified_at,
-             created_by, created_at, updated_by, updated_at)
-         VALUES (?, ?, ?, ?, x'', x'', ?, ?, ?, ?, ?, ?)
+            (namespace, host, robot, key_id, nonce, sealed_token, expires_on, expiry_source,
+             verified_at, created_by, created_at, updated_by, updated_at)
+         VALUES (?, ?, ?, ?, x'', x'', ?, ?, ?, ?, ?, ?, ?)
          RETURNING id",
     )
     .bind(namespace)
@@ -140,6 +169,7 @@ pub async fn insert_credential(
     .bind(write.robot)
     .bind(keys.active_id())
     .bind(write.expires_on)
+    .bind(write.expiry_source)
     .bind(write.verified.then_some(at))
     .bind(write.actor)
     .bind(at)
@@ -172,7 +202,7 @@ pub async fn replace_credential(
     let result = sqlx::query(
         "UPDATE registry_credentials
          SET robot = ?, key_id = ?, nonce = ?, sealed_token = ?, expires_on = ?,
-             verified_at = ?, updated_by = ?, updated_at = ?
+             expiry_source = ?, verified_at = ?, updated_by = ?, updated_at = ?
          WHERE namespace = ? AND id = ?",
     )
     .bind(write.robot)
@@ -180,6 +210,7 @@ pub async fn replace_credential(
     .bind(&sealed.nonce)
     .bind(&sealed.ciphertext)
     .bind(write.expires_on)
+    .bind(write.expiry_source)
     .bind(write.verified.then_some(at))
     .bind(write.actor)
     .bind(at)

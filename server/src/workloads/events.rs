@@ -8,8 +8,24 @@
 
 use crate::kube::quantity;
 
+/// What Berth knows of the registry credential a workload pulls with, so a
+/// refused pull can say whether the robot token expired or was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullCredential {
+    /// The robot account name.
+    pub robot: String,
+    /// `YYYY-MM-DD` when the recorded expiry date has come (today or before),
+    /// `None` when it has not or none was recorded.
+    pub expired_on: Option<String>,
+}
+
 /// An event's reason and message turned into a sentence.
 pub fn describe(reason: &str, message: &str) -> String {
+    describe_with(reason, message, None)
+}
+
+/// [`describe`], knowing the workload's pull credential.
+pub fn describe_with(reason: &str, message: &str, credential: Option<&PullCredential>) -> String {
     let message = message.trim();
     if let Some(sentence) = quota(message) {
         return sentence;
@@ -19,7 +35,7 @@ pub fn describe(reason: &str, message: &str) -> String {
     }
     match reason {
         "Failed" | "ErrImagePull" | "ImagePullBackOff" | "BackOff" if is_pull_message(message) => {
-            pull(message)
+            pull(message, credential)
         }
         "BackOff" if message.contains("restarting failed container") => crash_loop(),
         "FailedScheduling" => scheduling(message),
@@ -31,11 +47,20 @@ pub fn describe(reason: &str, message: &str) -> String {
 /// A container's waiting state (from the pod's status) in plain words, when
 /// it is a problem; `None` for the ordinary `ContainerCreating`.
 pub fn describe_waiting(reason: &str, message: &str) -> Option<String> {
+    describe_waiting_with(reason, message, None)
+}
+
+/// [`describe_waiting`], knowing the workload's pull credential.
+pub fn describe_waiting_with(
+    reason: &str,
+    message: &str,
+    credential: Option<&PullCredential>,
+) -> Option<String> {
     let message = message.trim();
     match reason {
         "ContainerCreating" | "PodInitializing" | "" => None,
         "ErrImagePull" | "ImagePullBackOff" | "ErrImageNeverPull" | "InvalidImageName" => {
-            Some(pull(message))
+            Some(pull(message, credential))
         }
         "CrashLoopBackOff" => Some(crash_loop()),
         "CreateContainerConfigError" => Some(format!(
@@ -204,10 +229,29 @@ fn first_quoted(message: &str) -> Option<&str> {
     Some(&message[start..end])
 }
 
-fn pull(message: &str) -> String {
+fn pull(message: &str, credential: Option<&PullCredential>) -> String {
     let image = first_quoted(message)
         .map(|i| format!("the image {i}"))
         .unwrap_or_else(|| "the image".to_owned());
+    match (pull_fault(message), credential) {
+        (
+            PullFault::Credentials,
+            Some(PullCredential {
+                robot,
+                expired_on: Some(date),
+            }),
+        ) => {
+            return format!(
+                "the robot token {robot} expired on {date}, so the registry refused the credentials for {image}. Create a new token in the registry, replace the credential on the Registry page, then restart the workload."
+            );
+        }
+        (PullFault::Credentials, Some(PullCredential { robot, .. })) => {
+            return format!(
+                "the registry refused the credentials (revoked or wrong token) of the robot {robot} for {image}. Replace the credential on the Registry page with a valid token, then restart the workload."
+            );
+        }
+        _ => {}
+    }
     match pull_fault(message) {
         PullFault::Image => format!(
             "{image} was not found in the registry: check the repository and tag, and that the image was pushed."
@@ -241,6 +285,35 @@ fn scheduling(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const REFUSED: &str = "Failed to pull image \"reg.edu/cs101/add-two:1.0\": failed to pull and unpack image \"reg.edu/cs101/add-two:1.0\": failed to resolve reference \"reg.edu/cs101/add-two:1.0\": pulling from host reg.edu failed with status code [manifests 1.0]: 401 Unauthorized";
+
+    #[test]
+    fn a_refused_pull_says_whether_the_robot_token_expired_or_was_refused() {
+        let expired = PullCredential {
+            robot: "robot$cs101+ci".into(),
+            expired_on: Some("2026-11-30".into()),
+        };
+        let text = describe_with("Failed", REFUSED, Some(&expired));
+        assert!(
+            text.starts_with("the robot token robot$cs101+ci expired on 2026-11-30"),
+            "{text}"
+        );
+        let live = PullCredential {
+            expired_on: None,
+            ..expired.clone()
+        };
+        let text = describe_waiting_with("ErrImagePull", REFUSED, Some(&live)).expect("problem");
+        assert!(
+            text.starts_with("the registry refused the credentials (revoked or wrong token)"),
+            "{text}"
+        );
+        // An image that is not there is not blamed on the token.
+        let missing = REFUSED.replace("401 Unauthorized", "404 Not Found");
+        assert!(describe_with("Failed", &missing, Some(&expired)).contains("was not found"));
+        // Without a Berth credential, the old sentence.
+        assert!(describe("Failed", REFUSED).contains("may be wrong, expired"));
+    }
 
     #[test]
     fn a_memory_quota_hit_names_the_numbers() {

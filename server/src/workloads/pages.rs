@@ -22,7 +22,10 @@ use k8s_openapi::{
 };
 use kube::ResourceExt;
 
-use super::{applied, build, events};
+use super::{
+    applied, build,
+    events::{self, PullCredential},
+};
 use crate::{
     app::{AppState, page::Layout},
     auth::CurrentUser,
@@ -30,6 +33,7 @@ use crate::{
     error::{AppError, AppResult},
     kube::{Caches, MANAGED_BY, event_seconds},
     namespaces::membership,
+    registries,
 };
 
 /// How many Events the detail page shows.
@@ -284,13 +288,14 @@ fn restarts_of(pod: &Pod) -> i32 {
         .map_or(0, |cs| cs.iter().map(|c| c.restart_count).sum())
 }
 
-fn problem_of(pod: &Pod) -> Option<String> {
+fn problem_of(pod: &Pod, credential: Option<&PullCredential>) -> Option<String> {
     let status = pod.status.as_ref()?;
     for c in status.container_statuses.iter().flatten() {
         if let Some(waiting) = c.state.as_ref().and_then(|s| s.waiting.as_ref())
-            && let Some(text) = events::describe_waiting(
+            && let Some(text) = events::describe_waiting_with(
                 waiting.reason.as_deref().unwrap_or_default(),
                 waiting.message.as_deref().unwrap_or_default(),
+                credential,
             )
         {
             return Some(text);
@@ -380,7 +385,7 @@ pub fn row(objects: &Objects, now: i64, public_pool: &(String, String)) -> Workl
     // A recent Warning Event counts only while the workload is not all
     // ready: once every pod is ready, a warning from its start (a failed
     // readiness probe, a cluster without DNS) is history, not trouble.
-    let failing = objects.pods.iter().any(|p| problem_of(p).is_some())
+    let failing = objects.pods.iter().any(|p| problem_of(p, None).is_some())
         || (ready < desired
             && objects
                 .events
@@ -416,7 +421,11 @@ fn is_recent(e: &Event, now: i64) -> bool {
 }
 
 /// The workload's Events, newest first, in plain words.
-pub fn event_views(objects: &Objects, now: i64) -> Vec<EventView> {
+pub fn event_views(
+    objects: &Objects,
+    now: i64,
+    credential: Option<&PullCredential>,
+) -> Vec<EventView> {
     let mut views: Vec<EventView> = objects
         .events
         .iter()
@@ -436,7 +445,11 @@ pub fn event_views(objects: &Objects, now: i64) -> Vec<EventView> {
                         .to_lowercase(),
                     e.involved_object.name.as_deref().unwrap_or_default()
                 ),
-                text: events::describe(&reason, e.message.as_deref().unwrap_or_default()),
+                text: events::describe_with(
+                    &reason,
+                    e.message.as_deref().unwrap_or_default(),
+                    credential,
+                ),
                 reason,
                 count: e
                     .series
@@ -454,7 +467,7 @@ pub fn event_views(objects: &Objects, now: i64) -> Vec<EventView> {
 }
 
 /// The pods as the detail page shows them.
-pub fn pod_views(objects: &Objects, now: i64) -> Vec<PodView> {
+pub fn pod_views(objects: &Objects, now: i64, credential: Option<&PullCredential>) -> Vec<PodView> {
     objects
         .pods
         .iter()
@@ -479,7 +492,7 @@ pub fn pod_views(objects: &Objects, now: i64) -> Vec<PodView> {
                     .as_ref()
                     .and_then(|s| s.node_name.clone())
                     .unwrap_or_default(),
-                problem: problem_of(p),
+                problem: problem_of(p, credential),
             }
         })
         .collect()
@@ -718,6 +731,8 @@ struct ListPage {
     namespace: String,
     rows: Vec<WorkloadRow>,
     domain: String,
+    /// How long a downloaded kubeconfig works ("8 hours").
+    kubeconfig_validity: String,
 }
 
 /// `GET /namespaces/{ns}/workloads`: the namespace's workloads.
@@ -746,6 +761,9 @@ pub async fn list(
             namespace: ns,
             rows,
             domain: state.config.workloads.service_domain.clone(),
+            kubeconfig_validity: crate::kubeconfig::build::validity_words(
+                state.config.access.kubeconfig_hours,
+            ),
         },
     )
 }
@@ -772,6 +790,73 @@ pub struct ShowPage {
     replicas_error: Option<String>,
     cluster_error: Option<String>,
     max_replicas: i32,
+    /// The robot token this workload pulls with expires soon or has expired.
+    credential_notice: Option<CredentialNotice>,
+}
+
+/// A warning about the registry credential a workload pulls with.
+pub struct CredentialNotice {
+    /// `warn` (within the warning days) or `bad` (past).
+    pub level: &'static str,
+    /// What to say.
+    pub text: String,
+    /// Where to replace the token.
+    pub replace_href: String,
+}
+
+/// The credential id behind a Deployment's pull Secret (`berth-registry-<id>`).
+pub fn pull_credential_id(deployment: &Deployment) -> Option<i64> {
+    deployment
+        .spec
+        .as_ref()?
+        .template
+        .spec
+        .as_ref()?
+        .image_pull_secrets
+        .as_ref()?
+        .iter()
+        .find_map(|r| registries::pull::credential_of_secret(&r.name))
+}
+
+/// What the page says about a credential's expiry, and what a refused pull
+/// is explained with. Pure: `today` is passed in.
+pub fn credential_context(
+    ns: &str,
+    row: &registries::store::CredentialRow,
+    today: time::Date,
+) -> (Option<CredentialNotice>, PullCredential) {
+    let expiry = row
+        .expires_on
+        .as_deref()
+        .and_then(|d| registries::forms::expiry(d, today));
+    let today_text = registries::forms::format_date(today);
+    let expired_on = row
+        .expires_on
+        .clone()
+        .filter(|d| d.as_str() <= today_text.as_str());
+    let replace_href = format!("/namespaces/{ns}/credentials/{}/replace", row.id);
+    let notice = expiry.filter(|e| e.level != "ok").map(|e| CredentialNotice {
+        level: e.level,
+        text: if e.level == "bad" {
+            format!(
+                "The robot token {} this workload pulls with {} ({}): new pods cannot pull the image. Create a new token in the registry and replace it.",
+                row.robot, e.text, row.expires_on.as_deref().unwrap_or_default()
+            )
+        } else {
+            format!(
+                "The robot token {} this workload pulls with {} ({}): replace it before then, or new pods will fail to pull.",
+                row.robot, e.text, row.expires_on.as_deref().unwrap_or_default()
+            )
+        },
+        replace_href,
+    });
+    (
+        notice,
+        PullCredential {
+            robot: row.robot.clone(),
+            expired_on,
+        },
+    )
 }
 
 /// Builds the detail page of workload `name`.
@@ -795,14 +880,26 @@ pub async fn show_page(
         .as_ref()
         .is_some_and(|s| s.type_ == "LoadBalancer" && s.address.is_none());
     let refresh = rollout.stuck.is_none() && (!rollout.done || waiting_for_address);
+    let credential_row = match pull_credential_id(&objects.deployment) {
+        Some(id) => registries::store::credential(&state.db, ns, id).await?,
+        None => None,
+    };
+    let today = time::OffsetDateTime::now_utc().date();
+    let (credential_notice, pull_credential) = match &credential_row {
+        Some(row) => {
+            let (notice, credential) = credential_context(ns, row, today);
+            (notice, Some(credential))
+        }
+        None => (None, None),
+    };
     Ok(ShowPage {
         layout: Layout::for_user(&state.db, user).await?,
         namespace: ns.to_owned(),
         replicas: replicas.unwrap_or_else(|| row.desired.to_string()),
         row,
-        pods: pod_views(&objects, now),
+        pods: pod_views(&objects, now, pull_credential.as_ref()),
         service,
-        events: event_views(&objects, now),
+        events: event_views(&objects, now, pull_credential.as_ref()),
         claims: claims_of(&objects.deployment),
         rollout,
         refresh,
@@ -810,6 +907,7 @@ pub async fn show_page(
         replicas_error,
         cluster_error,
         max_replicas: super::form::MAX_REPLICAS,
+        credential_notice,
     })
 }
 
@@ -942,7 +1040,7 @@ mod tests {
     #[test]
     fn pods_and_events_are_in_plain_words() {
         let objects = objects(None);
-        let pods = pod_views(&objects, NOW);
+        let pods = pod_views(&objects, NOW, None);
         assert_eq!(pods[0].ready, "1/1");
         assert!(
             pods[1]
@@ -952,7 +1050,7 @@ mod tests {
             "{:?}",
             pods[1].problem
         );
-        let events = event_views(&objects, NOW);
+        let events = event_views(&objects, NOW, None);
         assert_eq!(events[0].object, "replicaset add-two-5d8f");
         assert_eq!(events[0].age, "1m");
         assert_eq!(events[0].count, 3);

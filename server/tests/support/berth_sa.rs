@@ -124,31 +124,47 @@ current-context: berth
 /// cluster-wide `create rolebindings` is not yet confined to Berth's
 /// namespaces. Probes with a server-side dry run, which changes nothing.
 fn wait_for_the_fence() {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let output = Command::new("kubectl")
-            .args([
-                "create",
-                "rolebinding",
-                "berth-fence-probe",
-                "--namespace=kube-system",
-                "--clusterrole=berth-admin",
-                "--group=berth:admins",
-                "--dry-run=server",
-                "--as=system:serviceaccount:berth-people:berth-fence-probe",
-                "--as-group=berth:admins",
-            ])
-            .output()
-            .expect("running kubectl");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if !output.status.success() && stderr.contains("berth-fence") {
-            return;
+    // The RoleBinding fence, and the one around people's own accounts
+    // (another person's account name is refused).
+    let probes: [&[&str]; 2] = [
+        &[
+            "create",
+            "rolebinding",
+            "berth-fence-probe",
+            "--namespace=kube-system",
+            "--clusterrole=berth-admin",
+            "--group=berth:admins",
+            "--dry-run=server",
+            "--as=system:serviceaccount:berth-people:berth-fence-probe",
+            "--as-group=berth:admins",
+        ],
+        &[
+            "create",
+            "serviceaccount",
+            "p-fence-probe-other",
+            "--namespace=berth-people",
+            "--dry-run=server",
+            "--as=system:serviceaccount:berth-people:p-fence-probe",
+            "--as-group=berth:users",
+        ],
+    ];
+    for (probe, policy) in probes.iter().zip(["berth-fence", "berth-fence-accounts"]) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let output = Command::new("kubectl")
+                .args(*probe)
+                .output()
+                .expect("running kubectl");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            if !output.status.success() && stderr.contains(policy) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the admission fence {policy} is not enforced: {stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the admission fence is not enforced: {stderr}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -1,0 +1,489 @@
+//! The kubeconfig a person downloads: its token is their own account's, so
+//! the real kubectl (the one testenv builds) with that file can do what their
+//! memberships allow and nothing else. Every assertion is on what the
+//! apiserver, kubectl or Berth's page actually answered.
+
+mod support;
+
+use std::{path::Path, process::Command, time::Duration};
+
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use kube::{Api, api::DeleteParams};
+use reqwest::StatusCode;
+use support::{
+    TestApp, browser::Browser, cluster, csrf_from_html, post_form, testenv_var as env, unique,
+};
+
+const STUDENT: &str = "student@purdue.edu";
+const OUTSIDER: &str = "outsider@purdue.edu";
+
+/// An admin makes `name` through the admin form.
+async fn make_namespace(app: &TestApp, name: &str) {
+    let created = app
+        .submit(
+            "/admin/namespaces",
+            &[
+                ("name", name),
+                ("description", "kubeconfig tests"),
+                ("requests_cpu", "1"),
+                ("requests_memory", "1Gi"),
+                ("pods", "5"),
+                ("services_loadbalancers", "1"),
+                ("persistentvolumeclaims", "1"),
+                ("requests_storage", "1Gi"),
+                ("default_request_cpu", "50m"),
+                ("default_request_memory", "32Mi"),
+                ("default_limit_cpu", "500m"),
+                ("default_limit_memory", "128Mi"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER, "creating {name}");
+}
+
+async fn add_member(app: &TestApp, ns: &str, email: &str) {
+    let added = app
+        .submit(
+            &format!("/admin/namespaces/{ns}/members"),
+            &[("email", email), ("role", "member")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER, "adding {email}");
+}
+
+/// Two namespaces; the student is a member of the first only.
+struct World {
+    app: TestApp,
+    mine: String,
+    other: String,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(extra: &[&str]) -> Self {
+        let app = TestApp::spawn_in_cluster(extra).await;
+        app.sign_in_dev("prof@purdue.edu", true).await;
+        let mine = unique("t-kcfg");
+        let other = unique("t-kcfg-other");
+        make_namespace(&app, &mine).await;
+        make_namespace(&app, &other).await;
+        add_member(&app, &mine, STUDENT).await;
+        Self {
+            app,
+            mine,
+            other,
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Downloads a kubeconfig for `ns` as `client`: the response.
+    async fn download(&self, client: &reqwest::Client, ns: &str) -> reqwest::Response {
+        self.app
+            .submit_as(client, &format!("/namespaces/{ns}/kubeconfig"), &[])
+            .await
+    }
+
+    async fn finish(self) {
+        let admin = cluster::admin().await;
+        for ns in [&self.mine, &self.other] {
+            let _ = Api::<Namespace>::all(admin.clone())
+                .delete(ns, &DeleteParams::background())
+                .await;
+        }
+        self.app.stop().await;
+    }
+}
+
+/// Runs the real kubectl with `kubeconfig` only (no admin file from the
+/// environment): (succeeded, stdout + stderr).
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new(env("TESTENV_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("running kubectl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text.trim().to_owned())
+}
+
+#[tokio::test]
+async fn a_members_kubeconfig_works_with_the_real_kubectl_in_their_namespace_only() {
+    let world = World::new(&[]).await;
+    let student = world.app.browser_for(STUDENT, false).await;
+
+    // The dashboard offers it and says how long it works.
+    let home = student
+        .get(world.app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        home.contains(&format!("action=\"/namespaces/{}/kubeconfig\"", world.mine)),
+        "{home}"
+    );
+    assert!(
+        home.contains("expires 8 hours after you download it"),
+        "{home}"
+    );
+
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    let response = world.download(&student, &world.mine).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        header("content-disposition"),
+        format!("attachment; filename=\"berth-{}.kubeconfig\"", world.mine)
+    );
+    assert!(header("cache-control").contains("no-store"));
+    let expires = time::OffsetDateTime::parse(
+        &header("x-berth-token-expires"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("an RFC 3339 expiry")
+    .unix_timestamp();
+    // The apiserver set it: 8 hours from the request (give or take the run).
+    assert!(
+        (expires - before - 8 * 3600).abs() < 300,
+        "expires {expires}, asked at {before}"
+    );
+    let text = response.text().await.expect("the file");
+
+    // The file: the expiry in a comment and in the user's name, one token,
+    // no other secret (no client key or certificate, no password).
+    let rfc = time::OffsetDateTime::from_unix_timestamp(expires)
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    assert!(text.starts_with("# kubeconfig from Berth for student@purdue.edu"));
+    assert!(text.contains(&format!("({rfc})")), "{text}");
+    let value: serde_json::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    let users = value["users"].as_array().expect("users");
+    assert_eq!(users.len(), 1);
+    let account = berth::kube::account_name(STUDENT);
+    assert_eq!(
+        users[0]["name"].as_str(),
+        Some(format!("{account}-until-{rfc}").as_str())
+    );
+    let user = users[0]["user"].as_object().expect("user");
+    assert_eq!(user.keys().collect::<Vec<_>>(), vec!["token"]);
+    for secret_field in ["client-key", "client-certificate", "password", "exec"] {
+        assert!(!text.contains(secret_field), "{secret_field} in {text}");
+    }
+    assert_eq!(
+        value["contexts"][0]["context"]["namespace"],
+        world.mine.as_str()
+    );
+    assert_eq!(
+        value["clusters"][0]["cluster"]["server"].as_str(),
+        Some(env("TESTENV_KUBE_SERVER").as_str())
+    );
+    let file = world.dir.path().join("student.kubeconfig");
+    std::fs::write(&file, &text).expect("writing the file");
+
+    // The real kubectl with it: who it is, where it may go.
+    let (ok, whoami) = kubectl(
+        &file,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert!(ok, "{whoami}");
+    assert_eq!(
+        whoami,
+        format!("system:serviceaccount:berth-people:{account}")
+    );
+    let (ok, out) = kubectl(&file, &["get", "pods"]);
+    assert!(ok, "the context's own namespace: {out}");
+    let (ok, out) = kubectl(&file, &["get", "pods", "-n", &world.mine]);
+    assert!(ok, "{out}");
+    let (ok, out) = kubectl(&file, &["get", "pods", "-n", &world.other]);
+    assert!(!ok && out.contains("Forbidden"), "another namespace: {out}");
+    let (ok, out) = kubectl(&file, &["get", "secrets", "-n", "kube-system"]);
+    assert!(!ok && out.contains("Forbidden"), "kube-system: {out}");
+    let (mine, other) = (world.mine.as_str(), world.other.as_str());
+    for (args, expected) in [
+        (vec!["create", "deployments.apps", "-n", mine], "yes"),
+        (vec!["get", "pods", "--subresource=log", "-n", mine], "yes"),
+        (
+            vec!["create", "pods", "--subresource=exec", "-n", mine],
+            "yes",
+        ),
+        (vec!["create", "deployments.apps", "-n", other], "no"),
+        (vec!["get", "pods", "--subresource=log", "-n", other], "no"),
+        (vec!["update", "resourcequotas", "-n", mine], "no"),
+        (
+            vec![
+                "create",
+                "rolebindings.rbac.authorization.k8s.io",
+                "-n",
+                mine,
+            ],
+            "no",
+        ),
+        (
+            vec![
+                "create",
+                "serviceaccounts",
+                "--subresource=token",
+                "-n",
+                "berth-people",
+            ],
+            "no",
+        ),
+        (vec!["get", "secrets", "-n", "kube-system"], "no"),
+    ] {
+        let mut full = vec!["auth", "can-i"];
+        full.extend(&args);
+        let (_, out) = kubectl(&file, &full);
+        assert_eq!(out, expected, "can-i {args:?}");
+    }
+    // Its holder cannot mint a longer-lived token for itself.
+    let (ok, out) = kubectl(&file, &["create", "token", &account, "-n", "berth-people"]);
+    assert!(
+        !ok && out.contains("cannot create resource \"serviceaccounts/token\""),
+        "{out}"
+    );
+
+    // Removed from the namespace, the same file can do nothing there.
+    let removed = world
+        .app
+        .submit(
+            &format!("/admin/namespaces/{}/members/remove", world.mine),
+            &[("email", STUDENT)],
+        )
+        .await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    // The apiserver's RBAC reads bindings from its own informer: a moment.
+    cluster::eventually(
+        Duration::from_secs(30),
+        "the removal to take effect",
+        || {
+            let (ok, out) = kubectl(&file, &["get", "pods", "-n", &world.mine]);
+            std::future::ready((!ok && out.contains("Forbidden")).then_some(()))
+        },
+    )
+    .await;
+
+    // The download was audited, without the token.
+    let detail: String = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'kubeconfig.download' AND actor = ? AND outcome = 'ok'",
+    )
+    .bind(STUDENT)
+    .fetch_one(&world.app.db)
+    .await
+    .expect("an audit row");
+    assert!(detail.starts_with("token expires"), "{detail}");
+    let token = users[0]["user"]["token"].as_str().expect("token");
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE detail LIKE ?")
+        .bind(format!("%{token}%"))
+        .fetch_one(&world.app.db)
+        .await
+        .expect("count");
+    assert_eq!(logged, 0);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_shorter_validity_and_a_public_address_are_written_into_the_file() {
+    let world = World::new(&[
+        "--kubeconfig-hours",
+        "1",
+        "--kubeconfig-server",
+        "https://k8s.campus.example:6443",
+    ])
+    .await;
+    let student = world.app.browser_for(STUDENT, false).await;
+    let home = student
+        .get(world.app.url("/"))
+        .send()
+        .await
+        .expect("home")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        home.contains("expires 1 hour after you download it"),
+        "{home}"
+    );
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    let response = world.download(&student, &world.mine).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.expect("file");
+    let value: serde_json::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    assert_eq!(
+        value["clusters"][0]["cluster"]["server"],
+        "https://k8s.campus.example:6443"
+    );
+    // The token really is valid for an hour: the apiserver says so when asked
+    // who holds it (TokenReview as the admin).
+    let token = value["users"][0]["user"]["token"].as_str().expect("token");
+    let payload = token.split('.').nth(1).expect("a JWT");
+    use base64::Engine;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url"),
+    )
+    .expect("claims");
+    let exp = claims["exp"].as_i64().expect("exp");
+    assert!((exp - before - 3600).abs() < 300, "exp {exp}");
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn a_non_member_a_signed_out_visitor_and_a_forged_form_get_no_kubeconfig() {
+    let world = World::new(&[]).await;
+    let admin = cluster::admin().await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin, "berth-people");
+
+    // Signed in, but not a member: not found, and no account was made.
+    let outsider = world.app.browser_for(OUTSIDER, false).await;
+    let response = world.download(&outsider, &world.mine).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        !response
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("apiVersion")
+    );
+    let outsider_account = berth::kube::account_name(OUTSIDER);
+    assert!(
+        accounts
+            .get_opt(&outsider_account)
+            .await
+            .expect("asking")
+            .is_none(),
+        "no account for a refused download"
+    );
+
+    // An admin who is not a member: the file would carry no rights there.
+    let response = world
+        .app
+        .submit(&format!("/namespaces/{}/kubeconfig", world.other), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("you are not a member of")
+    );
+
+    // Signed out, and a member's form without the CSRF token.
+    let anonymous = support::browser();
+    let response = post_form(
+        &anonymous,
+        &world
+            .app
+            .url(&format!("/namespaces/{}/kubeconfig", world.mine)),
+        &[],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let student = world.app.browser_for(STUDENT, false).await;
+    let response = post_form(
+        &student,
+        &world
+            .app
+            .url(&format!("/namespaces/{}/kubeconfig", world.mine)),
+        &[("csrf_token", "forged")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A GET mints nothing.
+    let response = student
+        .get(
+            world
+                .app
+                .url(&format!("/namespaces/{}/kubeconfig", world.mine)),
+        )
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'kubeconfig.download' AND outcome = 'denied'",
+    )
+    .fetch_one(&world.app.db)
+    .await
+    .expect("count");
+    assert!(refused >= 2, "refusals are audited ({refused})");
+    let issued: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'kubeconfig.download' AND outcome = 'ok'",
+    )
+    .fetch_one(&world.app.db)
+    .await
+    .expect("count");
+    assert_eq!(issued, 0);
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn in_chromium_the_namespace_page_has_the_button_and_says_when_the_file_expires() {
+    let world = World::new(&[]).await;
+    let browser = Browser::start().await;
+    browser.goto(&world.app.url("/auth/login")).await;
+    browser.fill("#email", STUDENT).await;
+    browser
+        .click("form[action='/auth/dev'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&world.app.url("/")).await;
+    let page = world
+        .app
+        .url(&format!("/namespaces/{}/workloads", world.mine));
+    browser.goto(&page).await;
+    let html = browser.source().await;
+    assert!(html.contains("Download kubeconfig"), "{html}");
+    assert!(
+        html.contains("expires 8 hours after you download it"),
+        "{html}"
+    );
+    assert!(csrf_from_html(&html).is_some());
+    // Pressing it posts the form (with the page's CSRF token); the download
+    // leaves the browser on the page, and Berth issued the file.
+    browser.click("form.kubeconfig-download button").await;
+    let issued = cluster::eventually(Duration::from_secs(30), "the download", || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'kubeconfig.download' AND outcome = 'ok' AND actor = ?",
+        )
+        .bind(STUDENT)
+        .fetch_one(&world.app.db)
+        .await
+        .ok()?;
+        (n > 0).then_some(n)
+    })
+    .await;
+    assert_eq!(issued, 1);
+    assert_eq!(browser.url().await, page);
+    // The account now exists in berth-people, made as the student.
+    let accounts: Api<ServiceAccount> = Api::namespaced(cluster::admin().await, "berth-people");
+    let made = accounts
+        .get(&berth::kube::account_name(STUDENT))
+        .await
+        .expect("the student's account");
+    assert_eq!(made.automount_service_account_token, Some(false));
+    browser.quit().await;
+    world.finish().await;
+}
