@@ -93,6 +93,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub workloads: crate::workloads::WorkloadConfig,
+
+    #[command(flatten)]
+    pub courses: crate::courses::CourseConfig,
 }
 
 /// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::registries::router())
         .merge(crate::workloads::deploy_router())
         .merge(crate::workloads::pages_router())
+        .merge(crate::courses::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest_service("/static", static_files)
@@ -147,6 +148,7 @@ impl Application {
             registry,
             follows: Arc::default(),
         };
+        crate::courses::ops::spawn_sweep(state.clone(), state.config.courses.course_sweep_secs);
         Ok(Self {
             listener,
             router: router(state),

@@ -722,6 +722,7 @@ fn page(status: StatusCode, template: &impl Template) -> AppResult<Response> {
 struct ListPage {
     layout: Layout,
     namespace: String,
+    notice: Option<String>,
     rows: Vec<WorkloadRow>,
     domain: String,
 }
@@ -749,6 +750,7 @@ pub async fn list(
         StatusCode::OK,
         &ListPage {
             layout: Layout::for_user(&state.db, &user).await?,
+            notice: caches.namespace(&ns).and_then(|n| notice_of(&n.metadata)),
             namespace: ns,
             rows,
             domain: state.config.workloads.service_domain.clone(),
@@ -778,6 +780,15 @@ pub struct ShowPage {
     replicas_error: Option<String>,
     cluster_error: Option<String>,
     max_replicas: i32,
+    notice: Option<String>,
+}
+
+/// The notice Berth left on an object (e.g. a course that ended).
+fn notice_of(meta: &kube::api::ObjectMeta) -> Option<String> {
+    meta.annotations
+        .as_ref()?
+        .get(crate::kube::NOTICE_ANNOTATION)
+        .cloned()
 }
 
 /// Builds the detail page of workload `name`.
@@ -801,7 +812,9 @@ pub async fn show_page(
         .as_ref()
         .is_some_and(|s| s.type_ == "LoadBalancer" && s.address.is_none());
     let refresh = rollout.stuck.is_none() && (!rollout.done || waiting_for_address);
+    let notice = notice_of(&objects.deployment.metadata);
     Ok(ShowPage {
+        notice,
         layout: Layout::for_user(&state.db, user).await?,
         namespace: ns.to_owned(),
         replicas: replicas.unwrap_or_else(|| row.desired.to_string()),
