@@ -79,7 +79,14 @@ pub struct CourseView {
     grace_days: i64,
     delete_volumes: bool,
     state: String,
-    teams: Vec<(String, String, Vec<(String, &'static str)>)>,
+    teams: Vec<TeamView>,
+}
+
+/// One team of a stored course: its namespace and (email, role) members.
+pub struct TeamView {
+    team: String,
+    namespace: String,
+    members: Vec<(String, &'static str)>,
 }
 
 #[derive(Template)]
@@ -177,15 +184,13 @@ fn course_view(stored: &Stored) -> CourseView {
         teams: stored
             .roster
             .iter()
-            .map(|(team, members)| {
-                (
-                    team.clone(),
-                    spec::namespace_of(&s.name, team),
-                    members
-                        .iter()
-                        .map(|(e, r)| (e.clone(), r.as_str()))
-                        .collect(),
-                )
+            .map(|(team, members)| TeamView {
+                team: team.clone(),
+                namespace: spec::namespace_of(&s.name, team),
+                members: members
+                    .iter()
+                    .map(|(e, r)| (e.clone(), r.as_str()))
+                    .collect(),
             })
             .collect(),
     }
