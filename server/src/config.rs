@@ -96,6 +96,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub access: crate::kubeconfig::AccessConfig,
+
+    #[command(flatten)]
+    pub courses: crate::courses::CourseConfig,
 }
 
 /// Sign-in: the campus OpenID Connect provider, who may enter, who is an admin.

@@ -210,6 +210,8 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
         "/".to_owned(),
         "/admin/namespaces".to_owned(),
         "/admin/namespaces/new".to_owned(),
+        "/courses".to_owned(),
+        "/courses/new".to_owned(),
         format!("/admin/namespaces/{ns}"),
         format!("/admin/namespaces/{ns}/edit"),
         format!("/admin/namespaces/{ns}/delete"),

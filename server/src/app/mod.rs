@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::workloads::deploy_router())
         .merge(crate::workloads::pages_router())
         .merge(crate::kubeconfig::router())
+        .merge(crate::courses::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest_service("/static", static_files)
@@ -148,6 +149,7 @@ impl Application {
             registry,
             follows: Arc::default(),
         };
+        crate::courses::ops::spawn_sweep(state.clone(), state.config.courses.course_sweep_secs);
         Ok(Self {
             listener,
             router: router(state),

@@ -323,12 +323,16 @@ async fn check_csrf(request: Request, expected: &str) -> Result<Request, Respons
             Err(refused())
         };
     }
-    let is_form = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default()
+        .to_owned();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+    // File uploads (a course roster) come as multipart forms.
+    let is_multipart = content_type.starts_with("multipart/form-data");
+    if !is_form && !is_multipart {
         return Err(refused());
     }
     let (parts, body) = request.into_parts();
@@ -338,13 +342,38 @@ async fn check_csrf(request: Request, expected: &str) -> Result<Request, Respons
             "That form is larger than Berth accepts.".to_owned(),
         )
     })?;
-    let sent = form_urlencoded_field(&bytes, "csrf_token");
+    let sent = if is_multipart {
+        multipart_field(&content_type, &bytes, "csrf_token").await
+    } else {
+        form_urlencoded_field(&bytes, "csrf_token")
+    };
     match sent {
         Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
             Ok(Request::from_parts(parts, Body::from(bytes)))
         }
         _ => Err(refused()),
     }
+}
+
+/// The text of field `name` in a buffered multipart body (the form's
+/// fields come before its file in document order, so this reads little).
+async fn multipart_field(
+    content_type: &str,
+    body: &axum::body::Bytes,
+    name: &str,
+) -> Option<String> {
+    use axum::extract::{FromRequest, Multipart};
+    let request = axum::http::Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body.clone()))
+        .ok()?;
+    let mut multipart = Multipart::from_request(request, &()).await.ok()?;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(name) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {

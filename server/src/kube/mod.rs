@@ -37,6 +37,9 @@ pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=berth";
 /// Label on the pods of an exposed workload: the namespace's NetworkPolicy
 /// `berth-exposed` lets traffic from outside the namespace reach only these.
 pub const EXPOSURE_LABEL: &str = "berth.io/exposure";
+/// Annotation on a Deployment or Namespace whose text its page shows as a
+/// notice (the end-of-course sweep writes it).
+pub const NOTICE_ANNOTATION: &str = "berth.io/notice";
 /// Field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "berth";
 /// Group every person Berth acts for is impersonated with.

@@ -32,6 +32,7 @@ use super::{
     form::{Deploy, DeployForm, ImageChoice, Preset},
     quota::{self, Check, Defaults},
     spec::{Exposure, FieldErrors},
+    volumes::{self, ClaimView},
 };
 use crate::{
     app::{
@@ -123,6 +124,9 @@ struct DeployPage {
     public_allowed: bool,
     public_annotation: String,
     checked: bool,
+    claims: Vec<ClaimView>,
+    claims_error: Option<String>,
+    reuse_confirmed: bool,
 }
 
 impl DeployPage {
@@ -162,6 +166,9 @@ struct Submitted {
     form: DeployForm,
     #[serde(default)]
     action: String,
+    /// `on`: a new volume although the namespace has one (see `volumes`).
+    #[serde(default)]
+    reuse_confirmed: Option<String>,
 }
 
 enum Mode {
@@ -176,9 +183,11 @@ async fn authorize(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<
 struct Context {
     images: Vec<ImageOption>,
     defaults: Defaults,
+    /// The namespace's volume claims, or why they could not be read.
+    claims: Result<Vec<ClaimView>, String>,
 }
 
-async fn context(state: &AppState, ns: &str) -> AppResult<Context> {
+async fn context(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<Context> {
     let caches = state.kube.caches()?;
     if caches.namespace(ns).is_none() {
         return Err(AppError::NotFound(format!(
@@ -195,7 +204,20 @@ async fn context(state: &AppState, ns: &str) -> AppResult<Context> {
             label: image.reference(),
         })
         .collect();
-    Ok(Context { images, defaults })
+    let claims = match state.kube.client_for(&Identity::of(user)) {
+        Ok(client) => volumes::list_claims(&client, ns).await,
+        Err(error) => Err(error),
+    }
+    .map(|claims| {
+        let deployments = crate::kube::Caches::in_namespace(&caches.deployments, ns);
+        volumes::claim_views(&claims, deployments.iter().map(AsRef::as_ref))
+    })
+    .map_err(|e| e.to_string());
+    Ok(Context {
+        images,
+        defaults,
+        claims,
+    })
 }
 
 /// The spec a form asks for, as far as the quota is concerned: the image does
@@ -312,6 +334,7 @@ struct Rendering {
     steps: Vec<StepView>,
     cluster_error: Option<String>,
     checked: bool,
+    reuse_confirmed: bool,
 }
 
 impl Screen<'_> {
@@ -328,6 +351,10 @@ impl Screen<'_> {
         let parsed_command = super::spec::split_command(&form.command).unwrap_or_default();
         let parsed_args = super::spec::split_command(&form.args).unwrap_or_default();
         let (key, value) = &state.config.expose.public_pool_annotation;
+        let (claims, claims_error) = match self.ctx.claims {
+            Ok(claims) => (claims, None),
+            Err(error) => (Vec::new(), Some(error)),
+        };
         Ok(DeployPage {
             layout: self.layout,
             namespace: self.ns.to_owned(),
@@ -345,6 +372,9 @@ impl Screen<'_> {
             public_allowed: state.config.expose.public_exposure,
             public_annotation: format!("{key}: {value}"),
             checked: outcome.checked,
+            claims,
+            claims_error,
+            reuse_confirmed: outcome.reuse_confirmed,
         }
         .render()?)
     }
@@ -378,7 +408,7 @@ async fn deploy_form(
     Query(query): Query<NewQuery>,
 ) -> AppResult<Response> {
     authorize(&state, &user, &ns).await?;
-    let ctx = context(&state, &ns).await?;
+    let ctx = context(&state, &user, &ns).await?;
     let mut form = match query.preset.as_deref().and_then(Preset::parse) {
         Some(preset) => DeployForm::preset(preset, &ns),
         None => DeployForm::blank(),
@@ -410,7 +440,7 @@ async fn edit_form(
     Path((ns, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
     authorize(&state, &user, &ns).await?;
-    let ctx = context(&state, &ns).await?;
+    let ctx = context(&state, &user, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
     let deployment = super::pages::find_workload(state.kube.caches()?, &ns, &name)?;
     let form = form_of(&state, &ns, &deployment, &name);
@@ -491,7 +521,7 @@ async fn submit(
     submitted: Submitted,
 ) -> AppResult<Response> {
     authorize(&state, &user, &ns).await?;
-    let ctx = context(&state, &ns).await?;
+    let ctx = context(&state, &user, &ns).await?;
     let mut form = submitted.form;
     let editing = matches!(mode, Mode::Edit(_));
     if let Mode::Edit(name) = &mode {
@@ -553,10 +583,24 @@ async fn submit(
     if let Some(refusal) = check.refusal() {
         errors.insert("quota", refusal);
     }
+    // Storage guard rails, before anything is applied.
+    let reuse_confirmed = submitted.reuse_confirmed.as_deref() == Some("on");
+    let quota_refs: Vec<&k8s_openapi::api::core::v1::ResourceQuota> =
+        quotas.iter().map(AsRef::as_ref).collect();
+    let storage = volumes::check(
+        &deploy.spec,
+        screen.ctx.claims.as_deref().ok(),
+        &quota_refs,
+        reuse_confirmed,
+    );
+    for (field, message) in storage.iter() {
+        errors.insert(field, message.clone());
+    }
     if !errors.is_empty() {
         let rendering = Rendering {
             errors,
             checked: true,
+            reuse_confirmed,
             ..Rendering::default()
         };
         return screen.respond(StatusCode::UNPROCESSABLE_ENTITY, form, rendering);
@@ -564,6 +608,7 @@ async fn submit(
     if submitted.action == "check" {
         let rendering = Rendering {
             checked: true,
+            reuse_confirmed,
             ..Rendering::default()
         };
         return screen.respond(StatusCode::OK, form, rendering);
@@ -682,6 +727,7 @@ async fn submit(
                 steps,
                 cluster_error: Some(message),
                 checked: false,
+                reuse_confirmed,
             };
             screen.respond(status, form, rendering)
         }

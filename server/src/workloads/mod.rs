@@ -16,6 +16,7 @@ pub mod logs;
 pub mod pages;
 pub mod quota;
 pub mod spec;
+pub mod volumes;
 
 pub use deploy::{ExposeConfig, deploy_router};
 

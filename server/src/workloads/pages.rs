@@ -729,6 +729,7 @@ fn page(status: StatusCode, template: &impl Template) -> AppResult<Response> {
 struct ListPage {
     layout: Layout,
     namespace: String,
+    notice: Option<String>,
     rows: Vec<WorkloadRow>,
     domain: String,
     /// How long a downloaded kubeconfig works ("8 hours").
@@ -758,6 +759,7 @@ pub async fn list(
         StatusCode::OK,
         &ListPage {
             layout: Layout::for_user(&state.db, &user).await?,
+            notice: caches.namespace(&ns).and_then(|n| notice_of(&n.metadata)),
             namespace: ns,
             rows,
             domain: state.config.workloads.service_domain.clone(),
@@ -792,6 +794,7 @@ pub struct ShowPage {
     max_replicas: i32,
     /// The robot token this workload pulls with expires soon or has expired.
     credential_notice: Option<CredentialNotice>,
+    notice: Option<String>,
 }
 
 /// A warning about the registry credential a workload pulls with.
@@ -859,6 +862,14 @@ pub fn credential_context(
     )
 }
 
+/// The notice Berth left on an object (e.g. a course that ended).
+fn notice_of(meta: &kube::api::ObjectMeta) -> Option<String> {
+    meta.annotations
+        .as_ref()?
+        .get(crate::kube::NOTICE_ANNOTATION)
+        .cloned()
+}
+
 /// Builds the detail page of workload `name`.
 pub async fn show_page(
     state: &AppState,
@@ -892,7 +903,9 @@ pub async fn show_page(
         }
         None => (None, None),
     };
+    let notice = notice_of(&objects.deployment.metadata);
     Ok(ShowPage {
+        notice,
         layout: Layout::for_user(&state.db, user).await?,
         namespace: ns.to_owned(),
         replicas: replicas.unwrap_or_else(|| row.desired.to_string()),

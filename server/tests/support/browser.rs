@@ -227,6 +227,17 @@ impl Browser {
         .await;
     }
 
+    /// Chooses the file at `path` in the file input matching `css`.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let id = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": path.to_string_lossy()})),
+        )
+        .await;
+    }
+
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
