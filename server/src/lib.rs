@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod home;
 pub mod kube;
+pub mod metrics;
 pub mod namespaces;
 pub mod registries;
 pub mod telemetry;

@@ -164,6 +164,17 @@ impl Sites {
         Self { hosts }
     }
 
+    /// Why a WebSocket handshake is refused, if it is. Browsers always send
+    /// an Origin with one, and cookies go along even from another site (the
+    /// same-origin policy does not cover WebSockets), so a missing Origin is
+    /// refused too, and a GET gets the checks a form post gets.
+    pub fn refuse_websocket(&self, headers: &header::HeaderMap) -> Option<&'static str> {
+        if !headers.contains_key(header::ORIGIN) {
+            return Some("a WebSocket without an Origin");
+        }
+        self.refuse(headers)
+    }
+
     /// Why a state-changing request is refused, if it is.
     fn refuse(&self, headers: &header::HeaderMap) -> Option<&'static str> {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());

@@ -778,6 +778,33 @@ pub struct ShowPage {
     replicas_error: Option<String>,
     cluster_error: Option<String>,
     max_replicas: i32,
+    /// A shell in the newest running pod, if there is one.
+    shell: Option<ShellView>,
+}
+
+/// The shell panel: the terminal (with JavaScript) and the same shell as a
+/// kubectl command (always).
+#[derive(Debug, Clone)]
+pub struct ShellView {
+    /// The pod the shell opens in.
+    pub pod: String,
+    /// The `kubectl exec` command that opens the same shell.
+    pub command: String,
+    /// Path of the WebSocket (static/shell.js opens it).
+    pub socket: String,
+}
+
+fn shell_view(objects: &Objects, ns: &str, name: &str) -> Option<ShellView> {
+    let pod = objects.pods.iter().rev().find(|p| {
+        p.metadata.deletion_timestamp.is_none()
+            && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    })?;
+    let pod = pod.name_any();
+    Some(ShellView {
+        command: super::shell::kubectl_command(ns, &pod),
+        socket: format!("/namespaces/{ns}/workloads/{name}/shell?pod={pod}"),
+        pod,
+    })
 }
 
 /// Builds the detail page of workload `name`.
@@ -801,6 +828,7 @@ pub async fn show_page(
         .as_ref()
         .is_some_and(|s| s.type_ == "LoadBalancer" && s.address.is_none());
     let refresh = rollout.stuck.is_none() && (!rollout.done || waiting_for_address);
+    let shell = shell_view(&objects, ns, name);
     Ok(ShowPage {
         layout: Layout::for_user(&state.db, user).await?,
         namespace: ns.to_owned(),
@@ -816,6 +844,7 @@ pub async fn show_page(
         replicas_error,
         cluster_error,
         max_replicas: super::form::MAX_REPLICAS,
+        shell,
     })
 }
 
