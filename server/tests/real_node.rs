@@ -1316,9 +1316,8 @@ async fn a_shell_in_the_container_runs_as_the_person_over_a_checked_websocket() 
     browser
         .wait_for_source("the terminal connects", |html| html.contains("Connected."))
         .await;
-    browser
-        .fill(".xterm-helper-textarea", "echo typed-$((6*7))\n")
-        .await;
+    // The terminal has focus once connected (static/shell.js focuses it).
+    browser.type_keys("echo typed-$((6*7))\n").await;
     let html = browser
         .wait_for_source("the output on the page", |html| html.contains("typed-42"))
         .await;

@@ -409,6 +409,27 @@ mod tests {
     }
 
     #[test]
+    fn a_websocket_needs_berths_own_origin() {
+        let url = url::Url::parse("https://berth.example.edu").unwrap_or_else(|_| unreachable!());
+        let sites = Sites::new(&url, true);
+        let ok = |pairs: &[(&'static str, &str)]| sites.refuse_websocket(&headers(pairs)).is_none();
+        assert!(ok(&[
+            ("host", "berth.example.edu"),
+            ("origin", "https://berth.example.edu")
+        ]));
+        // A form post may omit Origin; a WebSocket from a browser never does.
+        assert!(!ok(&[("host", "berth.example.edu")]));
+        assert!(!ok(&[
+            ("host", "berth.example.edu"),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(!ok(&[
+            ("host", "evil.example"),
+            ("origin", "https://evil.example")
+        ]));
+    }
+
+    #[test]
     fn state_changing_requests_must_come_from_berths_own_site() {
         let url = url::Url::parse("https://berth.example.edu").unwrap_or_else(|_| unreachable!());
         let sites = Sites::new(&url, true);
