@@ -47,6 +47,7 @@ pub struct Entry<'a> {
 
 /// Appends `entry` to the audit log.
 pub async fn record(db: &SqlitePool, entry: Entry<'_>) {
+    crate::metrics::observe_audited(entry.action, entry.outcome);
     let result = sqlx::query(
         "INSERT INTO audit_log (at, actor, action, namespace, target, outcome, detail)
          VALUES (?, ?, ?, ?, ?, ?, ?)",

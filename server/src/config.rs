@@ -66,6 +66,12 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub database: DatabaseConfig,
 
+    /// Address and port of a second listener that serves only Prometheus
+    /// metrics at /metrics (e.g. 0.0.0.0:9090). Off unless set: the app's
+    /// own listener never serves them.
+    #[arg(long, env = "BERTH_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Serve /static/ from this folder instead of the copy built into the
     /// binary (for development: edits to static/ show without a rebuild).
     #[arg(long, env = "BERTH_STATIC_DIR")]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod home;
 pub mod kube;
 pub mod kubeconfig;
+pub mod metrics;
 pub mod namespaces;
 pub mod registries;
 pub mod telemetry;

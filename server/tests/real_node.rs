@@ -1084,3 +1084,244 @@ fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf 
     }
     path
 }
+
+// ------------------------------------------------------------------ the shell
+
+/// The session cookies of a fresh dev sign-in as `email`, as a `Cookie` header.
+async fn session_cookie(app: &TestApp, email: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("localhost", support::loopback_v4())
+        .build()
+        .expect("client");
+    let response = support::post_form(
+        &client,
+        &app.url("/auth/dev"),
+        &[("email", email), ("next", "/")],
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "signing in {email}"
+    );
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the shell WebSocket of `workload` like a browser on `origin` with
+/// `cookie`; the socket, or the HTTP status the handshake was refused with.
+async fn open_shell(
+    world: &World,
+    workload: &str,
+    origin: Option<&str>,
+    cookie: Option<&str>,
+) -> Result<Socket, u16> {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+    let port = world.app.addr.port();
+    let url = format!(
+        "ws://127.0.0.1:{port}/namespaces/{}/workloads/{workload}/shell",
+        world.ns
+    );
+    let mut request = url.into_client_request().expect("a request");
+    let headers = request.headers_mut();
+    headers.insert(
+        "host",
+        HeaderValue::from_str(&format!("localhost:{port}")).expect("host"),
+    );
+    if let Some(origin) = origin {
+        headers.insert("origin", HeaderValue::from_str(origin).expect("origin"));
+    }
+    if let Some(cookie) = cookie {
+        headers.insert("cookie", HeaderValue::from_str(cookie).expect("cookie"));
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(other) => panic!("the handshake failed without an HTTP answer: {other}"),
+    }
+}
+
+/// Reads frames until the terminal output or a notice contains `needle`;
+/// everything read.
+async fn read_until(socket: &mut Socket, needle: &str) -> String {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut seen = String::new();
+    let read = async {
+        while let Some(message) = socket.next().await {
+            match message {
+                Ok(Message::Binary(bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Message::Text(text)) => seen.push_str(&text),
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if seen.contains(needle) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(30), read).await;
+    seen
+}
+
+async fn audit_count(world: &World, action: &str, outcome: &str, actor: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = ? AND outcome = ? AND actor = ? AND namespace = ?",
+    )
+    .bind(action)
+    .bind(outcome)
+    .bind(actor)
+    .bind(&world.ns)
+    .fetch_one(&world.app.db)
+    .await
+    .expect("audit")
+}
+
+#[tokio::test]
+async fn a_shell_in_the_container_runs_as_the_person_over_a_checked_websocket() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let world = World::new().await;
+    let (_, image_id) = world.register_with_robot("TESTENV_TOOLS_IMAGE").await;
+    world
+        .deploy(&tools(&image_id, "box", "sh -c 'exec sleep 3600'"))
+        .await;
+    world
+        .ready_on_real_node("box running on the real node")
+        .await;
+    let page = world
+        .page_until("/workloads/box", "the shell panel", |html| {
+            html.contains("data-shell-socket")
+        })
+        .await;
+    assert!(page.contains("kubectl exec -it -n"), "{page}");
+    let origin = world.app.base.clone();
+    let cookie = session_cookie(&world.app, STUDENT).await;
+
+    // The person's shell runs what they type, in the container.
+    let mut shell = open_shell(&world, "box", Some(&origin), Some(&cookie))
+        .await
+        .expect("the shell opens");
+    shell
+        .send(Message::Text(r#"{"cols":100,"rows":30}"#.into()))
+        .await
+        .expect("resize");
+    shell
+        .send(Message::Binary(
+            "echo shell-$((40+2)); stty size\n"
+                .as_bytes()
+                .to_vec()
+                .into(),
+        ))
+        .await
+        .expect("typing");
+    let output = read_until(&mut shell, "shell-42").await;
+    assert!(output.contains("shell-42"), "{output}");
+    let size = read_until(&mut shell, "30 100").await;
+    assert!(
+        size.contains("30 100") || output.contains("30 100"),
+        "the terminal has the browser's size: {output}{size}"
+    );
+
+    // Another site's page, or no session: refused before any exec.
+    assert_eq!(
+        open_shell(&world, "box", Some("http://evil.example"), Some(&cookie))
+            .await
+            .err(),
+        Some(403)
+    );
+    assert_eq!(
+        open_shell(&world, "box", None, Some(&cookie)).await.err(),
+        Some(403),
+        "no Origin"
+    );
+    let anonymous = open_shell(&world, "box", Some(&origin), None).await.err();
+    assert!(
+        anonymous.is_some_and(|status| status != 101),
+        "no session: {anonymous:?}"
+    );
+
+    // At most three at once per person (the default).
+    let mut more = Vec::new();
+    for _ in 0..2 {
+        more.push(
+            open_shell(&world, "box", Some(&origin), Some(&cookie))
+                .await
+                .expect("within the cap"),
+        );
+    }
+    assert_eq!(
+        open_shell(&world, "box", Some(&origin), Some(&cookie))
+            .await
+            .err(),
+        Some(429),
+        "a fourth shell"
+    );
+    let _ = shell.close(None).await;
+    for mut socket in more {
+        let _ = socket.close(None).await;
+    }
+    eventually(WAIT, "the shells are closed and audited", || async {
+        (audit_count(&world, "shell.close", "ok", STUDENT).await >= 3).then_some(())
+    })
+    .await;
+    assert!(audit_count(&world, "shell.open", "ok", STUDENT).await >= 3);
+    assert_eq!(
+        audit_count(&world, "shell.open", "denied", STUDENT).await,
+        1
+    );
+
+    // A membership row without its RoleBinding (a bug in Berth's own check):
+    // the apiserver refuses the exec.
+    sqlx::query("INSERT INTO memberships (namespace, email, role, added_by, added_at) VALUES (?, 'eve@purdue.edu', 'member', 'test', 0)")
+        .bind(&world.ns)
+        .execute(&world.app.db)
+        .await
+        .expect("membership row");
+    let eve = session_cookie(&world.app, "eve@purdue.edu").await;
+    let mut refused = open_shell(&world, "box", Some(&origin), Some(&eve))
+        .await
+        .expect("Berth's own check lets eve through");
+    let said = read_until(&mut refused, "did not open a shell").await;
+    assert!(said.contains("Kubernetes did not open a shell"), "{said}");
+    assert_eq!(
+        audit_count(&world, "shell.open", "denied", "eve@purdue.edu").await,
+        1,
+        "a 403 from the apiserver"
+    );
+
+    // In Chromium: type a command in the page's terminal, see its output.
+    let browser = support::browser::Browser::start_with_javascript().await;
+    browser.goto(&world.app.url("/auth/login")).await;
+    browser.fill("#email", STUDENT).await;
+    browser
+        .click("form[action='/auth/dev'] button[type=submit]")
+        .await;
+    browser.wait_for_url(&world.app.url("/")).await;
+    browser
+        .goto(&world.app.url(&world.path("/workloads/box")))
+        .await;
+    browser.click("[data-shell-open]").await;
+    browser
+        .wait_for_source("the terminal connects", |html| html.contains("Connected."))
+        .await;
+    // The terminal has focus once connected (static/shell.js focuses it).
+    browser.type_keys("echo typed-$((6*7))\n").await;
+    let html = browser
+        .wait_for_source("the output on the page", |html| html.contains("typed-42"))
+        .await;
+    assert!(html.contains("typed-42"));
+    browser.quit().await;
+    world.finish().await;
+}

@@ -50,6 +50,8 @@ pub struct AppState {
     pub registry: crate::registries::RegistryClient,
     /// Log streams being followed, per person.
     pub follows: Arc<crate::workloads::logs::Follows>,
+    /// Shells open in containers, per person.
+    pub shells: Arc<crate::workloads::shell::Shells>,
 }
 
 /// The whole HTTP application: every feature's routes, static files, health
@@ -113,6 +115,10 @@ async fn not_found() -> Response {
 /// A bound, ready-to-run Berth. Tests build it on port 0 and read the port back.
 pub struct Application {
     listener: TcpListener,
+    /// The metrics listener, when `--metrics-addr` is set.
+    metrics: Option<TcpListener>,
+    /// What the metrics listener reads cache sizes from.
+    metrics_kube: Kube,
     router: Router,
     /// The database pool, for tests that inspect what a request stored.
     pub db: SqlitePool,
@@ -132,6 +138,10 @@ impl Application {
     pub async fn build_on(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Self> {
         // Configuration errors first, so a bad flag changes nothing on disk.
         let auth = AuthState::from_config(&config, listener.local_addr()?)?;
+        let metrics = match config.metrics_addr {
+            Some(address) => Some(crate::metrics::bind(address).await?),
+            None => None,
+        };
         let default_limits = Limits::from_flag(&config.kube.default_quota)
             .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
         let db = db::connect(&config.database).await?;
@@ -148,10 +158,13 @@ impl Application {
             keys,
             registry,
             follows: Arc::default(),
+            shells: Arc::default(),
         };
         crate::courses::ops::spawn_sweep(state.clone(), state.config.courses.course_sweep_secs);
         Ok(Self {
             listener,
+            metrics,
+            metrics_kube: state.kube.clone(),
             router: router(state),
             db,
         })
@@ -162,20 +175,41 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
+    /// The address the metrics listener bound, if there is one.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        Ok(match &self.metrics {
+            Some(listener) => Some(listener.local_addr()?),
+            None => None,
+        })
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // The metrics listener lives as long as the app's: it stops (and
+        // drops its port) when serving ends.
+        let metrics = self.metrics.map(|listener| {
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                self.metrics_kube,
+                std::future::pending(),
+            ))
+        });
         // With the peer address: sign-in starts are limited per client.
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("serving HTTP")?;
+        .context("serving HTTP");
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
+        served?;
         self.db.close().await;
         Ok(())
     }
@@ -185,6 +219,9 @@ impl Application {
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     tracing::info!(address = %app.local_addr()?, "Berth is listening");
+    if let Some(address) = app.metrics_addr()? {
+        tracing::info!(%address, "metrics are served at /metrics");
+    }
     app.run_until(shutdown_signal()).await?;
     tracing::info!("Berth stopped");
     Ok(())

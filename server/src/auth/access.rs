@@ -164,6 +164,17 @@ impl Sites {
         Self { hosts }
     }
 
+    /// Why a WebSocket handshake is refused, if it is. Browsers always send
+    /// an Origin with one, and cookies go along even from another site (the
+    /// same-origin policy does not cover WebSockets), so a missing Origin is
+    /// refused too, and a GET gets the checks a form post gets.
+    pub fn refuse_websocket(&self, headers: &header::HeaderMap) -> Option<&'static str> {
+        if !headers.contains_key(header::ORIGIN) {
+            return Some("a WebSocket without an Origin");
+        }
+        self.refuse(headers)
+    }
+
     /// Why a state-changing request is refused, if it is.
     fn refuse(&self, headers: &header::HeaderMap) -> Option<&'static str> {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
@@ -424,6 +435,27 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_websocket_needs_berths_own_origin() {
+        let url = url::Url::parse("https://berth.example.edu").unwrap_or_else(|_| unreachable!());
+        let sites = Sites::new(&url, true);
+        let ok = |pairs: &[(&'static str, &str)]| sites.refuse_websocket(&headers(pairs)).is_none();
+        assert!(ok(&[
+            ("host", "berth.example.edu"),
+            ("origin", "https://berth.example.edu")
+        ]));
+        // A form post may omit Origin; a WebSocket from a browser never does.
+        assert!(!ok(&[("host", "berth.example.edu")]));
+        assert!(!ok(&[
+            ("host", "berth.example.edu"),
+            ("origin", "https://evil.example")
+        ]));
+        assert!(!ok(&[
+            ("host", "evil.example"),
+            ("origin", "https://evil.example")
+        ]));
     }
 
     #[test]

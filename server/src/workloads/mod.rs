@@ -3,7 +3,7 @@
 //! The validated domain type ([`spec`]) and the pure builders that turn it
 //! into Kubernetes objects ([`build`]); the pages that show a namespace's
 //! workloads from the watch caches ([`pages`]), their Events in plain words
-//! ([`events`]), their logs ([`logs`]), what Berth applied ([`applied`]), and
+//! ([`events`]), their logs ([`logs`]), a shell in a container ([`shell`]), what Berth applied ([`applied`]), and
 //! scale, restart and delete ([`actions`]).
 
 pub mod actions;
@@ -15,6 +15,7 @@ pub mod form;
 pub mod logs;
 pub mod pages;
 pub mod quota;
+pub mod shell;
 pub mod spec;
 pub mod volumes;
 
@@ -39,6 +40,16 @@ pub struct WorkloadConfig {
         default_value = "geddes.rcac.purdue.edu"
     )]
     pub service_domain: String,
+
+    /// A shell in a container (the workload page's terminal) is closed after
+    /// this many seconds without anything typed.
+    #[arg(long, env = "BERTH_SHELL_IDLE_SECS", default_value_t = 15 * 60)]
+    pub shell_idle_secs: u64,
+
+    /// Shells one person may have open at once (each holds a connection to
+    /// the apiserver and a process in a container).
+    #[arg(long, env = "BERTH_SHELLS_PER_PERSON", default_value_t = 3)]
+    pub shells_per_person: usize,
 }
 
 /// Routes of the workload pages: list, detail, logs, what Berth applied, and
@@ -48,6 +59,7 @@ pub fn pages_router() -> Router<AppState> {
         .route("/namespaces/{ns}/workloads", get(pages::list))
         .route("/namespaces/{ns}/workloads/{name}", get(pages::show))
         .route("/namespaces/{ns}/workloads/{name}/logs", get(logs::logs))
+        .route("/namespaces/{ns}/workloads/{name}/shell", get(shell::shell))
         .route(
             "/namespaces/{ns}/workloads/{name}/applied.yaml",
             get(applied::download),

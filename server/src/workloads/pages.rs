@@ -795,6 +795,8 @@ pub struct ShowPage {
     /// The robot token this workload pulls with expires soon or has expired.
     credential_notice: Option<CredentialNotice>,
     notice: Option<String>,
+    /// A shell in the newest running pod, if there is one.
+    shell: Option<ShellView>,
 }
 
 /// A warning about the registry credential a workload pulls with.
@@ -870,6 +872,31 @@ fn notice_of(meta: &kube::api::ObjectMeta) -> Option<String> {
         .cloned()
 }
 
+/// The shell panel: the terminal (with JavaScript) and the same shell as a
+/// kubectl command (always).
+#[derive(Debug, Clone)]
+pub struct ShellView {
+    /// The pod the shell opens in.
+    pub pod: String,
+    /// The `kubectl exec` command that opens the same shell.
+    pub command: String,
+    /// Path of the WebSocket (static/shell.js opens it).
+    pub socket: String,
+}
+
+fn shell_view(objects: &Objects, ns: &str, name: &str) -> Option<ShellView> {
+    let pod = objects.pods.iter().rev().find(|p| {
+        p.metadata.deletion_timestamp.is_none()
+            && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    })?;
+    let pod = pod.name_any();
+    Some(ShellView {
+        command: super::shell::kubectl_command(ns, &pod),
+        socket: format!("/namespaces/{ns}/workloads/{name}/shell?pod={pod}"),
+        pod,
+    })
+}
+
 /// Builds the detail page of workload `name`.
 pub async fn show_page(
     state: &AppState,
@@ -904,6 +931,7 @@ pub async fn show_page(
         None => (None, None),
     };
     let notice = notice_of(&objects.deployment.metadata);
+    let shell = shell_view(&objects, ns, name);
     Ok(ShowPage {
         notice,
         layout: Layout::for_user(&state.db, user).await?,
@@ -921,6 +949,7 @@ pub async fn show_page(
         cluster_error,
         max_replicas: super::form::MAX_REPLICAS,
         credential_notice,
+        shell,
     })
 }
 

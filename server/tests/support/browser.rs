@@ -272,6 +272,28 @@ impl Browser {
         .await;
     }
 
+    /// Types `text` into whatever has focus, key by key (a newline is Enter),
+    /// as a person at the keyboard does: for widgets such as a terminal that
+    /// read key events rather than a field's value.
+    pub async fn type_keys(&self, text: &str) {
+        let mut keys = Vec::new();
+        for c in text.chars() {
+            let key = if c == '\n' {
+                "\u{E007}".to_owned()
+            } else {
+                c.to_string()
+            };
+            keys.push(json!({"type": "keyDown", "value": key}));
+            keys.push(json!({"type": "keyUp", "value": key}));
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": keys}]})),
+        )
+        .await;
+    }
+
     /// Runs `script` in the page (WebDriver execute script) and returns what it returns.
     pub async fn run_script(&self, script: &str) -> Value {
         self.call(

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub db_path: std::path::PathBuf,
     /// The default browser.
     pub client: reqwest::Client,
+    /// Where the metrics listener is, when started with `--metrics-addr`.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _dir: TempDir,
@@ -103,6 +105,7 @@ impl TestApp {
             .await
             .expect("Berth builds");
         let db = app.db.clone();
+        let metrics_addr = app.metrics_addr().expect("the metrics address");
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -117,6 +120,7 @@ impl TestApp {
             db,
             db_path,
             client: browser(),
+            metrics_addr,
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
