@@ -437,7 +437,9 @@ pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<()> {
 }
 
 fn berth_deployments(caches: &Caches, ns: &str) -> Vec<String> {
-    Caches::in_namespace(&caches.deployments, ns)
+    caches
+        .deployments
+        .in_namespace(ns)
         .iter()
         .filter(|d| {
             d.labels()
@@ -525,7 +527,7 @@ async fn remove_all(
     for name in berth_deployments(caches, ns) {
         let mounted: Vec<String> = caches
             .deployments
-            .get(&kube::runtime::reflector::ObjectRef::new(&name).within(ns))
+            .get(ns, &name)
             .map(|d| {
                 d.spec
                     .as_ref()

@@ -75,7 +75,9 @@ pub fn pull_secret(
 /// with credential `credential_id`'s Secret, by name.
 pub fn workloads_using(caches: &Caches, namespace: &str, credential_id: i64) -> Vec<String> {
     let name = secret_name(credential_id);
-    let mut names: Vec<String> = Caches::in_namespace(&caches.deployments, namespace)
+    let mut names: Vec<String> = caches
+        .deployments
+        .in_namespace(namespace)
         .into_iter()
         .filter(|d| {
             d.spec

@@ -209,7 +209,7 @@ async fn context(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<Co
         Err(error) => Err(error),
     }
     .map(|claims| {
-        let deployments = crate::kube::Caches::in_namespace(&caches.deployments, ns);
+        let deployments = caches.deployments.in_namespace(ns);
         volumes::claim_views(&claims, deployments.iter().map(AsRef::as_ref))
     })
     .map_err(|e| e.to_string());
