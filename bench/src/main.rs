@@ -262,8 +262,16 @@ impl Berth {
             .args(["--admin-emails", ADMIN])
             .args(["--default-registry", &args.registry])
             .args(["--allowed-registries", &args.registry])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_BERTH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            // Berth logs to stdout; BENCH_BERTH_LOG=info shows it.
+            .stdout(if std::env::var_os("BENCH_BERTH_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true)
             .spawn()
             .context("starting berth")?;
@@ -330,12 +338,14 @@ impl Berth {
 
     async fn get_ok(&self, http: &reqwest::Client, path: &str) -> Result<String> {
         let response = http.get(self.url(path)).send().await?;
+        let status = response.status();
+        let body = response.text().await?;
         ensure!(
-            response.status() == reqwest::StatusCode::OK,
-            "GET {path} answered {}",
-            response.status()
+            status == reqwest::StatusCode::OK,
+            "GET {path} answered {status}\n{}",
+            excerpt(&body)
         );
-        Ok(response.text().await?)
+        Ok(body)
     }
 
     /// Posts a form with the session's CSRF token; returns status and body.

@@ -153,26 +153,34 @@ pub async fn set_flash(
 
 /// Takes (reads and clears) the session's flash message.
 ///
-/// Read and cleared in one transaction (SQLite's `RETURNING` yields the values
-/// after an update, so it cannot do both), so a message is shown exactly once.
+/// A plain read, then a clear that succeeds only if the same message is
+/// still there, so a message is shown exactly once without a transaction: a
+/// read transaction that then writes fails at once with "database is locked"
+/// when another connection wrote in between (SQLite cannot upgrade a stale
+/// snapshot), which page views under load did.
 pub async fn take_flash(db: &SqlitePool, id_hash: &str) -> sqlx::Result<Option<Flash>> {
-    let mut tx = db.begin().await?;
     let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT flash_kind, flash_message FROM sessions
          WHERE id_hash = ? AND flash_message IS NOT NULL",
     )
     .bind(id_hash)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(db)
     .await?;
-    if row.is_some() {
-        sqlx::query(
-            "UPDATE sessions SET flash_kind = NULL, flash_message = NULL WHERE id_hash = ?",
-        )
-        .bind(id_hash)
-        .execute(&mut *tx)
-        .await?;
+    let Some((_, Some(message))) = &row else {
+        return Ok(None);
+    };
+    let cleared = sqlx::query(
+        "UPDATE sessions SET flash_kind = NULL, flash_message = NULL
+         WHERE id_hash = ? AND flash_message = ?",
+    )
+    .bind(id_hash)
+    .bind(message)
+    .execute(db)
+    .await?;
+    if cleared.rows_affected() == 0 {
+        // Another request of the same session showed it.
+        return Ok(None);
     }
-    tx.commit().await?;
     Ok(row.and_then(|(kind, message)| {
         let kind = match kind.as_deref() {
             Some("success") => FlashKind::Success,
