@@ -155,6 +155,10 @@ async fn main() -> Result<()> {
         "bench: Berth started on the loaded cluster: {}",
         at_start.describe()
     );
+    // A new browser: cookies do not tell ports apart, and the first
+    // Berth's session (same database) would otherwise ride along.
+    let http = berth.browser();
+    berth.sign_in(&http, ADMIN, true).await?;
     let student = berth.cookie_for(STUDENT, false).await?;
     let admin_cookie = berth.cookie_for(ADMIN, true).await?;
     let ns = &namespaces[0];
@@ -314,11 +318,14 @@ impl Berth {
             form.push(("admin", "on"));
         }
         let response = http.post(self.url("/auth/dev")).form(&form).send().await?;
-        ensure!(
-            response.status() == reqwest::StatusCode::SEE_OTHER,
-            "dev sign-in of {email} answered {}",
-            response.status()
-        );
+        let status = response.status();
+        if status != reqwest::StatusCode::SEE_OTHER {
+            let body = response.text().await.unwrap_or_default();
+            bail!(
+                "dev sign-in of {email} answered {status}\n{}",
+                excerpt(&body)
+            );
+        }
         let cookies: Vec<String> = response
             .headers()
             .get_all(reqwest::header::SET_COOKIE)
@@ -732,7 +739,6 @@ async fn deploy_vs_kubectl(
     ns: &str,
     size: &Size,
 ) -> Result<(f64, f64)> {
-    berth.sign_in(http, ADMIN, true).await?;
     let path = format!("/namespaces/{ns}/workloads/w-0/edit");
     let mut form = workload_form("w-0");
     let page = berth.get_ok(http, "/").await?;

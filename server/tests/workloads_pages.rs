@@ -833,9 +833,10 @@ async fn running_the_shown_kubectl_command_changes_nothing_berth_applied() {
 
     // The command exactly as the page shows it, run on the downloaded file.
     let page = page_eventually(&student, &detail, "replicas: 2").await;
+    // The apply command; the shell panel shows a `kubectl exec` too.
     let start = page
-        .find("<code>kubectl ")
-        .expect("a kubectl command on the page")
+        .find("<code>kubectl apply ")
+        .expect("a kubectl apply command on the page")
         + "<code>".len();
     let command = &page[start..start + page[start..].find("</code>").expect("end of command")];
     assert_eq!(
