@@ -64,6 +64,17 @@ pub async fn migrate_only(config: &DatabaseConfig) -> anyhow::Result<()> {
 }
 
 /// Answers whether the database can serve a query (for `/readyz`).
+/// A transaction that will write: `BEGIN IMMEDIATE`, so it holds the write
+/// lock from the start. A deferred one that reads and then writes is refused
+/// at once ("database is locked") when another connection wrote in between,
+/// since SQLite cannot upgrade a stale snapshot; the busy timeout does not
+/// apply to that.
+pub async fn begin_write(
+    pool: &SqlitePool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub async fn ping(pool: &SqlitePool) -> bool {
     sqlx::query_scalar::<_, i64>("SELECT 1")
         .fetch_one(pool)

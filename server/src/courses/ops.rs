@@ -109,10 +109,7 @@ pub async fn names(db: &SqlitePool) -> sqlx::Result<Vec<String>> {
 /// Stores what was applied. A moved end date starts the sweep over.
 async fn save(db: &SqlitePool, plan: &Plan, by: &str) -> sqlx::Result<()> {
     let s = &plan.settings;
-    // IMMEDIATE: a transaction that reads and then writes must hold the
-    // write lock from the start, or SQLite refuses its write at once when
-    // another connection wrote in between.
-    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::begin_write(db).await?;
     sqlx::query(
         "INSERT INTO courses (name, quota, ends_at, grace_secs, delete_volumes, created_by, applied_by, applied_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)

@@ -383,8 +383,12 @@ impl<K: Slim> Index<K> {
 pub trait Slim:
     Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + Sized + 'static
 {
-    /// The object with only what pages read.
-    fn slim(self) -> Self;
+    /// The object with only what pages read; by default, all but its
+    /// managed fields.
+    fn slim(mut self) -> Self {
+        self.meta_mut().managed_fields = None;
+        self
+    }
 
     /// Drops objects of one namespace beyond what is kept (Events only).
     fn bound(_objects: &mut BTreeMap<String, Arc<Self>>) {}
@@ -413,33 +417,13 @@ fn slim_meta(meta: ObjectMeta, annotations: &[&str]) -> ObjectMeta {
     }
 }
 
-impl Slim for Namespace {
-    fn slim(mut self) -> Self {
-        self.metadata.managed_fields = None;
-        self
-    }
-}
+impl Slim for Namespace {}
 
-impl Slim for ResourceQuota {
-    fn slim(mut self) -> Self {
-        self.metadata.managed_fields = None;
-        self
-    }
-}
+impl Slim for ResourceQuota {}
 
-impl Slim for LimitRange {
-    fn slim(mut self) -> Self {
-        self.metadata.managed_fields = None;
-        self
-    }
-}
+impl Slim for LimitRange {}
 
-impl Slim for Service {
-    fn slim(mut self) -> Self {
-        self.metadata.managed_fields = None;
-        self
-    }
-}
+impl Slim for Service {}
 
 impl Slim for Deployment {
     /// The whole spec stays: the edit form and "what Berth applied" read it.

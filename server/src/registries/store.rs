@@ -156,10 +156,7 @@ pub async fn insert_credential(
     write: &CredentialWrite<'_>,
 ) -> Result<i64, WriteError> {
     let at = now();
-    // IMMEDIATE: a transaction that reads and then writes must hold the
-    // write lock from the start, or SQLite refuses its write at once when
-    // another connection wrote in between.
-    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO registry_credentials
             (namespace, host, robot, key_id, nonce, sealed_token, expires_on, expiry_source,
@@ -257,10 +254,7 @@ pub enum DeleteOutcome {
 /// empty: a sealed token is only ever opened for the namespace it was saved
 /// in, and that namespace no longer exists. Returns how many credentials went.
 pub async fn forget_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<u64> {
-    // IMMEDIATE: a transaction that reads and then writes must hold the
-    // write lock from the start, or SQLite refuses its write at once when
-    // another connection wrote in between.
-    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::begin_write(db).await?;
     sqlx::query("DELETE FROM registry_images WHERE namespace = ?")
         .bind(namespace)
         .execute(&mut *tx)
@@ -280,10 +274,7 @@ pub async fn delete_credential(
     namespace: &str,
     id: i64,
 ) -> sqlx::Result<DeleteOutcome> {
-    // IMMEDIATE: a transaction that reads and then writes must hold the
-    // write lock from the start, or SQLite refuses its write at once when
-    // another connection wrote in between.
-    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let in_use: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM registry_images WHERE credential_id = ?")
             .bind(id)
@@ -381,10 +372,7 @@ pub async fn sealed_samples(db: &SqlitePool) -> sqlx::Result<Vec<Sample>> {
 /// Re-seals every token under the active key in one transaction; any token
 /// that does not open aborts the whole rotation with nothing written.
 pub async fn reseal_all(db: &SqlitePool, keys: &Keyring) -> anyhow::Result<usize> {
-    // IMMEDIATE: a transaction that reads and then writes must hold the
-    // write lock from the start, or SQLite refuses its write at once when
-    // another connection wrote in between.
-    let mut tx = db.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::db::begin_write(db).await?;
     let rows: Vec<SealedRow> = sqlx::query_as(
         "SELECT id, namespace, key_id, nonce, sealed_token FROM registry_credentials ORDER BY id",
     )
