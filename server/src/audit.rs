@@ -5,7 +5,7 @@
 
 use sqlx::SqlitePool;
 
-use crate::clock::now;
+use crate::{clock::now, kube::KubeError};
 
 /// How an audited action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,71 @@ pub struct Entry<'a> {
     pub detail: Option<&'a str>,
 }
 
+impl<'a> Entry<'a> {
+    /// `actor` did `action`, and it happened; say where and on what with
+    /// [`Entry::in_namespace`] and [`Entry::on`].
+    pub fn new(actor: &'a str, action: &'a str) -> Self {
+        Self {
+            actor,
+            action,
+            namespace: None,
+            target: None,
+            outcome: Outcome::Ok,
+            detail: None,
+        }
+    }
+
+    /// The namespace concerned.
+    pub fn in_namespace(self, namespace: &'a str) -> Self {
+        Self {
+            namespace: Some(namespace),
+            ..self
+        }
+    }
+
+    /// What was acted on.
+    pub fn on(self, target: &'a str) -> Self {
+        Self {
+            target: Some(target),
+            ..self
+        }
+    }
+
+    /// How it ended and why.
+    pub fn outcome(self, outcome: Outcome, detail: Option<&'a str>) -> Self {
+        Self {
+            outcome,
+            detail,
+            ..self
+        }
+    }
+
+    /// Appends the entry to the audit log.
+    pub async fn record(self, db: &SqlitePool) {
+        record(db, self).await;
+    }
+
+    /// Appends the entry, ended by `result`: `Ok` with an optional detail,
+    /// or the cluster's refusal, classed and worded by the error itself.
+    pub async fn record_result<D>(self, db: &SqlitePool, result: Result<D, &KubeError>)
+    where
+        D: Into<Option<&'a str>>,
+    {
+        match result {
+            Ok(detail) => self.outcome(Outcome::Ok, detail.into()).record(db).await,
+            Err(error) => self.record_refusal(db, error).await,
+        }
+    }
+
+    /// Appends the entry, ended by the cluster's refusal (or failure).
+    pub async fn record_refusal(self, db: &SqlitePool, error: &KubeError) {
+        let detail = error.to_string();
+        self.outcome(error.outcome(), Some(&detail))
+            .record(db)
+            .await;
+    }
+}
+
 /// Appends `entry` to the audit log.
 pub async fn record(db: &SqlitePool, entry: Entry<'_>) {
     crate::metrics::observe_audited(entry.action, entry.outcome);
@@ -78,13 +143,11 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    app::{
-        AppState,
-        page::{Layout, render},
-    },
+    app::AppState,
     auth::AdminUser,
     clock,
     error::AppResult,
+    web::{Layout, render},
 };
 
 /// Rows per page of the audit log.

@@ -10,7 +10,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 
-use crate::app::{page::Layout, request_id};
+use crate::{app::request_id, web::Layout};
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +30,10 @@ pub enum AppError {
     /// Too many requests of this kind from this client (429).
     #[error("{0}")]
     TooManyRequests(String),
+    /// Something Berth depends on (the cluster) is missing or not answering
+    /// (503); the message says which and whether to try again.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something on our side broke; details go to the log only (500).
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -48,6 +52,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

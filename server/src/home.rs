@@ -5,10 +5,7 @@ use askama::Template;
 use axum::{Router, extract::State, response::Response, routing::get};
 
 use crate::{
-    app::{
-        AppState,
-        page::{Layout, render},
-    },
+    app::AppState,
     auth::CurrentUser,
     error::AppResult,
     namespaces::{
@@ -17,6 +14,7 @@ use crate::{
         usage::{self, NamespaceUsage},
     },
     registries::{forms, store},
+    web::{Layout, render},
 };
 
 /// Routes of this feature.

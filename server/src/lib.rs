@@ -19,4 +19,5 @@ pub mod metrics;
 pub mod namespaces;
 pub mod registries;
 pub mod telemetry;
+pub mod web;
 pub mod workloads;

@@ -3,7 +3,6 @@
 
 pub mod assets;
 pub mod middleware;
-pub mod page;
 
 use std::{net::SocketAddr, sync::Arc};
 

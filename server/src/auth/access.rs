@@ -11,7 +11,7 @@
 
 use axum::{
     body::{Body, to_bytes},
-    extract::{FromRequestParts, Request, State},
+    extract::{FromRequestParts, RawPathParams, Request, State},
     http::{HeaderValue, Method, StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
@@ -22,6 +22,8 @@ use super::{cookie_name, session, users};
 use crate::{
     app::AppState,
     error::{AppError, ErrorPage},
+    kube::Identity,
+    namespaces::membership,
 };
 
 /// Forms are small; a larger body is refused before it is buffered.
@@ -47,6 +49,11 @@ impl CurrentUser {
     /// The hidden-field value forms must echo back.
     pub fn csrf_token(&self) -> &str {
         &self.session.csrf_token
+    }
+
+    /// Who Berth acts as in the cluster for this person.
+    pub fn identity(&self) -> Identity {
+        Identity::new(&self.email, self.is_admin)
     }
 }
 
@@ -78,6 +85,66 @@ impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
         } else {
             Err(admin_only())
         }
+    }
+}
+
+/// The action a route's refusals are audited as: set on a state-changing
+/// route with `handler.layer(Extension(Audited("workload.scale")))`, read by
+/// [`NamespaceMember`] when it says no.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited(pub &'static str);
+
+/// The layer that marks a route [`Audited`] as `action`.
+pub fn audited(action: &'static str) -> axum::Extension<Audited> {
+    axum::Extension(Audited(action))
+}
+
+/// A signed-in member (or admin) of the namespace in the path's `{ns}`:
+/// the check every namespace page makes, made before the handler runs. A
+/// name that cannot be a namespace is a 404; someone who is not a member
+/// gets 403, recorded as `denied` in the audit log when the route is
+/// [`Audited`] (with the path's `{name}` as the target, if it has one).
+#[derive(Debug, Clone)]
+pub struct NamespaceMember {
+    /// Who is asking.
+    pub user: CurrentUser,
+    /// The namespace, checked to be a DNS label.
+    pub namespace: String,
+}
+
+impl FromRequestParts<AppState> for NamespaceMember {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::NotFound("There is no such page.".to_owned()))?;
+        let param = |key: &str| {
+            params
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_owned())
+        };
+        let Some(namespace) = param("ns") else {
+            return Err(AppError::internal(
+                "routing",
+                anyhow::anyhow!("NamespaceMember on a route without {{ns}}"),
+            ));
+        };
+        let audited = parts.extensions.get::<Audited>().copied();
+        let target = param("name");
+        membership::authorize(
+            state,
+            &user,
+            &namespace,
+            audited.map(|Audited(action)| (action, target.as_deref())),
+        )
+        .await?;
+        Ok(Self { user, namespace })
     }
 }
 

@@ -25,17 +25,15 @@ use serde::Deserialize;
 use sqlx::SqlitePool;
 use url::Url;
 
-pub use access::{AdminUser, CurrentUser};
+pub use access::{AdminUser, Audited, CurrentUser, NamespaceMember, audited};
 
 use crate::{
-    app::{
-        AppState,
-        page::{FlashKind, Layout, flash},
-    },
+    app::AppState,
     audit::{self, Outcome},
     clock::now,
     config::{AuthConfig, ServeConfig},
     error::{AppError, AppResult},
+    web::{FlashKind, Layout, flash},
 };
 
 /// Cookie that binds a sign-in in progress to the browser that started it:

@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 use crate::{
-    app::page::{Flash, FlashKind},
     clock::now,
+    web::{Flash, FlashKind},
 };
 
 /// A fresh random token, URL-safe, for cookies and CSRF fields.

@@ -10,7 +10,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{Patch, PatchParams},
 };
 use serde_json::json;
 use sqlx::SqlitePool;
@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     app::AppState,
-    audit::{self, Outcome},
+    audit::{self},
     kube::{Caches, Identity, KubeError},
     namespaces::{
         admin,
@@ -180,37 +180,6 @@ pub async fn current(state: &AppState, course: &Course) -> anyhow::Result<Curren
     Ok(current)
 }
 
-async fn record(
-    db: &SqlitePool,
-    actor: &str,
-    action: &str,
-    namespace: Option<&str>,
-    target: Option<&str>,
-    result: Result<&str, &KubeError>,
-) {
-    let detail = match result {
-        Ok(detail) => detail.to_owned(),
-        Err(error) => error.to_string(),
-    };
-    let outcome = match result {
-        Ok(_) => Outcome::Ok,
-        Err(error) if error.is_denied() => Outcome::Denied,
-        Err(_) => Outcome::Failed,
-    };
-    audit::record(
-        db,
-        audit::Entry {
-            actor,
-            action,
-            namespace,
-            target,
-            outcome,
-            detail: Some(&detail),
-        },
-    )
-    .await;
-}
-
 /// Applies `plan` as `identity` (the signed-in person): namespaces first,
 /// then memberships, each step audited; the roster is stored once every
 /// step succeeded. On a failure it stops and says which step; applying the
@@ -239,15 +208,11 @@ pub async fn apply(
                     .map_err(|e| e.to_string())?;
             }
             let summary = limits_summary(&plan.settings.limits);
-            record(
-                &state.db,
-                actor,
-                "course.namespace.create",
-                Some(&ns.namespace),
-                Some(course),
-                result.as_ref().map(|()| summary.as_str()),
-            )
-            .await;
+            audit::Entry::new(actor, "course.namespace.create")
+                .in_namespace(&ns.namespace)
+                .on(course)
+                .record_result(&state.db, result.as_ref().map(|()| summary.as_str()))
+                .await;
             result.map_err(|e| format!("Creating {}: {e}", ns.namespace))?;
             if let Ok(caches) = state.kube.caches() {
                 caches
@@ -258,15 +223,11 @@ pub async fn apply(
         } else if ns.apply_quota {
             let result = admin::apply_limits(&client, &ns.namespace, &plan.settings.limits).await;
             let summary = limits_summary(&plan.settings.limits);
-            record(
-                &state.db,
-                actor,
-                "course.namespace.quota",
-                Some(&ns.namespace),
-                Some(course),
-                result.as_ref().map(|()| summary.as_str()),
-            )
-            .await;
+            audit::Entry::new(actor, "course.namespace.quota")
+                .in_namespace(&ns.namespace)
+                .on(course)
+                .record_result(&state.db, result.as_ref().map(|()| summary.as_str()))
+                .await;
             result.map_err(|e| format!("The quota of {}: {e}", ns.namespace))?;
             steps += 1;
         }
@@ -299,15 +260,11 @@ pub async fn apply(
                 _ => "course.member.add",
             };
             let detail = change.describe();
-            record(
-                &state.db,
-                actor,
-                action,
-                Some(&ns.namespace),
-                Some(change.email()),
-                result.as_ref().map(|()| detail.as_str()),
-            )
-            .await;
+            audit::Entry::new(actor, action)
+                .in_namespace(&ns.namespace)
+                .on(change.email())
+                .record_result(&state.db, result.as_ref().map(|()| detail.as_str()))
+                .await;
             result.map_err(|e| format!("{} in {}: {e}", detail, ns.namespace))?;
             steps += 1;
         }
@@ -320,15 +277,10 @@ pub async fn apply(
     } else {
         format!("{steps} steps; {}", plan.setting_changes.join("; "))
     };
-    record(
-        &state.db,
-        actor,
-        "course.apply",
-        None,
-        Some(course),
-        Ok(detail.as_str()),
-    )
-    .await;
+    audit::Entry::new(actor, "course.apply")
+        .on(course)
+        .record_result(&state.db, Ok(detail.as_str()))
+        .await;
     Ok(steps)
 }
 
@@ -490,15 +442,11 @@ async fn scale_down(
             .await
             .map(|_| ())
             .map_err(KubeError::from);
-        record(
-            &state.db,
-            actor,
-            "course.workload.scale-to-zero",
-            Some(ns),
-            Some(&name),
-            result.as_ref().map(|()| "course ended"),
-        )
-        .await;
+        audit::Entry::new(actor, "course.workload.scale-to-zero")
+            .in_namespace(ns)
+            .on(&name)
+            .record_result(&state.db, result.as_ref().map(|()| "course ended"))
+            .await;
         ok &= result.is_ok();
     }
     let result = annotate_namespace(client, ns, notice).await;
@@ -541,11 +489,11 @@ async fn remove_all(
             })
             .unwrap_or_default();
         let result = async {
-            ignore_missing(deployments.delete(&name, &DeleteParams::background()).await)?;
-            ignore_missing(services.delete(&name, &DeleteParams::background()).await)?;
+            crate::kube::delete_opt(&deployments, &name).await?;
+            crate::kube::delete_opt(&services, &name).await?;
             if delete_volumes {
                 for claim in &mounted {
-                    ignore_missing(claims.delete(claim, &DeleteParams::background()).await)?;
+                    crate::kube::delete_opt(&claims, claim).await?;
                 }
             }
             Ok::<(), KubeError>(())
@@ -558,30 +506,12 @@ async fn remove_all(
         } else {
             format!("course ended; volumes {} kept", mounted.join(", "))
         };
-        record(
-            &state.db,
-            actor,
-            "course.workload.delete",
-            Some(ns),
-            Some(&name),
-            result.as_ref().map(|()| detail.as_str()),
-        )
-        .await;
+        audit::Entry::new(actor, "course.workload.delete")
+            .in_namespace(ns)
+            .on(&name)
+            .record_result(&state.db, result.as_ref().map(|()| detail.as_str()))
+            .await;
         ok &= result.is_ok();
     }
     ok && annotate_namespace(client, ns, notice).await.is_ok()
-}
-
-fn ignore_missing<T>(result: Result<T, kube::Error>) -> Result<(), KubeError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let error = KubeError::from(error);
-            if error.is_not_found() {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
-    }
 }

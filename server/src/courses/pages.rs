@@ -21,18 +21,15 @@ use super::{
     spec::{self, LineError, Refusal},
 };
 use crate::{
-    app::{
-        AppState,
-        page::{FlashKind, Layout, flash},
-    },
+    app::AppState,
     audit::{self, Outcome},
     auth::{AdminUser, CurrentUser},
     error::{AppError, AppResult},
-    kube::Identity,
     namespaces::{
         membership::{self, Role},
         spec::{self as ns_spec, FieldError, Limits, QUOTA},
     },
+    web::{FlashKind, Layout, flash},
 };
 
 /// One quota field of the form.
@@ -556,7 +553,7 @@ pub async fn apply(
     };
     let name = plan.settings.name.clone();
     let no_op = plan.is_no_op();
-    match ops::apply(&state, &user.email, &Identity::of(&user), &plan).await {
+    match ops::apply(&state, &user.email, &user.identity(), &plan).await {
         Ok(steps) => {
             let message = if no_op {
                 format!("Course {name}: no changes.")

@@ -1,6 +1,8 @@
 //! What the apiserver said, in words a student or an admin understands.
 
-use crate::error::AppError;
+use axum::http::StatusCode;
+
+use crate::{audit::Outcome, error::AppError};
 
 /// A failed call to the cluster.
 #[derive(Debug, thiserror::Error)]
@@ -47,17 +49,43 @@ impl KubeError {
     pub fn is_denied(&self) -> bool {
         matches!(self, Self::Api { code: 403, .. })
     }
+
+    /// The HTTP status a page answers this with: the apiserver's own code,
+    /// 503 when there is no cluster or it did not answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Api { code, .. } => {
+                StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+            Self::Unavailable(_) | Self::Transport(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// How the audit log records an action that ended with this error.
+    pub fn outcome(&self) -> Outcome {
+        if self.is_denied() {
+            Outcome::Denied
+        } else {
+            Outcome::Failed
+        }
+    }
 }
 
 impl From<KubeError> for AppError {
     fn from(error: KubeError) -> Self {
-        match &error {
-            KubeError::Api { code: 403, .. } => AppError::Forbidden(error.to_string()),
-            KubeError::Api { code: 404, .. } => AppError::NotFound(error.to_string()),
-            KubeError::Api { code: 409, .. } => AppError::Conflict(error.to_string()),
-            KubeError::Api {
-                code: 400 | 422, ..
-            } => AppError::BadRequest(error.to_string()),
+        match error.status() {
+            StatusCode::FORBIDDEN => AppError::Forbidden(error.to_string()),
+            StatusCode::NOT_FOUND => AppError::NotFound(error.to_string()),
+            StatusCode::CONFLICT => AppError::Conflict(error.to_string()),
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+                AppError::BadRequest(error.to_string())
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                if let KubeError::Transport(source) = &error {
+                    tracing::warn!(error = %source, "the cluster did not answer");
+                }
+                AppError::Unavailable(error.to_string())
+            }
             _ => AppError::internal("calling the cluster", error),
         }
     }

@@ -10,6 +10,7 @@
 //! there, see deploy/rbac), never a user of the cluster. Reads for pages come from [`Caches`], never a
 //! request to the apiserver per page view.
 
+pub mod api;
 pub mod cache;
 pub mod errors;
 pub mod quantity;
@@ -25,10 +26,11 @@ use ::kube::{
     config::{KubeConfigOptions, Kubeconfig},
 };
 
+pub use api::{apply, delete_opt};
 pub use cache::{Cache, Caches, event_seconds};
 pub use errors::KubeError;
 
-use crate::{auth::CurrentUser, config::KubeConfig};
+use crate::config::KubeConfig;
 
 /// The label every object Berth creates carries, and its value.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "berth");
@@ -80,11 +82,6 @@ impl Identity {
             account: account_name(email),
             groups,
         }
-    }
-
-    /// The identity for the signed-in person.
-    pub fn of(user: &CurrentUser) -> Self {
-        Self::new(&user.email, user.is_admin)
     }
 
     /// Berth acting on its own behalf (e.g. a personal namespace at first

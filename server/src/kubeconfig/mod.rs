@@ -15,11 +15,11 @@ pub mod pages;
 
 use std::path::PathBuf;
 
-use axum::{Router, routing::post};
+use axum::{Router, handler::Handler, routing::post};
 use clap::Args;
 use url::Url;
 
-use crate::app::AppState;
+use crate::{app::AppState, auth::audited};
 
 /// What goes into a downloaded kubeconfig.
 #[derive(Debug, Clone, Args)]
@@ -46,5 +46,8 @@ pub struct AccessConfig {
 
 /// Routes of this feature.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/namespaces/{ns}/kubeconfig", post(pages::download))
+    Router::new().route(
+        "/namespaces/{ns}/kubeconfig",
+        post(pages::download.layer(audited("kubeconfig.download"))),
+    )
 }

@@ -3,7 +3,7 @@
 //! could be fetched by a prefetcher or another site's `<img>`.
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
@@ -12,27 +12,11 @@ use super::{build, ops};
 use crate::{
     app::AppState,
     audit::{self, Outcome},
-    auth::CurrentUser,
+    auth::NamespaceMember,
     clock,
     error::{AppError, AppResult},
-    kube::Identity,
     namespaces::membership,
 };
-
-async fn record(state: &AppState, user: &CurrentUser, ns: &str, outcome: Outcome, detail: &str) {
-    audit::record(
-        &state.db,
-        audit::Entry {
-            actor: &user.email,
-            action: "kubeconfig.download",
-            namespace: Some(ns),
-            target: Some(&Identity::of(user).account),
-            outcome,
-            detail: Some(detail),
-        },
-    )
-    .await;
-}
 
 /// The apiserver address and CA written into the file.
 async fn cluster_address(state: &AppState) -> AppResult<(String, Option<String>)> {
@@ -56,10 +40,11 @@ async fn cluster_address(state: &AppState) -> AppResult<(String, Option<String>)
 /// Mints a token of the person's own account and answers with the file.
 pub async fn download(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
 ) -> AppResult<Response> {
-    membership::authorize(&state, &user, &ns, Some(("kubeconfig.download", None))).await?;
     // The token carries the person's memberships, not Berth's admin group:
     // an admin who is not a member would get a file that can do nothing here.
     if membership::role_of(&state.db, &user.email, &ns)
@@ -69,22 +54,28 @@ pub async fn download(
         let message = format!(
             "A kubeconfig carries the rights of your memberships, and you are not a member of {ns}. Add yourself as a member first."
         );
-        record(&state, &user, &ns, Outcome::Denied, &message).await;
+        audit::Entry::new(&user.email, "kubeconfig.download")
+            .in_namespace(&ns)
+            .on(&user.identity().account)
+            .outcome(Outcome::Denied, Some(&message))
+            .record(&state.db)
+            .await;
         return Err(AppError::Forbidden(message));
     }
-    let identity = Identity::of(&user);
+    let identity = user.identity();
     let (server, ca) = cluster_address(&state).await?;
     let client = state.kube.client_for(&identity)?;
     let seconds = i64::from(state.config.access.kubeconfig_hours) * 3600;
     let issued = match ops::issue(&client, &identity.account, seconds).await {
         Ok(issued) => issued,
         Err(error) => {
-            let outcome = if error.is_denied() {
-                Outcome::Denied
-            } else {
-                Outcome::Failed
-            };
-            record(&state, &user, &ns, outcome, &error.to_string()).await;
+            let outcome = error.outcome();
+            audit::Entry::new(&user.email, "kubeconfig.download")
+                .in_namespace(&ns)
+                .on(&user.identity().account)
+                .outcome(outcome, Some(&error.to_string()))
+                .record(&state.db)
+                .await;
             return Err(error.into());
         }
     };
@@ -100,14 +91,12 @@ pub async fn download(
         expires_rfc3339: &clock::rfc3339(issued.expires_at),
     })
     .map_err(|e| AppError::internal("writing the kubeconfig", e))?;
-    record(
-        &state,
-        &user,
-        &ns,
-        Outcome::Ok,
-        &format!("token expires {expires}"),
-    )
-    .await;
+    audit::Entry::new(&user.email, "kubeconfig.download")
+        .in_namespace(&ns)
+        .on(&user.identity().account)
+        .outcome(Outcome::Ok, Some(&format!("token expires {expires}")))
+        .record(&state.db)
+        .await;
     let disposition = format!("attachment; filename=\"{}\"", build::file_name(&ns));
     let mut response = text.into_response();
     let headers = response.headers_mut();

@@ -23,7 +23,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, PostParams},
 };
 use serde::Deserialize;
 
@@ -34,70 +34,17 @@ use super::{
     usage::{self, NamespaceUsage, SORT_KEYS},
 };
 use crate::{
-    app::{
-        AppState,
-        page::{FlashKind, Layout, flash},
-    },
-    audit::{self, Outcome},
+    app::AppState,
+    audit::{self},
     auth::{AdminUser, CurrentUser},
     error::{AppError, AppResult},
-    kube::{Caches, FIELD_MANAGER, Identity, KubeError},
+    kube::{Caches, FIELD_MANAGER, KubeError, apply},
+    web::{FlashKind, Layout, flash},
 };
 
 /// Renders a page with a status.
 fn page(status: StatusCode, template: &impl Template) -> AppResult<Response> {
     Ok((status, axum::response::Html(template.render()?)).into_response())
-}
-
-/// The HTTP status to answer a refused cluster write with.
-fn status_of(error: &KubeError) -> StatusCode {
-    match error {
-        KubeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        KubeError::Api { code, .. } => {
-            StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
-        }
-        KubeError::Transport(_) => StatusCode::BAD_GATEWAY,
-    }
-}
-
-fn outcome_of(error: &KubeError) -> Outcome {
-    if error.is_denied() {
-        Outcome::Denied
-    } else {
-        Outcome::Failed
-    }
-}
-
-async fn record(
-    state: &AppState,
-    user: &CurrentUser,
-    action: &str,
-    namespace: &str,
-    target: Option<&str>,
-    result: Result<Option<&str>, &KubeError>,
-) {
-    let detail = match result {
-        Ok(detail) => detail.map(str::to_owned),
-        Err(error) => Some(error.to_string()),
-    };
-    audit::record(
-        &state.db,
-        audit::Entry {
-            actor: &user.email,
-            action,
-            namespace: Some(namespace),
-            target,
-            outcome: result.map_or_else(outcome_of, |_| Outcome::Ok),
-            detail: detail.as_deref(),
-        },
-    )
-    .await;
-}
-
-fn apply_params() -> PatchParams {
-    // Force: Berth owns these objects' fields; an admin's edit must win over
-    // a stale manager rather than fail with a conflict nobody can resolve.
-    PatchParams::apply(FIELD_MANAGER).force()
 }
 
 // ---------------------------------------------------------------- admin index
@@ -462,10 +409,7 @@ where
 pub async fn apply_network_policies(client: &Client, namespace: &str) -> Result<(), KubeError> {
     let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
     for policy in objects::network_policies(namespace) {
-        let name = policy.metadata.name.clone().unwrap_or_default();
-        policies
-            .patch(&name, &apply_params(), &Patch::Apply(policy))
-            .await?;
+        apply(&policies, &policy).await?;
     }
     Ok(())
 }
@@ -478,23 +422,11 @@ pub async fn apply_limits(
     limits: &Limits,
 ) -> Result<(), KubeError> {
     let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
-    quotas
-        .patch(
-            objects::QUOTA_NAME,
-            &apply_params(),
-            &Patch::Apply(objects::resource_quota(namespace, limits)),
-        )
-        .await?;
+    apply(&quotas, &objects::resource_quota(namespace, limits)).await?;
     let ranges: Api<LimitRange> = Api::namespaced(client.clone(), namespace);
     match objects::limit_range(namespace, limits) {
         Some(range) => {
-            ranges
-                .patch(
-                    objects::LIMIT_RANGE_NAME,
-                    &apply_params(),
-                    &Patch::Apply(range),
-                )
-                .await?;
+            apply(&ranges, &range).await?;
         }
         None => match ranges
             .delete(objects::LIMIT_RANGE_NAME, &DeleteParams::default())
@@ -525,7 +457,7 @@ pub async fn create_submit(
             return page(StatusCode::UNPROCESSABLE_ENTITY, &form);
         }
     };
-    let result = match state.kube.client_for(&Identity::of(&user)) {
+    let result = match state.kube.client_for(&user.identity()) {
         Ok(client) => create_namespace(&client, &spec).await,
         Err(error) => Err(error),
     };
@@ -534,15 +466,11 @@ pub async fn create_submit(
         membership::forget_namespace(&state.db, &spec.name).await?;
     }
     let summary = quota_summary(&spec.limits);
-    record(
-        &state,
-        &user,
-        "namespace.create",
-        &spec.name,
-        Some(&spec.name),
-        result.as_ref().map(|()| Some(summary.as_str())),
-    )
-    .await;
+    audit::Entry::new(&user.email, "namespace.create")
+        .in_namespace(&spec.name)
+        .on(&spec.name)
+        .record_result(&state.db, result.as_ref().map(|()| Some(summary.as_str())))
+        .await;
     match result {
         Ok(()) => {
             if let Ok(caches) = state.kube.caches() {
@@ -563,7 +491,7 @@ pub async fn create_submit(
             Ok(Redirect::to(&format!("/admin/namespaces/{}", spec.name)).into_response())
         }
         Err(error) => {
-            let status = status_of(&error);
+            let status = error.status();
             let mut errors = Vec::new();
             if matches!(&error, KubeError::Api { code: 409, .. }) {
                 errors.push(FieldError {
@@ -643,28 +571,18 @@ pub async fn edit_submit(
         }
     };
     let result = async {
-        let client = state.kube.client_for(&Identity::of(&user))?;
+        let client = state.kube.client_for(&user.identity())?;
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        namespaces
-            .patch(
-                &name,
-                &apply_params(),
-                &Patch::Apply(objects::namespace(&name, &spec.description)),
-            )
-            .await?;
+        apply(&namespaces, &objects::namespace(&name, &spec.description)).await?;
         apply_limits(&client, &name, &spec.limits).await
     }
     .await;
     let summary = quota_summary(&spec.limits);
-    record(
-        &state,
-        &user,
-        "namespace.update",
-        &name,
-        Some(&name),
-        result.as_ref().map(|()| Some(summary.as_str())),
-    )
-    .await;
+    audit::Entry::new(&user.email, "namespace.update")
+        .in_namespace(&name)
+        .on(&name)
+        .record_result(&state.db, result.as_ref().map(|()| Some(summary.as_str())))
+        .await;
     match result {
         Ok(()) => {
             flash(
@@ -686,7 +604,7 @@ pub async fn edit_submit(
                 Some(error.to_string()),
             )
             .await?;
-            page(status_of(&error), &form)
+            page(error.status(), &form)
         }
     }
 }
@@ -758,13 +676,7 @@ pub async fn bind_member(
     role: Role,
 ) -> Result<(), KubeError> {
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
-    bindings
-        .patch(
-            &objects::role_binding_name(email, role),
-            &apply_params(),
-            &Patch::Apply(objects::role_binding(namespace, email, role)),
-        )
-        .await?;
+    apply(&bindings, &objects::role_binding(namespace, email, role)).await?;
     let other = match role {
         Role::Member => Role::Owner,
         Role::Owner => Role::Member,
@@ -782,17 +694,7 @@ pub async fn unbind_member(client: &Client, namespace: &str, email: &str) -> Res
 }
 
 async fn delete_binding(bindings: &Api<RoleBinding>, name: &str) -> Result<(), KubeError> {
-    match bindings.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let error = KubeError::from(error);
-            if error.is_not_found() {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
-    }
+    crate::kube::delete_opt(bindings, name).await.map(drop)
 }
 
 /// `POST /admin/namespaces/{name}/members`: add someone, or change their role.
@@ -812,22 +714,21 @@ pub async fn add_member(
     };
     // The cluster first: a membership Berth stores but the apiserver never
     // got would show access that does not exist.
-    let result = match state.kube.client_for(&Identity::of(&user)) {
+    let result = match state.kube.client_for(&user.identity()) {
         Ok(client) => bind_member(&client, &name, &member.email, member.role).await,
         Err(error) => Err(error),
     };
     if result.is_ok() {
         membership::upsert(&state.db, &name, &member.email, member.role, &user.email).await?;
     }
-    record(
-        &state,
-        &user,
-        "member.add",
-        &name,
-        Some(&member.email),
-        result.as_ref().map(|()| Some(member.role.as_str())),
-    )
-    .await;
+    audit::Entry::new(&user.email, "member.add")
+        .in_namespace(&name)
+        .on(&member.email)
+        .record_result(
+            &state.db,
+            result.as_ref().map(|()| Some(member.role.as_str())),
+        )
+        .await;
     match result {
         Ok(()) => {
             flash(
@@ -853,7 +754,7 @@ pub async fn add_member(
                 Some(error.to_string()),
             )
             .await?;
-            page(status_of(&error), &data)
+            page(error.status(), &data)
         }
     }
 }
@@ -884,7 +785,7 @@ pub async fn remove_member_form(
             "That is not an email address.".to_owned(),
         ));
     }
-    crate::app::page::render(&crate::app::page::ConfirmPage {
+    crate::web::render(&crate::web::ConfirmPage {
         layout: Layout::for_user(&state.db, &user).await?,
         title: format!("Remove {email} from {name}?"),
         question: format!(
@@ -913,22 +814,18 @@ pub async fn remove_member(
             "That is not an email address.".to_owned(),
         ));
     }
-    let result = match state.kube.client_for(&Identity::of(&user)) {
+    let result = match state.kube.client_for(&user.identity()) {
         Ok(client) => unbind_member(&client, &name, &email).await,
         Err(error) => Err(error),
     };
     if result.is_ok() {
         membership::remove(&state.db, &name, &email).await?;
     }
-    record(
-        &state,
-        &user,
-        "member.remove",
-        &name,
-        Some(&email),
-        result.as_ref().map(|()| None),
-    )
-    .await;
+    audit::Entry::new(&user.email, "member.remove")
+        .in_namespace(&name)
+        .on(&email)
+        .record_result(&state.db, result.as_ref().map(|()| None))
+        .await;
     let (kind, message) = match &result {
         Ok(()) => (
             FlashKind::Success,
@@ -1015,7 +912,7 @@ pub async fn delete_submit(
     }
     managed_namespace(&state, &name)?;
     let result = async {
-        let client = state.kube.client_for(&Identity::of(&user))?;
+        let client = state.kube.client_for(&user.identity())?;
         Api::<Namespace>::all(client)
             .delete(&name, &DeleteParams::default())
             .await?;
@@ -1025,15 +922,11 @@ pub async fn delete_submit(
     if result.is_ok() {
         membership::forget_namespace(&state.db, &name).await?;
     }
-    record(
-        &state,
-        &user,
-        "namespace.delete",
-        &name,
-        Some(&name),
-        result.as_ref().map(|()| None),
-    )
-    .await;
+    audit::Entry::new(&user.email, "namespace.delete")
+        .in_namespace(&name)
+        .on(&name)
+        .record_result(&state.db, result.as_ref().map(|()| None))
+        .await;
     match result {
         Ok(()) => {
             flash(
@@ -1055,7 +948,7 @@ pub async fn delete_submit(
                 Some(error.to_string()),
             )
             .await?;
-            page(status_of(&error), &data)
+            page(error.status(), &data)
         }
     }
 }

@@ -11,7 +11,7 @@ use sqlx::SqlitePool;
 use super::{admin, membership, spec::NamespaceSpec};
 use crate::{
     app::AppState,
-    audit::{self, Outcome},
+    audit::{self},
     auth::CurrentUser,
     kube::{Identity, KubeError},
 };
@@ -84,26 +84,14 @@ pub async fn ensure_personal_namespace(state: &AppState, user: &CurrentUser) -> 
         )
         .await?;
     }
-    let detail = result.as_ref().err().map(ToString::to_string);
-    if let Some(detail) = &detail {
-        tracing::warn!(email, detail, "creating a personal namespace failed");
+    if let Err(error) = &result {
+        tracing::warn!(email, %error, "creating a personal namespace failed");
     }
-    audit::record(
-        &state.db,
-        audit::Entry {
-            actor: &user.email,
-            action: ACTION,
-            namespace: Some(&spec.name),
-            target: Some(&spec.name),
-            outcome: match &result {
-                Ok(()) => Outcome::Ok,
-                Err(error) if error.is_denied() => Outcome::Denied,
-                Err(_) => Outcome::Failed,
-            },
-            detail: detail.as_deref(),
-        },
-    )
-    .await;
+    audit::Entry::new(&user.email, ACTION)
+        .in_namespace(&spec.name)
+        .on(&spec.name)
+        .record_result(&state.db, result.as_ref().map(|()| None::<&str>))
+        .await;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub mod store;
 
 use axum::{
     Router,
+    handler::Handler,
     routing::{get, post},
 };
 use clap::Args;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use crate::{
     app::AppState,
+    auth::audited,
     config::ServeConfig,
     crypto::{self, Keyring},
 };
@@ -72,28 +74,31 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/namespaces/{ns}/registry",
-            get(pages::credentials_page).post(pages::credential_create),
+            get(pages::credentials_page)
+                .post(pages::credential_create.layer(audited("credential.create"))),
         )
         .route(
             "/namespaces/{ns}/credentials/{id}/replace",
-            get(pages::replace_form).post(pages::replace_submit),
+            get(pages::replace_form)
+                .post(pages::replace_submit.layer(audited("credential.replace"))),
         )
         .route(
             "/namespaces/{ns}/credentials/{id}/delete",
-            get(pages::credential_delete_form).post(pages::credential_delete),
+            get(pages::credential_delete_form)
+                .post(pages::credential_delete.layer(audited("credential.delete"))),
         )
         .route(
             "/namespaces/{ns}/images",
-            get(pages::images_page).post(pages::image_register),
+            get(pages::images_page).post(pages::image_register.layer(audited("image.register"))),
         )
         .route("/namespaces/{ns}/images/{id}", get(pages::image_page))
         .route(
             "/namespaces/{ns}/images/{id}/recheck",
-            post(pages::image_recheck),
+            post(pages::image_recheck.layer(audited("image.recheck"))),
         )
         .route(
             "/namespaces/{ns}/images/{id}/delete",
-            get(pages::image_delete_form).post(pages::image_delete),
+            get(pages::image_delete_form).post(pages::image_delete.layer(audited("image.delete"))),
         )
 }
 

@@ -3,12 +3,12 @@
 
 use askama::Template;
 use axum::{
-    Form,
-    extract::{Path, State},
-    http::StatusCode,
-    response::{Html, IntoResponse, Redirect, Response},
+    extract::State,
+    response::{Html, IntoResponse, Response},
 };
 use time::{Date, OffsetDateTime};
+
+use crate::web::{Form, Path};
 
 use super::{
     client::{Login, RegistryError},
@@ -17,61 +17,16 @@ use super::{
     store::{self, CredentialRow, CredentialWrite, DeleteOutcome, ImageRow, WriteError},
 };
 use crate::{
-    app::{
-        AppState,
-        page::{ConfirmPage, FlashKind, Layout, flash, render},
-    },
+    app::AppState,
     audit::{self, Outcome},
-    auth::CurrentUser,
+    auth::{CurrentUser, NamespaceMember},
     clock,
     error::{AppError, AppResult},
-    kube::Identity,
-    namespaces::membership,
+    web::{ConfirmPage, FlashKind, Layout, flash, render, see_other, unprocessable_html},
 };
 
 fn today() -> Date {
     OffsetDateTime::now_utc().date()
-}
-
-/// Lets members (and admins) of `ns` through. A refused write is audited.
-async fn authorize(
-    state: &AppState,
-    user: &CurrentUser,
-    ns: &str,
-    action: Option<&str>,
-) -> AppResult<()> {
-    membership::authorize(state, user, ns, action.map(|a| (a, None))).await
-}
-
-async fn audit_entry(
-    state: &AppState,
-    user: &CurrentUser,
-    action: &str,
-    ns: &str,
-    target: &str,
-    outcome: Outcome,
-    detail: Option<&str>,
-) {
-    audit::record(
-        &state.db,
-        audit::Entry {
-            actor: &user.email,
-            action,
-            namespace: Some(ns),
-            target: Some(target),
-            outcome,
-            detail,
-        },
-    )
-    .await;
-}
-
-fn see_other(path: &str) -> Response {
-    Redirect::to(path).into_response()
-}
-
-fn unprocessable(html: String) -> Response {
-    (StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response()
 }
 
 /// A credential as the pages show it.
@@ -176,10 +131,11 @@ async fn credentials_page_with(
 /// GET: the namespace's credentials and the form to add one.
 pub async fn credentials_page(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     // Harbor's robots live 30 days unless their maker chose otherwise.
     let values = CredentialValues {
         host: state.registry.policy.default_host.clone(),
@@ -245,16 +201,12 @@ impl Attempt<'_> {
             return None;
         }
         let (state, user) = (self.state, self.user);
-        audit_entry(
-            state,
-            user,
-            self.action,
-            self.ns,
-            self.target,
-            Outcome::Failed,
-            Some(&error.to_string()),
-        )
-        .await;
+        audit::Entry::new(&user.email, self.action)
+            .in_namespace(self.ns)
+            .on(self.target)
+            .outcome(Outcome::Failed, Some(&error.to_string()))
+            .record(&state.db)
+            .await;
         let mut errors = FieldErrors::default();
         errors.add(field_for(error), error.to_string());
         Some(errors)
@@ -266,39 +218,36 @@ impl Attempt<'_> {
             .as_ref()
             .err()
             .map(|e| format!("saved unchecked: {e}"));
-        audit_entry(
-            self.state,
-            self.user,
-            self.action,
-            self.ns,
-            self.target,
-            Outcome::Ok,
-            detail.as_deref(),
-        )
-        .await;
+        audit::Entry::new(&self.user.email, self.action)
+            .in_namespace(self.ns)
+            .on(self.target)
+            .outcome(Outcome::Ok, detail.as_deref())
+            .record(&self.state.db)
+            .await;
     }
 }
 
 /// POST: validate, check against the registry, seal and save.
 pub async fn credential_create(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
     Form(form): Form<CredentialForm>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some("credential.create")).await?;
     let values = CredentialValues::from_form(&form);
     let valid = match form.validate(today()) {
         Ok(valid) if state.registry.policy.is_allowed(&valid.host) => valid,
         Ok(_) => {
             let mut errors = FieldErrors::default();
             errors.add("host", not_allowed_message(&state));
-            return Ok(unprocessable(
+            return Ok(unprocessable_html(
                 credentials_page_with(&state, &user, &ns, values, errors).await?,
             ));
         }
         Err(errors) => {
-            return Ok(unprocessable(
+            return Ok(unprocessable_html(
                 credentials_page_with(&state, &user, &ns, values, errors).await?,
             ));
         }
@@ -318,7 +267,7 @@ pub async fn credential_create(
         target: &target,
     };
     if let Some(errors) = attempt.refused(&check, valid.save_anyway).await {
-        return Ok(unprocessable(
+        return Ok(unprocessable_html(
             credentials_page_with(&state, &user, &ns, values, errors).await?,
         ));
     }
@@ -359,21 +308,17 @@ pub async fn credential_create(
                 "This namespace already has a credential for this robot on this registry: \
                  replace its token below instead.",
             );
-            Ok(unprocessable(
+            Ok(unprocessable_html(
                 credentials_page_with(&state, &user, &ns, values, errors).await?,
             ))
         }
         Err(WriteError::Other(error)) => {
-            audit_entry(
-                &state,
-                &user,
-                "credential.create",
-                &ns,
-                &target,
-                Outcome::Failed,
-                Some("saving failed"),
-            )
-            .await;
+            audit::Entry::new(&user.email, "credential.create")
+                .in_namespace(&ns)
+                .on(&target)
+                .outcome(Outcome::Failed, Some("saving failed"))
+                .record(&state.db)
+                .await;
             Err(AppError::Internal(error.context("saving a credential")))
         }
     }
@@ -418,10 +363,12 @@ async fn replace_page_with(
 /// GET: the form to replace a credential's robot, token and expiry.
 pub async fn replace_form(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let row = load_credential(&state, &ns, id).await?;
     // A replacement is a new token: Harbor gives it a new 30 days (unless
     // the robot was made never to expire).
@@ -440,11 +387,13 @@ pub async fn replace_form(
 /// POST: check and re-seal the new token in the same row.
 pub async fn replace_submit(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
     Form(mut form): Form<CredentialForm>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some("credential.replace")).await?;
     let row = load_credential(&state, &ns, id).await?;
     // The host of a saved credential stays; a new registry is a new credential.
     form.host = row.host.clone();
@@ -452,7 +401,7 @@ pub async fn replace_submit(
     let valid = match form.validate(today()) {
         Ok(valid) => valid,
         Err(errors) => {
-            return Ok(unprocessable(
+            return Ok(unprocessable_html(
                 replace_page_with(&state, &user, &ns, &row, values, errors).await?,
             ));
         }
@@ -472,7 +421,7 @@ pub async fn replace_submit(
         target: &target,
     };
     if let Some(errors) = attempt.refused(&check, valid.save_anyway).await {
-        return Ok(unprocessable(
+        return Ok(unprocessable_html(
             replace_page_with(&state, &user, &ns, &row, values, errors).await?,
         ));
     }
@@ -529,7 +478,7 @@ pub async fn replace_submit(
                 "robot",
                 "Another credential of this namespace already uses this robot name.",
             );
-            Ok(unprocessable(
+            Ok(unprocessable_html(
                 replace_page_with(&state, &user, &ns, &row, values, errors).await?,
             ))
         }
@@ -550,7 +499,7 @@ async fn refresh_pull_secret(
 ) -> Result<bool, String> {
     let client = state
         .kube
-        .client_for(&Identity::of(user))
+        .client_for(&user.identity())
         .map_err(|e| e.to_string())?;
     super::pull::refresh(
         &client,
@@ -566,10 +515,12 @@ async fn refresh_pull_secret(
 /// `GET /namespaces/{ns}/credentials/{id}/delete`: asks first.
 pub async fn credential_delete_form(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let row = load_credential(&state, &ns, id).await?;
     render(&ConfirmPage {
         layout: Layout::for_user(&state.db, &user).await?,
@@ -592,24 +543,22 @@ pub async fn credential_delete_form(
 /// image uses.
 pub async fn credential_delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some("credential.delete")).await?;
     let row = load_credential(&state, &ns, id).await?;
     let target = format!("{} on {}", row.robot, row.host);
     match store::delete_credential(&state.db, &ns, id).await? {
         DeleteOutcome::Deleted => {
-            audit_entry(
-                &state,
-                &user,
-                "credential.delete",
-                &ns,
-                &target,
-                Outcome::Ok,
-                None,
-            )
-            .await;
+            audit::Entry::new(&user.email, "credential.delete")
+                .in_namespace(&ns)
+                .on(&target)
+                .outcome(Outcome::Ok, None)
+                .record(&state.db)
+                .await;
             flash(
                 &state.db,
                 &user,
@@ -624,16 +573,12 @@ pub async fn credential_delete(
                  first, or replace its token instead.",
                 row.robot
             );
-            audit_entry(
-                &state,
-                &user,
-                "credential.delete",
-                &ns,
-                &target,
-                Outcome::Denied,
-                Some(&message),
-            )
-            .await;
+            audit::Entry::new(&user.email, "credential.delete")
+                .in_namespace(&ns)
+                .on(&target)
+                .outcome(Outcome::Denied, Some(&message))
+                .record(&state.db)
+                .await;
             flash(&state.db, &user, FlashKind::Error, &message).await?;
         }
         DeleteOutcome::NotFound => {
@@ -732,10 +677,11 @@ async fn images_page_with(
 /// GET: the namespace's images and the form to register one.
 pub async fn images_page(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let html = images_page_with(
         &state,
         &user,
@@ -787,11 +733,12 @@ async fn check_image(
 /// POST: parse the reference, resolve it through the credential, register it.
 pub async fn image_register(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
     Form(form): Form<ImageForm>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some("image.register")).await?;
     let values = ImageValues {
         reference: form.reference.trim().to_owned(),
         credential_id: form.credential_id.trim().to_owned(),
@@ -802,7 +749,7 @@ pub async fn image_register(
         let user = user.clone();
         let ns = ns.clone();
         async move {
-            Ok::<_, AppError>(unprocessable(
+            Ok::<_, AppError>(unprocessable_html(
                 images_page_with(&state, &user, &ns, values, errors).await?,
             ))
         }
@@ -840,16 +787,12 @@ pub async fn image_register(
     if let Err(error) = &check
         && !values.register_anyway
     {
-        audit_entry(
-            &state,
-            &user,
-            "image.register",
-            &ns,
-            &target,
-            Outcome::Failed,
-            Some(&error.to_string()),
-        )
-        .await;
+        audit::Entry::new(&user.email, "image.register")
+            .in_namespace(&ns)
+            .on(&target)
+            .outcome(Outcome::Failed, Some(&error.to_string()))
+            .record(&state.db)
+            .await;
         let field = match error {
             RegistryError::BadCredentials { .. } | RegistryError::NoAccess { .. } => {
                 "credential_id"
@@ -864,16 +807,12 @@ pub async fn image_register(
     match id {
         Ok(id) => {
             let detail = check.as_ref().err().map(ToString::to_string);
-            audit_entry(
-                &state,
-                &user,
-                "image.register",
-                &ns,
-                &target,
-                Outcome::Ok,
-                detail.as_deref(),
-            )
-            .await;
+            audit::Entry::new(&user.email, "image.register")
+                .in_namespace(&ns)
+                .on(&target)
+                .outcome(Outcome::Ok, detail.as_deref())
+                .record(&state.db)
+                .await;
             let message = match &check {
                 Ok(checked) => format!("Registered {target}: it resolves to {}.", checked.digest),
                 Err(error) => format!("Registered {target} without a successful check: {error}"),
@@ -950,10 +889,12 @@ async fn load_image(state: &AppState, ns: &str, id: i64) -> AppResult<ImageRow> 
 /// GET: one image: digest, tags, and the docker commands to push it.
 pub async fn image_page(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let row = load_image(&state, &ns, id).await?;
     let steps = forms::docker_steps(&row.host, &row.repository, row.tag.as_deref(), &row.robot);
     let pull = row.digest.as_ref().map(|digest| {
@@ -977,10 +918,12 @@ pub async fn image_page(
 /// POST: ask the registry again; record the digest (or why it failed).
 pub async fn image_recheck(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some("image.recheck")).await?;
     let row = load_image(&state, &ns, id).await?;
     let credential = load_credential(&state, &ns, row.credential_id).await?;
     let check = check_image(&state, &ns, &credential, &row.repository, row.lookup()).await?;
@@ -1021,10 +964,12 @@ pub async fn image_recheck(
 /// `GET /namespaces/{ns}/images/{id}/delete`: asks first.
 pub async fn image_delete_form(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let row = load_image(&state, &ns, id).await?;
     let reference = row.reference();
     render(&ConfirmPage {
@@ -1044,10 +989,12 @@ pub async fn image_delete_form(
 /// `POST /namespaces/{ns}/images/{id}/delete`.
 pub async fn image_delete(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, id)): Path<(String, i64)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, id)): Path<(String, i64)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some("image.delete")).await?;
     let row = load_image(&state, &ns, id).await?;
     let target = row.reference();
     if !store::delete_image(&state.db, &ns, id).await? {
@@ -1055,16 +1002,12 @@ pub async fn image_delete(
             "There is no such image in {ns}."
         )));
     }
-    audit_entry(
-        &state,
-        &user,
-        "image.delete",
-        &ns,
-        &target,
-        Outcome::Ok,
-        None,
-    )
-    .await;
+    audit::Entry::new(&user.email, "image.delete")
+        .in_namespace(&ns)
+        .on(&target)
+        .outcome(Outcome::Ok, None)
+        .record(&state.db)
+        .await;
     flash(
         &state.db,
         &user,

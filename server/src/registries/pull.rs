@@ -9,13 +9,10 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::{
     ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use kube::{
-    Api, Client,
-    api::{Patch, PatchParams},
-};
+use kube::{Api, Client};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::kube::{Caches, FIELD_MANAGER, KubeError, MANAGED_BY};
+use crate::kube::{Caches, KubeError, MANAGED_BY};
 
 /// The pull Secret's name for a credential: one per credential and namespace,
 /// shared by every workload whose image uses it.
@@ -113,12 +110,7 @@ pub async fn refresh(
         return Ok(false);
     }
     let secret = pull_secret(namespace, &name, registry, username, token);
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&secret),
-    )
-    .await?;
+    crate::kube::apply(&api, &secret).await?;
     Ok(true)
 }
 

@@ -24,56 +24,16 @@ use serde_json::json;
 
 use super::{
     form::MAX_REPLICAS,
-    pages::{self, authorize, find_workload},
+    pages::{self, find_workload},
 };
 use crate::{
-    app::{
-        AppState,
-        page::{FlashKind, Layout, flash},
-    },
-    audit::{self, Outcome},
-    auth::CurrentUser,
+    app::AppState,
+    audit::{self},
+    auth::{CurrentUser, NamespaceMember},
     error::AppResult,
-    kube::{FIELD_MANAGER, Identity, KubeError},
+    kube::{FIELD_MANAGER, KubeError},
+    web::{FlashKind, Layout, flash},
 };
-
-/// The HTTP status to answer a refused cluster call with.
-fn status_of(error: &KubeError) -> StatusCode {
-    match error {
-        KubeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        KubeError::Api { code, .. } => {
-            StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
-        }
-        KubeError::Transport(_) => StatusCode::BAD_GATEWAY,
-    }
-}
-
-async fn record(
-    state: &AppState,
-    user: &CurrentUser,
-    action: &str,
-    ns: &str,
-    name: &str,
-    result: Result<&str, &KubeError>,
-) {
-    let (outcome, detail) = match result {
-        Ok(detail) => (Outcome::Ok, detail.to_owned()),
-        Err(error) if error.is_denied() => (Outcome::Denied, error.to_string()),
-        Err(error) => (Outcome::Failed, error.to_string()),
-    };
-    audit::record(
-        &state.db,
-        audit::Entry {
-            actor: &user.email,
-            action,
-            namespace: Some(ns),
-            target: Some(name),
-            outcome,
-            detail: Some(&detail),
-        },
-    )
-    .await;
-}
 
 fn patch_params() -> PatchParams {
     PatchParams {
@@ -107,7 +67,7 @@ async fn refused(
     error: &KubeError,
 ) -> AppResult<Response> {
     let data = pages::show_page(state, user, ns, name, None, None, Some(error.to_string())).await?;
-    pages::show_response(status_of(error), &data)
+    pages::show_response(error.status(), &data)
 }
 
 /// The scale form.
@@ -148,11 +108,13 @@ pub async fn set_replicas(
 /// `POST /namespaces/{ns}/workloads/{name}/scale`.
 pub async fn scale(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
     Form(form): Form<ScaleForm>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some(("workload.scale", &name))).await?;
     let current = find_workload(state.kube.caches()?, &ns, &name)?;
     let replicas = match parse_replicas(&form.replicas) {
         Ok(n) => n,
@@ -171,20 +133,16 @@ pub async fn scale(
         }
     };
     let before = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let result = match state.kube.client_for(&Identity::of(&user)) {
+    let result = match state.kube.client_for(&user.identity()) {
         Ok(client) => set_replicas(&client, &ns, &name, replicas).await,
         Err(error) => Err(error),
     };
     let detail = format!("replicas {before} → {replicas}");
-    record(
-        &state,
-        &user,
-        "workload.scale",
-        &ns,
-        &name,
-        result.as_ref().map(|()| detail.as_str()),
-    )
-    .await;
+    audit::Entry::new(&user.email, "workload.scale")
+        .in_namespace(&ns)
+        .on(&name)
+        .record_result(&state.db, result.as_ref().map(|()| detail.as_str()))
+        .await;
     match result {
         Ok(()) => {
             settle(&state, |c| {
@@ -223,24 +181,22 @@ pub async fn rollout_restart(client: &Client, ns: &str, name: &str) -> Result<()
 /// `POST /namespaces/{ns}/workloads/{name}/restart`.
 pub async fn restart(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some(("workload.restart", &name))).await?;
     find_workload(state.kube.caches()?, &ns, &name)?;
-    let result = match state.kube.client_for(&Identity::of(&user)) {
+    let result = match state.kube.client_for(&user.identity()) {
         Ok(client) => rollout_restart(&client, &ns, &name).await,
         Err(error) => Err(error),
     };
-    record(
-        &state,
-        &user,
-        "workload.restart",
-        &ns,
-        &name,
-        result.as_ref().map(|()| "rollout restart"),
-    )
-    .await;
+    audit::Entry::new(&user.email, "workload.restart")
+        .in_namespace(&ns)
+        .on(&name)
+        .record_result(&state.db, result.as_ref().map(|()| "rollout restart"))
+        .await;
     match result {
         Ok(()) => {
             flash(
@@ -298,10 +254,12 @@ async fn delete_page(
 /// `GET /namespaces/{ns}/workloads/{name}/delete`: what goes, what stays.
 pub async fn delete_form(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let data = delete_page(&state, &user, &ns, &name, None).await?;
     Ok(Html(data.render()?).into_response())
 }
@@ -312,23 +270,6 @@ pub struct DeleteForm {
     /// `on` to delete the workload's own volume claim (and its data) too.
     #[serde(default)]
     delete_volume: Option<String>,
-}
-
-async fn delete_ignoring_missing<K>(api: &Api<K>, name: &str) -> Result<bool, KubeError>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(true),
-        Err(error) => {
-            let error = KubeError::from(error);
-            if error.is_not_found() {
-                Ok(false)
-            } else {
-                Err(error)
-            }
-        }
-    }
 }
 
 /// Deletes the Deployment (its pods go with it), its Service, and the
@@ -345,10 +286,10 @@ pub async fn delete_workload(
         .delete(name, &DeleteParams::background())
         .await
         .map_err(KubeError::from)?;
-    delete_ignoring_missing(&Api::<Service>::namespaced(client.clone(), ns), name).await?;
+    crate::kube::delete_opt(&Api::<Service>::namespaced(client.clone(), ns), name).await?;
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
     for claim in claims {
-        delete_ignoring_missing(&pvcs, claim).await?;
+        crate::kube::delete_opt(&pvcs, claim).await?;
     }
     Ok(())
 }
@@ -357,11 +298,13 @@ pub async fn delete_workload(
 /// claim only when asked.
 pub async fn delete_submit(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
     Form(form): Form<DeleteForm>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, Some(("workload.delete", &name))).await?;
     let deployment = find_workload(state.kube.caches()?, &ns, &name)?;
     let with_volume = form.delete_volume.as_deref() == Some("on");
     // Only the claim Berth made for this workload; a claim it mounted but
@@ -376,7 +319,7 @@ pub async fn delete_submit(
     } else {
         Vec::new()
     };
-    let result = match state.kube.client_for(&Identity::of(&user)) {
+    let result = match state.kube.client_for(&user.identity()) {
         Ok(client) => delete_workload(&client, &ns, &name, &claims).await,
         Err(error) => Err(error),
     };
@@ -385,15 +328,11 @@ pub async fn delete_submit(
         (true, false) => format!("volume claim {} kept", own_claims.join(", ")),
         (true, true) => "no volume claim".to_owned(),
     };
-    record(
-        &state,
-        &user,
-        "workload.delete",
-        &ns,
-        &name,
-        result.as_ref().map(|()| detail.as_str()),
-    )
-    .await;
+    audit::Entry::new(&user.email, "workload.delete")
+        .in_namespace(&ns)
+        .on(&name)
+        .record_result(&state.db, result.as_ref().map(|()| detail.as_str()))
+        .await;
     match result {
         Ok(()) => {
             settle(&state, |c| find_workload(c, &ns, &name).is_err()).await;
@@ -416,7 +355,7 @@ pub async fn delete_submit(
         }
         Err(error) => {
             let data = delete_page(&state, &user, &ns, &name, Some(error.to_string())).await?;
-            Ok((status_of(&error), Html(data.render()?)).into_response())
+            Ok((error.status(), Html(data.render()?)).into_response())
         }
     }
 }

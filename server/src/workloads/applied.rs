@@ -36,7 +36,7 @@ use super::{
     form::DeployForm,
     pages::{self, Objects},
 };
-use crate::{app::AppState, auth::CurrentUser, error::AppResult, kube::FIELD_MANAGER};
+use crate::{app::AppState, auth::NamespaceMember, error::AppResult, kube::FIELD_MANAGER};
 
 /// What Berth applied, ready to show or download.
 #[derive(Debug, Clone)]
@@ -189,10 +189,12 @@ pub fn applied(state: &AppState, objects: &Objects) -> Applied {
 /// `GET /namespaces/{ns}/workloads/{name}/applied.yaml`: the YAML as a download.
 pub async fn download(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user: _,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    pages::authorize(&state, &user, &ns, None).await?;
     let caches = state.kube.caches()?;
     let deployment = pages::find_workload(caches, &ns, &name)?;
     let applied = applied(&state, &Objects::collect(caches, deployment));

@@ -19,12 +19,9 @@ use axum::{
 use clap::{ArgAction, Args};
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{PersistentVolumeClaim, Secret, Service},
+    core::v1::{Secret, Service},
 };
-use kube::{
-    Api, Client,
-    api::{DeleteParams, Patch, PatchParams},
-};
+use kube::{Api, Client};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::{
@@ -35,16 +32,13 @@ use super::{
     volumes::{self, ClaimView},
 };
 use crate::{
-    app::{
-        AppState,
-        page::{FlashKind, Layout, flash},
-    },
+    app::AppState,
     audit::{self, Outcome},
-    auth::CurrentUser,
+    auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
-    kube::{FIELD_MANAGER, Identity, KubeError},
-    namespaces::membership,
+    kube::KubeError,
     registries::{self, store},
+    web::{FlashKind, Layout, flash},
 };
 
 pub use super::build::FORM_ANNOTATION;
@@ -176,10 +170,6 @@ enum Mode {
     Edit(String),
 }
 
-async fn authorize(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<()> {
-    membership::authorize(state, user, ns, None).await
-}
-
 struct Context {
     images: Vec<ImageOption>,
     defaults: Defaults,
@@ -204,7 +194,7 @@ async fn context(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<Co
             label: image.reference(),
         })
         .collect();
-    let claims = match state.kube.client_for(&Identity::of(user)) {
+    let claims = match state.kube.client_for(&user.identity()) {
         Ok(client) => volumes::list_claims(&client, ns).await,
         Err(error) => Err(error),
     }
@@ -403,11 +393,12 @@ impl Screen<'_> {
 
 async fn deploy_form(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
     Query(query): Query<NewQuery>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns).await?;
     let ctx = context(&state, &user, &ns).await?;
     let mut form = match query.preset.as_deref().and_then(Preset::parse) {
         Some(preset) => DeployForm::preset(preset, &ns),
@@ -436,10 +427,12 @@ async fn deploy_form(
 
 async fn edit_form(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns).await?;
     let ctx = context(&state, &user, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
     let deployment = super::pages::find_workload(state.kube.caches()?, &ns, &name)?;
@@ -459,8 +452,10 @@ async fn edit_form(
 
 async fn deploy_submit(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
     Form(submitted): Form<Submitted>,
 ) -> AppResult<Response> {
     submit(state, user, ns, Mode::New, submitted).await
@@ -468,8 +463,11 @@ async fn deploy_submit(
 
 async fn edit_submit(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
     Form(submitted): Form<Submitted>,
 ) -> AppResult<Response> {
     submit(state, user, ns, Mode::Edit(name), submitted).await
@@ -520,7 +518,6 @@ async fn submit(
     mode: Mode,
     submitted: Submitted,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns).await?;
     let ctx = context(&state, &user, &ns).await?;
     let mut form = submitted.form;
     let editing = matches!(mode, Mode::Edit(_));
@@ -644,7 +641,7 @@ async fn submit(
         }
     }
 
-    let client = state.kube.client_for(&Identity::of(&user))?;
+    let client = state.kube.client_for(&user.identity())?;
     let settings = ExposeSettings {
         public_annotation: state.config.expose.public_pool_annotation.clone(),
     };
@@ -666,18 +663,12 @@ async fn submit(
     };
     match failure {
         None => {
-            audit::record(
-                &state.db,
-                audit::Entry {
-                    actor: &user.email,
-                    action,
-                    namespace: Some(&ns),
-                    target: Some(&deploy.spec.name),
-                    outcome: Outcome::Ok,
-                    detail: Some(&deploy.spec.image),
-                },
-            )
-            .await;
+            audit::Entry::new(&user.email, action)
+                .in_namespace(&ns)
+                .on(&deploy.spec.name)
+                .outcome(Outcome::Ok, Some(&deploy.spec.image))
+                .record(&state.db)
+                .await;
             let message = if editing {
                 format!(
                     "Saved {}: Kubernetes is rolling out the change.",
@@ -696,22 +687,11 @@ async fn submit(
             )
         }
         Some(error) => {
-            audit::record(
-                &state.db,
-                audit::Entry {
-                    actor: &user.email,
-                    action,
-                    namespace: Some(&ns),
-                    target: Some(&deploy.spec.name),
-                    outcome: if error.is_denied() {
-                        Outcome::Denied
-                    } else {
-                        Outcome::Failed
-                    },
-                    detail: Some(&error.to_string()),
-                },
-            )
-            .await;
+            audit::Entry::new(&user.email, action)
+                .in_namespace(&ns)
+                .on(&deploy.spec.name)
+                .record_refusal(&state.db, &error)
+                .await;
             let status = if error.is_denied() {
                 StatusCode::FORBIDDEN
             } else {
@@ -760,7 +740,8 @@ fn field_of(error: &KubeError) -> Option<&'static str> {
         .map(|(_, field)| *field)
 }
 
-async fn apply_one<K>(client: &Client, ns: &str, name: &str, object: &K) -> Result<(), KubeError>
+/// Applies `object` in `ns`; what it returns is not needed.
+async fn apply_one<K>(client: &Client, ns: &str, object: &K) -> Result<(), KubeError>
 where
     K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
         + Clone
@@ -769,32 +750,16 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    // `force`: Berth owns what it applies; a hand edit with kubectl must not
-    // leave the form unable to save.
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await?;
-    Ok(())
+    crate::kube::apply(&Api::namespaced(client.clone(), ns), object)
+        .await
+        .map(drop)
 }
 
 /// Deletes Berth's Service of a workload; one that is already gone is fine.
 async fn delete_service(client: &Client, ns: &str, name: &str) -> Result<(), KubeError> {
-    let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            let error = KubeError::from(error);
-            if error.is_not_found() {
-                Ok(())
-            } else {
-                Err(error)
-            }
-        }
-    }
+    crate::kube::delete_opt(&Api::<Service>::namespaced(client.clone(), ns), name)
+        .await
+        .map(drop)
 }
 
 /// Applies the workload's objects: the pull Secret and the claim together,
@@ -843,7 +808,7 @@ async fn apply(
         match &secret {
             Some(secret) => {
                 let name = secret.metadata.name.clone().unwrap_or_default();
-                let result = apply_one(client, ns, &name, secret).await;
+                let result = apply_one(client, ns, secret).await;
                 Some((format!("Image pull Secret {name}"), result))
             }
             None => None,
@@ -852,7 +817,7 @@ async fn apply(
     let claim = async {
         let claim = build::claim(spec)?;
         let name = build::claim_name(&spec.name);
-        let result = apply_one::<PersistentVolumeClaim>(client, ns, &name, &claim).await;
+        let result = apply_one(client, ns, &claim).await;
         Some((format!("Volume {name}"), result))
     };
     let (secret, claim) = futures::join!(secret, claim);
@@ -866,13 +831,13 @@ async fn apply(
 
     let deployment = async {
         let deployment = build::deployment_with_form(spec, form_json);
-        apply_one(client, ns, &spec.name, &deployment).await
+        apply_one(client, ns, &deployment).await
     };
     let service = async {
         match build::service(spec, settings) {
             Some(service) => Some((
                 format!("Service {}", spec.name),
-                apply_one(client, ns, &spec.name, &service).await,
+                apply_one(client, ns, &service).await,
             )),
             // Exposure switched off: the Service Berth made goes.
             None if update => Some((

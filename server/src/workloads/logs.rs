@@ -16,12 +16,12 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, ResourceExt, api::LogParams};
 use serde::Deserialize;
 
-use super::pages::{authorize, find_workload, pods_of};
+use super::pages::{find_workload, pods_of};
 use crate::{
     app::AppState,
-    auth::CurrentUser,
+    auth::NamespaceMember,
     error::{AppError, AppResult},
-    kube::{Identity, KubeError},
+    kube::KubeError,
 };
 
 /// Lines shown when the query does not say.
@@ -145,14 +145,7 @@ fn text(status: StatusCode, body: String) -> Response {
 }
 
 fn refusal(error: &KubeError) -> Response {
-    let status = match error {
-        KubeError::Api { code, .. } => {
-            StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY)
-        }
-        KubeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        KubeError::Transport(_) => StatusCode::BAD_GATEWAY,
-    };
-    text(status, format!("{error}\n"))
+    text(error.status(), format!("{error}\n"))
 }
 
 /// The container whose log to read: the pod's first (Berth's pods have one).
@@ -166,11 +159,13 @@ fn container_of(pod: &Pod) -> Option<String> {
 /// `GET /namespaces/{ns}/workloads/{name}/logs?lines=N[&pod=P]` or `?follow=1`.
 pub async fn logs(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
     Query(query): Query<LogQuery>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let caches = state.kube.caches()?;
     find_workload(caches, &ns, &name)?;
     let lines = match parse_lines(query.lines.as_deref()) {
@@ -192,7 +187,7 @@ pub async fn logs(
             format!("{name} has no pods right now, so there are no logs.\n"),
         ));
     }
-    let client = state.kube.client_for(&Identity::of(&user))?;
+    let client = state.kube.client_for(&user.identity())?;
     let api: Api<Pod> = Api::namespaced(client, &ns);
 
     let previous = is_on(query.previous.as_deref());

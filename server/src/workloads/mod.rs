@@ -23,11 +23,12 @@ pub use deploy::{ExposeConfig, deploy_router};
 
 use axum::{
     Router,
+    handler::Handler,
     routing::{get, post},
 };
 use clap::Args;
 
-use crate::app::AppState;
+use crate::{app::AppState, auth::audited};
 
 /// How workloads are shown and exposed.
 #[derive(Debug, Clone, Args)]
@@ -66,14 +67,15 @@ pub fn pages_router() -> Router<AppState> {
         )
         .route(
             "/namespaces/{ns}/workloads/{name}/scale",
-            post(actions::scale),
+            post(actions::scale.layer(audited("workload.scale"))),
         )
         .route(
             "/namespaces/{ns}/workloads/{name}/restart",
-            post(actions::restart),
+            post(actions::restart.layer(audited("workload.restart"))),
         )
         .route(
             "/namespaces/{ns}/workloads/{name}/delete",
-            get(actions::delete_form).post(actions::delete_submit),
+            get(actions::delete_form)
+                .post(actions::delete_submit.layer(audited("workload.delete"))),
         )
 }

@@ -27,29 +27,19 @@ use super::{
     events::{self, PullCredential},
 };
 use crate::{
-    app::{AppState, page::Layout},
-    auth::CurrentUser,
+    app::AppState,
+    auth::{CurrentUser, NamespaceMember},
     clock,
     error::{AppError, AppResult},
     kube::{Caches, MANAGED_BY, event_seconds},
-    namespaces::membership,
     registries,
+    web::Layout,
 };
 
 /// How many Events the detail page shows.
 const MAX_EVENTS: usize = 20;
 
 /// A Kubernetes namespace name: a DNS-1123 label.
-/// Lets members (and admins) of `ns` through; a refused action is audited.
-pub(crate) async fn authorize(
-    state: &AppState,
-    user: &CurrentUser,
-    ns: &str,
-    action: Option<(&str, &str)>,
-) -> AppResult<()> {
-    membership::authorize(state, user, ns, action.map(|(a, t)| (a, Some(t)))).await
-}
-
 fn is_managed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
     meta.labels
         .as_ref()
@@ -739,10 +729,11 @@ struct ListPage {
 /// `GET /namespaces/{ns}/workloads`: the namespace's workloads.
 pub async fn list(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(ns): Path<String>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let caches = state.kube.caches()?;
     let now = clock::now();
     let rows = workloads_in(caches, &ns)
@@ -961,10 +952,12 @@ pub fn show_response(status: StatusCode, page_data: &ShowPage) -> AppResult<Resp
 /// `GET /namespaces/{ns}/workloads/{name}`: one workload.
 pub async fn show(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    authorize(&state, &user, &ns, None).await?;
     let data = show_page(&state, &user, &ns, &name, None, None, None).await?;
     page(StatusCode::OK, &data)
 }

@@ -39,13 +39,13 @@ use kube::{
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::pages::{authorize, find_workload, pods_of};
+use super::pages::{find_workload, pods_of};
 use crate::{
     app::AppState,
     audit::{self, Outcome},
-    auth::CurrentUser,
+    auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
-    kube::{Identity, KubeError},
+    kube::KubeError,
 };
 
 /// The command run in the container: bash where the image has it, else sh
@@ -167,8 +167,11 @@ fn exec_error(error: kube::Error) -> KubeError {
 /// `GET /namespaces/{ns}/workloads/{name}/shell[?pod=P]`: the WebSocket.
 pub async fn shell(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path((ns, name)): Path<(String, String)>,
+    NamespaceMember {
+        user,
+        namespace: ns,
+    }: NamespaceMember,
+    Path((_, name)): Path<(String, String)>,
     Query(query): Query<ShellQuery>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -179,7 +182,6 @@ pub async fn shell(
             "A shell opens only from Berth's own pages.".to_owned(),
         ));
     }
-    authorize(&state, &user, &ns, None).await?;
     let caches = state.kube.caches()?;
     find_workload(caches, &ns, &name)?;
     let pods = pods_of(caches, &ns, &name);
@@ -236,7 +238,7 @@ async fn run(
 ) {
     let (mut to_browser, mut from_browser) = socket.split();
     let opened = async {
-        let client = state.kube.client_for(&Identity::of(&user))?;
+        let client = state.kube.client_for(&user.identity())?;
         let api: Api<Pod> = Api::namespaced(client, &ns);
         let mut params = AttachParams::interactive_tty();
         if let Some(container) = &container {
@@ -247,27 +249,14 @@ async fn run(
     let mut process = match opened.await {
         Ok(process) => process,
         Err(error) => {
-            let outcome = if error.is_denied() {
-                Outcome::Denied
-            } else {
-                Outcome::Failed
-            };
-            let detail = error.to_string();
-            audit::record(
-                &state.db,
-                audit::Entry {
-                    actor: &user.email,
-                    action: "shell.open",
-                    namespace: Some(&ns),
-                    target: Some(&pod),
-                    outcome,
-                    detail: Some(&detail),
-                },
-            )
-            .await;
+            audit::Entry::new(&user.email, "shell.open")
+                .in_namespace(&ns)
+                .on(&pod)
+                .record_refusal(&state.db, &error)
+                .await;
             notice(
                 &mut to_browser,
-                &format!("Kubernetes did not open a shell: {detail}"),
+                &format!("Kubernetes did not open a shell: {error}"),
             )
             .await;
             let _ = to_browser.close().await;

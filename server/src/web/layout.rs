@@ -1,8 +1,6 @@
 //! What every page's layout needs: who is signed in, the CSRF token, a flash.
 
 use askama::Template;
-use axum::response::{Html, IntoResponse, Response};
-
 use sqlx::SqlitePool;
 
 use crate::{
@@ -107,11 +105,6 @@ impl FlashKind {
             Self::Error => "error",
         }
     }
-}
-
-/// Renders a template into an HTML response.
-pub fn render(template: &impl Template) -> AppResult<Response> {
-    Ok(Html(template.render()?).into_response())
 }
 
 /// "Are you sure?": the page a delete or remove link leads to, whose button
