@@ -10,7 +10,6 @@ use crate::{
     error::AppResult,
     namespaces::{
         membership::{self, Role},
-        self_service,
         usage::{self, NamespaceUsage},
     },
     registries::{forms, store},
@@ -82,7 +81,6 @@ struct HomePage {
 }
 
 async fn home(State(state): State<AppState>, user: CurrentUser) -> AppResult<Response> {
-    self_service::ensure_personal_namespace(&state, &user).await?;
     let memberships = membership::namespaces_of(&state.db, &user.email).await?;
     let names: Vec<String> = memberships.iter().map(|(name, _)| name.clone()).collect();
     let expiring = expiring_tokens(&state, &names).await?;

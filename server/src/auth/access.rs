@@ -18,7 +18,7 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 
-use super::{cookie_name, session, users};
+use super::{cookie_name, session};
 use crate::{
     app::AppState,
     error::{AppError, ErrorPage},
@@ -173,11 +173,9 @@ pub async fn resolve(state: &AppState, jar: &CookieJar) -> Result<Option<Current
     let Some(cookie) = jar.get(cookie_name(state)) else {
         return Ok(None);
     };
-    let Some(session) = session::load(&state.db, cookie.value(), state.auth.lifetimes).await?
+    let Some((session, user)) =
+        session::load(&state.db, cookie.value(), state.auth.lifetimes).await?
     else {
-        return Ok(None);
-    };
-    let Some(user) = users::by_id(&state.db, session.user_id).await? else {
         return Ok(None);
     };
     // Decided now, not at sign-in: someone taken off the configured list is

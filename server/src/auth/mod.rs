@@ -557,6 +557,9 @@ async fn complete_sign_in(
     )
     .await;
     tracing::info!(email = who.email, is_admin, "signed in");
+    // A first-time person gets their personal namespace now, not on a page
+    // view: pages stay reads.
+    crate::namespaces::self_service::ensure_personal_namespace(state, who.email).await?;
     let cookie = Cookie::build((cookie_name(state), token))
         .path("/")
         .http_only(true)

@@ -9,6 +9,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
+use super::users::User;
+
 use crate::{
     clock::now,
     web::{Flash, FlashKind},
@@ -37,6 +39,9 @@ pub struct Session {
     pub csrf_token: String,
     /// Last request seen, unix seconds.
     pub last_seen_at: i64,
+    /// The flash message waiting when the request came in; a page shows it
+    /// through [`take_flash`], which clears it.
+    pub flash: Option<Flash>,
 }
 
 /// Session deadlines, from configuration.
@@ -70,42 +75,68 @@ pub async fn create(db: &SqlitePool, user_id: i64, lifetimes: Lifetimes) -> sqlx
     Ok(token)
 }
 
-/// Loads the live session for a cookie token; expired ones are deleted and
-/// reported as absent. Activity is recorded at most once a minute, to keep
-/// page views from turning into writes.
+/// The row [`load`] reads: the session, its person and its flash in one
+/// query, since every signed-in request needs all three.
+#[derive(sqlx::FromRow)]
+struct Row {
+    csrf_token: String,
+    last_seen_at: i64,
+    expires_at: i64,
+    flash_kind: Option<String>,
+    flash_message: Option<String>,
+    #[sqlx(flatten)]
+    user: User,
+}
+
+/// Loads the live session for a cookie token and its person; expired ones
+/// are deleted and reported as absent. Activity is recorded at most once a
+/// minute, to keep page views from turning into writes.
 pub async fn load(
     db: &SqlitePool,
     token: &str,
     lifetimes: Lifetimes,
-) -> sqlx::Result<Option<Session>> {
+) -> sqlx::Result<Option<(Session, User)>> {
     let id_hash = hash_token(token);
-    let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
-        "SELECT user_id, csrf_token, last_seen_at, expires_at FROM sessions WHERE id_hash = ?",
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT s.csrf_token, s.last_seen_at, s.expires_at, s.flash_kind, s.flash_message,
+                u.id, u.email, u.display_name, u.is_admin, u.admin_by_claim
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = ?",
     )
     .bind(&id_hash)
     .fetch_optional(db)
     .await?;
-    let Some((user_id, csrf_token, last_seen_at, expires_at)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
     let now = now();
-    if now >= expires_at || now - last_seen_at >= lifetimes.idle_secs {
+    if now >= row.expires_at || now - row.last_seen_at >= lifetimes.idle_secs {
         delete(db, &id_hash).await?;
         return Ok(None);
     }
-    if now - last_seen_at >= 60 {
+    if now - row.last_seen_at >= 60 {
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
             .bind(now)
             .bind(&id_hash)
             .execute(db)
             .await?;
     }
-    Ok(Some(Session {
+    let flash = row.flash_message.map(|message| Flash {
+        kind: match row.flash_kind.as_deref() {
+            Some("success") => FlashKind::Success,
+            Some("error") => FlashKind::Error,
+            _ => FlashKind::Info,
+        },
+        message,
+    });
+    let session = Session {
         id_hash,
-        user_id,
-        csrf_token,
-        last_seen_at,
-    }))
+        user_id: row.user.id,
+        csrf_token: row.csrf_token,
+        last_seen_at: row.last_seen_at,
+        flash,
+    };
+    Ok(Some((session, row.user)))
 }
 
 /// Ends a session (sign-out, expiry).
@@ -151,44 +182,26 @@ pub async fn set_flash(
     Ok(())
 }
 
-/// Takes (reads and clears) the session's flash message.
-///
-/// A plain read, then a clear that succeeds only if the same message is
-/// still there, so a message is shown exactly once without a transaction: a
-/// read transaction that then writes fails at once with "database is locked"
-/// when another connection wrote in between (SQLite cannot upgrade a stale
-/// snapshot), which page views under load did.
-pub async fn take_flash(db: &SqlitePool, id_hash: &str) -> sqlx::Result<Option<Flash>> {
-    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT flash_kind, flash_message FROM sessions
-         WHERE id_hash = ? AND flash_message IS NOT NULL",
-    )
-    .bind(id_hash)
-    .fetch_optional(db)
-    .await?;
-    let Some((_, Some(message))) = &row else {
+/// Takes the flash message the session had when the request came in: it
+/// is shown only if clearing it succeeds, so a message is shown exactly once
+/// even when two requests of the session race (the clear matches the
+/// message, so one set since is kept for the next page). No transaction: a
+/// read transaction that then writes fails at once with "database is
+/// locked" when another connection wrote in between.
+pub async fn take_flash(db: &SqlitePool, session: &Session) -> sqlx::Result<Option<Flash>> {
+    let Some(flash) = &session.flash else {
         return Ok(None);
     };
     let cleared = sqlx::query(
         "UPDATE sessions SET flash_kind = NULL, flash_message = NULL
          WHERE id_hash = ? AND flash_message = ?",
     )
-    .bind(id_hash)
-    .bind(message)
+    .bind(&session.id_hash)
+    .bind(&flash.message)
     .execute(db)
     .await?;
-    if cleared.rows_affected() == 0 {
-        // Another request of the same session showed it.
-        return Ok(None);
-    }
-    Ok(row.and_then(|(kind, message)| {
-        let kind = match kind.as_deref() {
-            Some("success") => FlashKind::Success,
-            Some("error") => FlashKind::Error,
-            _ => FlashKind::Info,
-        };
-        message.map(|message| Flash { kind, message })
-    }))
+    // Nothing cleared: another request of the same session showed it.
+    Ok((cleared.rows_affected() == 1).then(|| flash.clone()))
 }
 
 /// Deletes expired sessions every few minutes, for as long as Berth runs.

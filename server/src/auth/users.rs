@@ -92,13 +92,3 @@ pub async fn end_sessions(db: &SqlitePool, email: &str) -> sqlx::Result<u64> {
             .await?;
     Ok(done.rows_affected())
 }
-
-/// Loads a user by id.
-pub async fn by_id(db: &SqlitePool, id: i64) -> sqlx::Result<Option<User>> {
-    sqlx::query_as(
-        "SELECT id, email, display_name, is_admin, admin_by_claim FROM users WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await
-}

@@ -12,7 +12,6 @@ use super::{admin, membership, spec::NamespaceSpec};
 use crate::{
     app::AppState,
     audit::{self},
-    auth::CurrentUser,
     kube::{Identity, KubeError},
 };
 
@@ -45,21 +44,22 @@ async fn tried_before(db: &SqlitePool, email: &str) -> sqlx::Result<bool> {
     Ok(found.is_some())
 }
 
-/// Makes the personal namespace if self-service is on, the person belongs to
-/// no namespace yet and it was never tried for them. Failures are logged and
-/// audited, never shown as an error page: the dashboard still works.
-pub async fn ensure_personal_namespace(state: &AppState, user: &CurrentUser) -> sqlx::Result<()> {
+/// Makes the personal namespace at sign-in if self-service is on, the person
+/// belongs to no namespace yet and it was never tried for them (so a failure
+/// is not retried at every sign-in). Failures are logged and audited, never
+/// an error page: the sign-in still works.
+pub async fn ensure_personal_namespace(state: &AppState, email: &str) -> sqlx::Result<()> {
     if !state.config.kube.self_service_namespaces || !state.kube.is_connected() {
         return Ok(());
     }
-    if !membership::namespaces_of(&state.db, &user.email)
+    if !membership::namespaces_of(&state.db, email)
         .await?
         .is_empty()
-        || tried_before(&state.db, &user.email).await?
+        || tried_before(&state.db, email).await?
     {
         return Ok(());
     }
-    let email = user.email.to_lowercase();
+    let email = email.to_lowercase();
     let spec = NamespaceSpec {
         name: personal_name(&email),
         description: format!("Personal namespace of {email}"),
@@ -87,7 +87,7 @@ pub async fn ensure_personal_namespace(state: &AppState, user: &CurrentUser) -> 
     if let Err(error) = &result {
         tracing::warn!(email, %error, "creating a personal namespace failed");
     }
-    audit::Entry::new(&user.email, ACTION)
+    audit::Entry::new(&email, ACTION)
         .in_namespace(&spec.name)
         .on(&spec.name)
         .record_result(&state.db, result.as_ref().map(|()| None::<&str>))

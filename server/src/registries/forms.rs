@@ -8,40 +8,7 @@ use time::{Date, macros::format_description};
 
 use super::reference::{self, ImageRef};
 
-/// Messages keyed by field name, in form order, for the error summary and
-/// for showing each message beside its field.
-#[derive(Debug, Clone, Default)]
-pub struct FieldErrors(Vec<(&'static str, String)>);
-
-impl FieldErrors {
-    /// Adds a message for `field`.
-    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
-        self.0.push((field, message.into()));
-    }
-
-    /// The message for `field`, if any.
-    pub fn get(&self, field: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, m)| m.as_str())
-    }
-
-    /// Whether `field` has a message (for the `invalid` class).
-    pub fn has(&self, field: &str) -> bool {
-        self.get(field).is_some()
-    }
-
-    /// Every `(field, message)`, for the summary.
-    pub fn all(&self) -> &[(&'static str, String)] {
-        &self.0
-    }
-
-    /// No messages.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+pub use crate::web::FieldErrors;
 
 /// The credential form as posted (add and replace share it; replace ignores `host`).
 #[derive(Debug, Default, Deserialize)]

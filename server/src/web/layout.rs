@@ -47,7 +47,7 @@ impl Layout {
     pub async fn for_user(db: &SqlitePool, user: &CurrentUser) -> AppResult<Self> {
         Ok(Self {
             version: env!("CARGO_PKG_VERSION"),
-            flash: session::take_flash(db, &user.session.id_hash).await?,
+            flash: session::take_flash(db, &user.session).await?,
             user: Some(Viewer {
                 email: user.email.clone(),
                 display_name: user.display_name.clone(),

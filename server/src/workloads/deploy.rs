@@ -125,7 +125,7 @@ struct DeployPage {
 
 impl DeployPage {
     fn error(&self, field: &str) -> Option<&str> {
-        self.errors.get(field).map(String::as_str)
+        self.errors.get(field)
     }
 
     fn resource_value(&self, field: &str) -> &str {
@@ -552,9 +552,9 @@ async fn submit(
         Ok(deploy) => deploy,
         Err(errors) => return screen.invalid(form, errors),
     };
-    let mut errors = FieldErrors::new();
+    let mut errors = super::spec::field_errors();
     if let (Mode::New, Some(_)) = (&mode, &current) {
-        errors.insert(
+        errors.add(
             "name",
             format!(
                 "A workload named {} already exists here: edit it, or pick another name.",
@@ -563,9 +563,9 @@ async fn submit(
         );
     }
     if deploy.spec.exposure == Exposure::Public && !state.config.expose.public_exposure {
-        errors.insert(
+        errors.add(
             "exposure",
-            "Public exposure is switched off on this cluster: choose campus or cluster.".into(),
+            "Public exposure is switched off on this cluster: choose campus or cluster.",
         );
     }
     let caches = state.kube.caches()?;
@@ -578,7 +578,7 @@ async fn submit(
         edit.as_ref(),
     );
     if let Some(refusal) = check.refusal() {
-        errors.insert("quota", refusal);
+        errors.add("quota", refusal);
     }
     // Storage guard rails, before anything is applied.
     let reuse_confirmed = submitted.reuse_confirmed.as_deref() == Some("on");
@@ -591,7 +591,7 @@ async fn submit(
         reuse_confirmed,
     );
     for (field, message) in storage.iter() {
-        errors.insert(field, message.clone());
+        errors.add(field.to_owned(), message);
     }
     if !errors.is_empty() {
         let rendering = Rendering {
@@ -632,9 +632,9 @@ async fn submit(
                 ));
             }
             _ => {
-                errors.insert(
+                errors.add(
                     "image_id",
-                    "That image is not registered in this namespace (any more).".into(),
+                    "That image is not registered in this namespace (any more).",
                 );
                 return screen.invalid(form, errors);
             }
@@ -697,10 +697,10 @@ async fn submit(
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            let mut errors = FieldErrors::new();
+            let mut errors = super::spec::field_errors();
             let message = error.to_string();
             if let Some(field) = field_of(&error) {
-                errors.insert(field, message.clone());
+                errors.add(field, message.clone());
             }
             let rendering = Rendering {
                 errors,

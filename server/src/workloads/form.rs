@@ -263,19 +263,19 @@ impl DeployForm {
         owner: &str,
         default_registry: &str,
     ) -> Result<Deploy, FieldErrors> {
-        let mut errors = FieldErrors::new();
+        let mut errors = super::spec::field_errors();
         let name = self.name.trim().to_owned();
         if let Err(e) = check_workload_name(&name) {
-            errors.insert("name", e);
+            errors.add("name", e);
         }
 
         let image = match self.image_source.as_str() {
             "registered" => match self.image_id.trim().parse::<i64>() {
                 Ok(id) => Some(ImageChoice::Registered(id)),
                 Err(_) => {
-                    errors.insert(
+                    errors.add(
                         "image_id",
-                        "Pick one of your registered images, or choose a public image.".into(),
+                        "Pick one of your registered images, or choose a public image.",
                     );
                     None
                 }
@@ -283,15 +283,12 @@ impl DeployForm {
             "public" => match reference::parse(&self.image, default_registry) {
                 Ok(image) => Some(ImageChoice::Public(image.to_string())),
                 Err(e) => {
-                    errors.insert("image", e.to_string());
+                    errors.add("image", e.to_string());
                     None
                 }
             },
             _ => {
-                errors.insert(
-                    "image_source",
-                    "Choose a registered or a public image.".into(),
-                );
+                errors.add("image_source", "Choose a registered or a public image.");
                 None
             }
         };
@@ -299,7 +296,7 @@ impl DeployForm {
         let replicas = match self.replicas.trim().parse::<i32>() {
             Ok(n) if (0..=MAX_REPLICAS).contains(&n) => n,
             _ => {
-                errors.insert(
+                errors.add(
                     "replicas",
                     format!("Use a whole number from 0 to {MAX_REPLICAS}."),
                 );
@@ -313,22 +310,22 @@ impl DeployForm {
             match parse_port(&self.container_port) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    errors.insert("container_port", e);
+                    errors.add("container_port", e);
                     None
                 }
             }
         };
 
         let command = split_command(&self.command).unwrap_or_else(|e| {
-            errors.insert("command", e);
+            errors.add("command", e);
             Vec::new()
         });
         let args = split_command(&self.args).unwrap_or_else(|e| {
-            errors.insert("args", e);
+            errors.add("args", e);
             Vec::new()
         });
         let env = parse_env(&self.env).unwrap_or_else(|e| {
-            errors.insert("env", e);
+            errors.add("env", e);
             Vec::new()
         });
 
@@ -340,7 +337,7 @@ impl DeployForm {
             match check_quantity(value) {
                 Ok(()) => Some(value.to_owned()),
                 Err(e) => {
-                    errors.insert(field, e);
+                    errors.add(field, e);
                     None
                 }
             }
@@ -358,23 +355,23 @@ impl DeployForm {
             kind @ ("existing" | "new") => {
                 let mount_path = self.mount_path.trim().to_owned();
                 if let Err(e) = check_mount_path(&mount_path) {
-                    errors.insert("mount_path", e);
+                    errors.add("mount_path", e);
                 }
                 let claim = if kind == "existing" {
                     let claim = self.existing_claim.trim().to_owned();
                     if let Err(e) = check_dns_label(&claim, 253) {
-                        errors.insert("existing_claim", e);
+                        errors.add("existing_claim", e);
                     }
                     ClaimSource::Existing(claim)
                 } else {
-                    if volume_size.is_none() && !errors.contains_key("volume_size") {
-                        errors.insert("volume_size", "Enter a size, like 10Gi.".into());
+                    if volume_size.is_none() && !errors.has("volume_size") {
+                        errors.add("volume_size", "Enter a size, like 10Gi.");
                     }
                     let class = self.storage_class.trim();
                     if !class.is_empty()
                         && let Err(e) = check_dns_label(class, 253)
                     {
-                        errors.insert("storage_class", e);
+                        errors.add("storage_class", e);
                     }
                     ClaimSource::New {
                         size: volume_size.clone().unwrap_or_default(),
@@ -384,23 +381,20 @@ impl DeployForm {
                 Some(Volume { claim, mount_path })
             }
             _ => {
-                errors.insert(
-                    "volume",
-                    "Choose no volume, an existing one, or a new one.".into(),
-                );
+                errors.add("volume", "Choose no volume, an existing one, or a new one.");
                 None
             }
         };
 
         let exposure = Exposure::parse(&self.exposure).unwrap_or_else(|| {
-            errors.insert("exposure", "Choose who may reach it.".into());
+            errors.add("exposure", "Choose who may reach it.");
             Exposure::None
         });
         let ports = if exposure == Exposure::None {
             Vec::new()
         } else {
             let published = parse_port(&self.published_port).map_err(|e| {
-                errors.insert("published_port", e);
+                errors.add("published_port", e);
             });
             let target_text = if self.target_port.trim().is_empty() {
                 self.container_port.as_str()
@@ -408,30 +402,30 @@ impl DeployForm {
                 self.target_port.as_str()
             };
             let target = if target_text.trim().is_empty() {
-                errors.insert(
+                errors.add(
                     "target_port",
-                    "Enter the port the container listens on, here or as the container port (add-two: 5000).".into(),
+                    "Enter the port the container listens on, here or as the container port (add-two: 5000).",
                 );
                 Err(())
             } else {
                 parse_port(target_text).map_err(|e| {
-                    errors.insert("target_port", e);
+                    errors.add("target_port", e);
                 })
             };
             let protocol = match self.protocol.as_str() {
                 "TCP" | "" => Protocol::Tcp,
                 "UDP" => Protocol::Udp,
                 _ => {
-                    errors.insert("protocol", "Choose TCP or UDP.".into());
+                    errors.add("protocol", "Choose TCP or UDP.");
                     Protocol::Tcp
                 }
             };
             match (published, target) {
                 (Ok(published), Ok(target)) => {
                     if container_port.is_some_and(|c| c != target) {
-                        errors.insert(
+                        errors.add(
                             "target_port",
-                            "The target port is where the container listens: make it the container port.".into(),
+                            "The target port is where the container listens: make it the container port.",
                         );
                     }
                     vec![PortMapping {
@@ -570,7 +564,7 @@ mod tests {
             "published_port",
             "target_port",
         ] {
-            assert!(errors.contains_key(field), "{field} in {errors:?}");
+            assert!(errors.has(field), "{field} in {errors:?}");
         }
     }
 
@@ -616,11 +610,11 @@ mod tests {
             "{errors:?}"
         );
         let mut later = errors.clone();
-        later.insert("quota", "too much".into());
-        later.insert("name", "taken".into());
+        later.add("quota", "too much");
+        later.add("name", "taken");
         assert_eq!(later.fields().first(), Some(&"name"));
         assert_eq!(later.fields().last(), Some(&"quota"));
-        assert_eq!(later.get("name").map(String::as_str), Some("taken"));
+        assert_eq!(later.get("name"), Some("taken"));
     }
 
     #[test]
@@ -685,7 +679,7 @@ mod tests {
         let errors = form
             .parse("cs101", "s@purdue.edu", REGISTRY)
             .expect_err("mismatch");
-        assert!(errors.contains_key("target_port"));
+        assert!(errors.has("target_port"));
     }
 
     #[test]

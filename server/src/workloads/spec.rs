@@ -40,77 +40,11 @@ pub const FORM_ORDER: [&str; 23] = [
     "quota",
 ];
 
-fn form_position(field: &str) -> usize {
-    FORM_ORDER
-        .iter()
-        .position(|f| *f == field)
-        .unwrap_or(FORM_ORDER.len())
-}
+pub use crate::web::FieldErrors;
 
-/// Field name → message, one per field, kept in [`FORM_ORDER`] whatever
-/// order the checks ran in.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldErrors(Vec<(&'static str, String)>);
-
-impl FieldErrors {
-    /// No messages yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the message for `field` (replacing an earlier one), at its place
-    /// in the form.
-    pub fn insert(&mut self, field: &'static str, message: String) {
-        if let Some(entry) = self.0.iter_mut().find(|(f, _)| *f == field) {
-            entry.1 = message;
-            return;
-        }
-        let at = self
-            .0
-            .iter()
-            .position(|(f, _)| form_position(f) > form_position(field))
-            .unwrap_or(self.0.len());
-        self.0.insert(at, (field, message));
-    }
-
-    /// The message for `field`.
-    pub fn get(&self, field: &str) -> Option<&String> {
-        self.0.iter().find(|(f, _)| *f == field).map(|(_, m)| m)
-    }
-
-    /// Whether `field` has a message.
-    pub fn contains_key(&self, field: &str) -> bool {
-        self.get(field).is_some()
-    }
-
-    /// No messages.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// How many fields have a message.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// The fields with a message, in form order.
-    pub fn fields(&self) -> Vec<&'static str> {
-        self.0.iter().map(|(f, _)| *f).collect()
-    }
-
-    /// `(field, message)` in form order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &String)> {
-        self.0.iter().map(|(f, m)| (*f, m))
-    }
-}
-
-impl<'a> IntoIterator for &'a FieldErrors {
-    type Item = &'a (&'static str, String);
-    type IntoIter = std::slice::Iter<'a, (&'static str, String)>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
+/// No messages yet, kept in [`FORM_ORDER`] whatever order the checks run in.
+pub fn field_errors() -> FieldErrors {
+    FieldErrors::in_order(&FORM_ORDER)
 }
 
 /// Who may reach a workload.

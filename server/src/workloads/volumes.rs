@@ -137,7 +137,7 @@ pub fn check(
     quotas: &[&ResourceQuota],
     reuse_confirmed: bool,
 ) -> FieldErrors {
-    let mut errors = FieldErrors::new();
+    let mut errors = super::spec::field_errors();
     let Some(volume) = &spec.volume else {
         return errors;
     };
@@ -147,11 +147,11 @@ pub fn check(
     match &volume.claim {
         ClaimSource::Existing(name) => match claims.iter().find(|c| &c.name == name) {
             None if !known => {}
-            None => errors.insert(
+            None => errors.add(
                 "existing_claim",
                 format!("There is no volume claim {name} in this namespace: pick one from the list."),
             ),
-            Some(claim) if spec.replicas > 1 && claim.single_writer() => errors.insert(
+            Some(claim) if spec.replicas > 1 && claim.single_writer() => errors.add(
                 "replicas",
                 format!(
                     "{name} is ReadWriteOnce: only one pod can mount it, so run 1 replica (or use a ReadWriteMany claim)."
@@ -161,16 +161,16 @@ pub fn check(
         },
         ClaimSource::New { size, .. } => {
             if spec.replicas > 1 {
-                errors.insert(
+                errors.add(
                     "replicas",
-                    "A new volume is ReadWriteOnce: only one pod can mount it, so run 1 replica.".into(),
+                    "A new volume is ReadWriteOnce: only one pod can mount it, so run 1 replica.",
                 );
             }
             // The workload's own claim, when editing, is not a second volume.
             let others: Vec<&ClaimView> = claims.iter().filter(|c| c.name != own).collect();
             if !others.is_empty() && !reuse_confirmed {
                 let names: Vec<&str> = others.iter().map(|c| c.name.as_str()).collect();
-                errors.insert(
+                errors.add(
                     "volume",
                     format!(
                         "This namespace already has the volume {}. Did you mean to reuse it? Choose \"An existing volume claim\" to keep its data, or tick the box below to create a new, empty volume.",
@@ -179,7 +179,7 @@ pub fn check(
                 );
             }
             if let Some(message) = over_storage_quota(size, claims.iter().find(|c| c.name == own), quotas) {
-                errors.insert("volume_size", message);
+                errors.add("volume_size", message);
             }
         }
     }
@@ -300,7 +300,7 @@ mod tests {
             &[],
             false,
         );
-        assert!(errors.contains_key("replicas"));
+        assert!(errors.has("replicas"));
         let rwx = [claim("data", &["ReadWriteMany"])];
         let errors = check(
             &spec(3, ClaimSource::Existing("data".into())),
