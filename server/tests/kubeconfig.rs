@@ -172,7 +172,7 @@ async fn a_members_kubeconfig_works_with_the_real_kubectl_in_their_namespace_onl
         .expect("format");
     assert!(text.starts_with("# kubeconfig from Berth for student@purdue.edu"));
     assert!(text.contains(&format!("({rfc})")), "{text}");
-    let value: serde_json::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
     let users = value["users"].as_array().expect("users");
     assert_eq!(users.len(), 1);
     let account = berth::kube::account_name(STUDENT);
@@ -328,7 +328,7 @@ async fn a_shorter_validity_and_a_public_address_are_written_into_the_file() {
     let response = world.download(&student, &world.mine).await;
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.expect("file");
-    let value: serde_json::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
     assert_eq!(
         value["clusters"][0]["cluster"]["server"],
         "https://k8s.campus.example:6443"

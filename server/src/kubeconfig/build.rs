@@ -46,7 +46,7 @@ pub fn context_name(namespace: &str) -> String {
 
 /// The file's text: comments saying what it is and when it expires, then the
 /// YAML (written through serde so every value is quoted as YAML needs).
-pub fn render(file: &KubeconfigFile<'_>) -> Result<String, serde_yaml_ng::Error> {
+pub fn render(file: &KubeconfigFile<'_>) -> Result<String, serde_saphyr::ser::Error> {
     let context = context_name(file.namespace);
     let user = format!("{}-until-{}", file.account, file.expires_rfc3339);
     let mut cluster = serde_json::json!({ "server": file.server });
@@ -65,7 +65,7 @@ pub fn render(file: &KubeconfigFile<'_>) -> Result<String, serde_yaml_ng::Error>
         "current-context": context,
         "preferences": {},
     });
-    let yaml = serde_yaml_ng::to_string(&document)?;
+    let yaml = serde_saphyr::to_string(&document)?;
     Ok(format!(
         "# kubeconfig from Berth for {email}, starting in namespace {ns}.\n\
          # Its token acts as {account} with exactly your memberships' rights.\n\
@@ -116,7 +116,7 @@ mod tests {
             text.contains("# It expires at 2026-12-02 22:00 UTC"),
             "{text}"
         );
-        let value: serde_json::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
         assert_eq!(value["current-context"], "berth-cs101");
         assert_eq!(value["contexts"][0]["context"]["namespace"], "cs101");
         assert_eq!(

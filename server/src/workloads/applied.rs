@@ -15,8 +15,9 @@
 //! objects are not what Berth applied (applying them would make every field
 //! Berth's), so for those only a read-only `kubectl get` is shown.
 //!
-//! YAML comes from `serde_yaml_ng` (a maintained fork of the archived
-//! `serde_yaml`).
+//! YAML comes from `serde-saphyr` (pure Rust, maintained; kube-rs reads
+//! kubeconfigs with it too), which quotes strings YAML would read as
+//! something else (`on`, `yes`, `0755`).
 
 use axum::{
     extract::{Path, State},
@@ -53,7 +54,7 @@ pub struct Applied {
 }
 
 fn to_yaml<T: Serialize>(object: &T) -> String {
-    match serde_yaml_ng::to_string(object) {
+    match serde_saphyr::to_string(object) {
         Ok(text) => text,
         // Kubernetes objects always serialize; if one ever did not, the page
         // still says so instead of failing.
@@ -218,6 +219,29 @@ pub async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_that_yaml_would_misread_stay_strings() {
+        let env = serde_json::json!({
+            "env": [
+                {"name": "DEBUG", "value": "on"},
+                {"name": "ANSWER", "value": "yes"},
+                {"name": "MODE", "value": "0755"},
+                {"name": "EMPTY", "value": ""},
+                {"name": "NULLISH", "value": "null"},
+                {"name": "PORT", "value": "8080"},
+            ]
+        });
+        let yaml = to_yaml(&env);
+        let back: serde_json::Value = serde_saphyr::from_str(&yaml).expect("reads back");
+        assert_eq!(back, env, "{yaml}");
+        for word in ["on", "yes", "0755", "null", "8080"] {
+            assert!(
+                yaml.contains(&format!("\"{word}\"")) || yaml.contains(&format!("'{word}'")),
+                "{word} is quoted in:\n{yaml}"
+            );
+        }
+    }
     use crate::workloads::form::{DeployForm, Preset};
     use serde_json::json;
 
@@ -266,7 +290,7 @@ mod tests {
         let docs: Vec<serde_json::Value> = yaml
             .split("---\n")
             .filter(|d| !d.trim_start().starts_with('#'))
-            .map(|d| serde_yaml_ng::from_str(d).expect("valid YAML"))
+            .map(|d| serde_saphyr::from_str(d).expect("valid YAML"))
             .collect();
         assert_eq!(docs.len(), 2, "{yaml}");
         assert_eq!(docs[0]["kind"], "Deployment");
