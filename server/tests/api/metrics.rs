@@ -5,10 +5,8 @@
 //! One test in this binary: the registry is process-wide, so a second test
 //! running beside it would move the same counters.
 
-mod support;
-
+use crate::helpers::{TestApp, unique};
 use reqwest::StatusCode;
-use support::{TestApp, unique};
 
 /// Scrapes the metrics listener; returns its text.
 async fn scrape(app: &TestApp) -> String {
@@ -92,8 +90,8 @@ async fn metrics_count_requests_sign_ins_and_applies_on_their_own_listener_only(
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
     // A sign-in refused for its domain.
-    let outsider = support::browser();
-    let denied = support::post_form(
+    let outsider = crate::helpers::browser();
+    let denied = crate::helpers::post_form(
         &outsider,
         &app.url("/auth/dev"),
         &[("email", "mallory@elsewhere.example"), ("next", "/")],

@@ -3,13 +3,16 @@
 //! (Berth runs as its least-privilege ServiceAccount), with the quota checked
 //! before anything is sent.
 
-mod registries_support;
-mod support;
-
-use support::unique;
+use crate::helpers::unique;
 
 use std::time::Duration;
 
+use crate::helpers::registries::BasicRegistry;
+use crate::helpers::{
+    TestApp,
+    cluster::{self, eventually},
+    location,
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Node, Pod, ResourceQuota, Secret, Service},
@@ -18,13 +21,7 @@ use kube::{
     Api, Client,
     api::{DeleteParams, ListParams},
 };
-use registries_support::BasicRegistry;
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    cluster::{self, eventually},
-    location,
-};
 
 const STUDENT: &str = "student@purdue.edu";
 const WAIT: Duration = Duration::from_secs(60);
@@ -568,7 +565,7 @@ async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
     let world = World::new("2Gi").await;
     let image_id = world.register_demo_image().await;
     let ns = world.ns.clone();
-    let browser = support::browser::Browser::start().await;
+    let browser = crate::helpers::browser::Browser::start().await;
     browser.goto(&world.app.url("/auth/login")).await;
     browser.fill("#email", STUDENT).await;
     browser

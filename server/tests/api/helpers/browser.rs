@@ -76,7 +76,7 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--window-size=1200,900",
-                    // Berth listens on 127.0.0.1 only; see `support::loopback_v4`.
+                    // Berth listens on 127.0.0.1 only; see `helpers::loopback_v4`.
                     "--host-resolver-rules=MAP localhost 127.0.0.1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
@@ -385,7 +385,10 @@ fn axe_source() -> String {
     static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SOURCE
         .get_or_init(|| {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/install-axe.sh");
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/api/helpers/install-axe.sh"
+            );
             let output = std::process::Command::new("bash")
                 .arg(script)
                 .output()

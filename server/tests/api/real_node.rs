@@ -3,24 +3,21 @@
 //! Berth wrote, MetalLB's controller assigns the address, and the workload
 //! answers there — reached from the run's own "campus" network namespace.
 
-mod registries_support;
-mod support;
-
-use support::{testenv_var as env, unique};
+use crate::helpers::{testenv_var as env, unique};
 
 use std::{process::Command, time::Duration};
 
+use crate::helpers::{
+    TestApp,
+    cluster::{self, eventually},
+    location,
+};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::{
     Api, Client,
     api::{DeleteParams, ListParams, Patch, PatchParams},
 };
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    cluster::{self, eventually},
-    location,
-};
 
 const STUDENT: &str = "student@purdue.edu";
 /// Pulls, container starts and address assignment on a 2-core machine.
@@ -373,7 +370,7 @@ fn first_ready_on_real_node(pods: &[Pod]) -> bool {
 #[tokio::test]
 async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campus_address() {
     let world = World::new().await;
-    let browser = support::browser::Browser::start().await;
+    let browser = crate::helpers::browser::Browser::start().await;
     browser.goto(&world.app.url("/auth/login")).await;
     browser.fill("#email", STUDENT).await;
     browser
@@ -763,7 +760,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
     // test registry; the namespace's Pods go to the real node.
     let image = format!("{}/berth/berth", env("TESTENV_REGISTRY"));
     let tag = unique("test");
-    let built = Command::new(support::berth_sa::repo_root().join("testenv/berth-image"))
+    let built = Command::new(crate::helpers::berth_sa::repo_root().join("testenv/berth-image"))
         .args([env!("CARGO_BIN_EXE_berth"), &format!("{image}:{tag}")])
         .output()
         .expect("testenv/berth-image");
@@ -828,7 +825,10 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
         ]);
     }
     // Kustomize takes a base only by a relative path.
-    let deploy = relative(dir.path(), &support::berth_sa::repo_root().join("deploy"));
+    let deploy = relative(
+        dir.path(),
+        &crate::helpers::berth_sa::repo_root().join("deploy"),
+    );
     let kustomization = format!(
         "apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -964,7 +964,7 @@ configMapGenerator:
     );
     let base = format!("http://localhost:{port}");
     let client = reqwest::Client::builder()
-        .resolve("localhost", support::loopback_v4())
+        .resolve("localhost", crate::helpers::loopback_v4())
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
@@ -985,7 +985,7 @@ configMapGenerator:
 
     // An admin signs in at the OIDC provider and creates a namespace: the
     // in-cluster Berth acts through its ServiceAccount, as the admin.
-    let provider = support::oidc::Provider::in_cluster_from_env();
+    let provider = crate::helpers::oidc::Provider::in_cluster_from_env();
     let start = client
         .get(format!("{base}/auth/start?next=%2F"))
         .send()
@@ -1010,9 +1010,9 @@ configMapGenerator:
     let home = client.get(format!("{base}/")).send().await.expect("home");
     let html = home.text().await.expect("home page");
     assert!(html.contains("admin@purdue.edu"), "{html}");
-    let csrf = support::csrf_from_html(&html).expect("a CSRF token");
+    let csrf = crate::helpers::csrf_from_html(&html).expect("a CSRF token");
     let ns = unique("t-incluster");
-    let created = support::post_form(
+    let created = crate::helpers::post_form(
         &client,
         &format!("{base}/admin/namespaces"),
         &[
@@ -1091,10 +1091,10 @@ fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf 
 async fn session_cookie(app: &TestApp, email: &str) -> String {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .resolve("localhost", support::loopback_v4())
+        .resolve("localhost", crate::helpers::loopback_v4())
         .build()
         .expect("client");
-    let response = support::post_form(
+    let response = crate::helpers::post_form(
         &client,
         &app.url("/auth/dev"),
         &[("email", email), ("next", "/")],
@@ -1302,7 +1302,7 @@ async fn a_shell_in_the_container_runs_as_the_person_over_a_checked_websocket() 
     );
 
     // In Chromium: type a command in the page's terminal, see its output.
-    let browser = support::browser::Browser::start_with_javascript().await;
+    let browser = crate::helpers::browser::Browser::start_with_javascript().await;
     browser.goto(&world.app.url("/auth/login")).await;
     browser.fill("#email", STUDENT).await;
     browser

@@ -6,12 +6,16 @@
 //! Deployments to zero with a notice, then deletes them after the grace.
 //! Plus the upload → dry run → apply journey in Chromium.
 
-mod support;
-
-use support::unique;
+use crate::helpers::unique;
 
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp,
+    browser::Browser,
+    cluster::{self, eventually},
+    location,
+};
 use berth::namespaces::{membership::Role, objects};
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -20,12 +24,6 @@ use k8s_openapi::api::{
 };
 use kube::{Api, Client, api::DeleteParams};
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    browser::Browser,
-    cluster::{self, eventually},
-    location,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "prof@purdue.edu";

@@ -3,12 +3,15 @@
 //! ServiceAccount. Each test makes its own namespace (random suffix) and
 //! deletes it.
 
-mod support;
-
-use support::unique;
+use crate::helpers::unique;
 
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, berth_sa, browser,
+    cluster::{self, eventually},
+    location, post_form,
+};
 use berth::kube::{Identity, Kube};
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -21,11 +24,6 @@ use kube::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp, berth_sa, browser,
-    cluster::{self, eventually},
-    location, post_form,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -8,12 +8,15 @@
 //! `expires_on` in the database (what days going by would do) rather than
 //! wait for days.
 
-mod support;
-
-use support::{testenv_var as env, unique};
+use crate::helpers::{testenv_var as env, unique};
 
 use std::{process::Command, time::Duration};
 
+use crate::helpers::{
+    TestApp,
+    cluster::{self, eventually},
+    location,
+};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -24,11 +27,6 @@ use kube::{
     api::{DeleteParams, ListParams, Patch, PatchParams},
 };
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    cluster::{self, eventually},
-    location,
-};
 
 const STUDENT: &str = "student@purdue.edu";
 /// Pulls and container starts on a 2-core machine.

@@ -5,12 +5,9 @@
 //! buttons) are checked too. A failure prints each violation with the
 //! elements it found.
 
-mod registries_support;
-mod support;
-
-use registries_support::BasicRegistry;
+use crate::helpers::registries::BasicRegistry;
+use crate::helpers::{TestApp, browser::Browser, location};
 use reqwest::StatusCode;
-use support::{TestApp, browser::Browser, location};
 
 const ADMIN: &str = "prof@purdue.edu";
 
@@ -267,7 +264,7 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
     );
 
     browser.quit().await;
-    let admin = support::cluster::admin().await;
+    let admin = crate::helpers::cluster::admin().await;
     let _ = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(admin)
         .delete(&ns, &Default::default())
         .await;

@@ -4,22 +4,20 @@
 //! with its size, use and who mounts it, a second volume asks first, and a
 //! workload's claim goes with it only when asked.
 
-mod support;
-
-use support::unique;
+use crate::helpers::unique;
 
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp,
+    cluster::{self, eventually},
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Namespace, PersistentVolumeClaim, ResourceQuota},
 };
 use kube::{Api, Client, api::DeleteParams};
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    cluster::{self, eventually},
-};
 
 const STUDENT: &str = "student@purdue.edu";
 const WAIT: Duration = Duration::from_secs(60);

@@ -5,12 +5,15 @@
 //! apiserver for someone Berth wrongly thinks is one), the volume claim kept
 //! unless asked, what Berth applied, and the logs.
 
-mod support;
-
-use support::unique;
+use crate::helpers::unique;
 
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, berth_sa, browser,
+    cluster::{self, eventually},
+    csrf_from_html, location, post_form,
+};
 use berth::{
     kube::{Identity, Kube},
     namespaces::membership::{self, Role},
@@ -29,11 +32,6 @@ use kube::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp, berth_sa, browser,
-    cluster::{self, eventually},
-    csrf_from_html, location, post_form,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 const STUDENT: &str = "student@purdue.edu";

@@ -2,14 +2,11 @@
 //! Basic-auth registry and a second distribution instance in token-auth mode
 //! (the Bearer challenge Harbor uses) with a small token issuer.
 //!
-//! Run under the test world: `testenv/run -- cargo test -p berth --test registries`.
+//! Run under the test world: `testenv/run -- cargo test -p berth --test api registries::`.
 
-mod registries_support;
-mod support;
-
-use registries_support::{BasicRegistry, Robot, TokenRegistry, push_image, served_digest};
+use crate::helpers::registries::{BasicRegistry, Robot, TokenRegistry, push_image, served_digest};
+use crate::helpers::{TestApp, location};
 use reqwest::StatusCode;
-use support::{TestApp, location};
 
 const NS: &str = "cs101";
 

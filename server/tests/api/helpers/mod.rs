@@ -1,15 +1,12 @@
-//! Test support: start the real Berth on port 0 with a fresh SQLite file, and
-//! talk to it like a browser (cookies kept, redirects not followed so tests can
-//! assert on them).
-//!
-//! Each test binary includes this with `mod support;`; not every binary uses
-//! every helper.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+//! The shared set-up of the tests: start the real Berth on port 0 with a fresh
+//! SQLite file, and talk to it like a browser (cookies kept, redirects not
+//! followed so tests can assert on them).
 
 pub mod berth_sa;
 pub mod browser;
 pub mod cluster;
 pub mod oidc;
+pub mod registries;
 
 use std::net::SocketAddr;
 

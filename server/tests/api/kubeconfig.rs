@@ -3,16 +3,14 @@
 //! memberships allow and nothing else. Every assertion is on what the
 //! apiserver, kubectl or Berth's page actually answered.
 
-mod support;
-
 use std::{path::Path, process::Command, time::Duration};
 
+use crate::helpers::{
+    TestApp, browser::Browser, cluster, csrf_from_html, post_form, testenv_var as env, unique,
+};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::{Api, api::DeleteParams};
 use reqwest::StatusCode;
-use support::{
-    TestApp, browser::Browser, cluster, csrf_from_html, post_form, testenv_var as env, unique,
-};
 
 const STUDENT: &str = "student@purdue.edu";
 const OUTSIDER: &str = "outsider@purdue.edu";
@@ -391,7 +389,7 @@ async fn a_non_member_a_signed_out_visitor_and_a_forged_form_get_no_kubeconfig()
     );
 
     // Signed out, and a member's form without the CSRF token.
-    let anonymous = support::browser();
+    let anonymous = crate::helpers::browser();
     let response = post_form(
         &anonymous,
         &world

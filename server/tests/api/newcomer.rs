@@ -4,8 +4,6 @@
 //! saves the robot credential the terminal printed, registers and deploys
 //! add-two, and sees it ready with an address that answers.
 
-mod support;
-
 use std::{
     os::unix::process::CommandExt,
     path::PathBuf,
@@ -13,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use support::{berth_sa::repo_root, browser::Browser, cluster::eventually};
+use crate::helpers::{berth_sa::repo_root, browser::Browser, cluster::eventually};
 
 const BASE: &str = "http://localhost:8080";
 const STUDENT: &str = "student@purdue.edu";
@@ -112,7 +110,7 @@ impl Serve {
 #[tokio::test]
 async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
     let serve = Serve::start();
-    let http = support::browser();
+    let http = crate::helpers::browser();
     eventually(
         Duration::from_secs(900),
         "testenv/serve is ready",
@@ -139,7 +137,7 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
         })
         .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
         .expect("the terminal says where addresses live");
-    let ns = support::unique("cs101");
+    let ns = crate::helpers::unique("cs101");
 
     let browser = Browser::start().await;
     // The admin creates the namespace and adds the student.

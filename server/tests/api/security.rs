@@ -3,10 +3,13 @@
 //! own or through impersonation, and what an impersonated admin can reach.
 //! Every assertion is on what the apiserver answered.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, berth_sa,
+    cluster::{self, TestNamespace, eventually},
+    location,
+};
 use berth::kube::{Identity, Kube};
 use k8s_openapi::api::{
     authentication::v1::TokenRequest,
@@ -20,11 +23,6 @@ use kube::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp, berth_sa,
-    cluster::{self, TestNamespace, eventually},
-    location,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "root@purdue.edu";
@@ -646,8 +644,14 @@ fn token_request() -> TokenRequest {
 #[tokio::test]
 async fn a_person_can_mint_a_token_only_for_their_own_account() {
     let kube: Kube = berth_sa::berth_kube().await;
-    let alice = Identity::new(&format!("{}@purdue.edu", support::unique("alice")), false);
-    let bob = Identity::new(&format!("{}@purdue.edu", support::unique("bob")), false);
+    let alice = Identity::new(
+        &format!("{}@purdue.edu", crate::helpers::unique("alice")),
+        false,
+    );
+    let bob = Identity::new(
+        &format!("{}@purdue.edu", crate::helpers::unique("bob")),
+        false,
+    );
     let as_alice = kube.client_for(&alice).expect("client");
     let people: Api<ServiceAccount> = Api::namespaced(as_alice.clone(), "berth-people");
 
@@ -723,7 +727,7 @@ async fn a_person_can_mint_a_token_only_for_their_own_account() {
         Api::<ServiceAccount>::namespaced(berth_token_as(None, &[]).await, "berth-people")
             .create(
                 &PostParams::default(),
-                &berth::kubeconfig::ops::account(&support::unique("p-x")),
+                &berth::kubeconfig::ops::account(&crate::helpers::unique("p-x")),
             )
             .await,
         "Berth itself making an account",

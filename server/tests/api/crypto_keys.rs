@@ -3,18 +3,15 @@
 //! clear message before anything changes. No registry needed: credentials
 //! are saved with "save anyway" against a listed port where nothing listens.
 
-mod registries_support;
-mod support;
-
 use std::path::Path;
 
+use crate::helpers::registries::{Berth, build, db_path, key_line};
 use berth::{
     config::{Cli, Command, DatabaseConfig},
     crypto::{KeyConfig, Keyring},
     registries::store,
 };
 use clap::Parser;
-use registries_support::{Berth, build, db_path, key_line};
 use reqwest::StatusCode;
 
 /// A listed registry where nothing answers (port 9, discard), over http.

@@ -2,7 +2,6 @@
 //! a second real registry (distribution) in token-auth mode with a small JWT
 //! token issuer in front of it, pushing images, reading manifests directly,
 //! and running Berth on a folder the test keeps.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::{
     net::{SocketAddr, TcpListener as StdListener},
@@ -52,7 +51,7 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run these tests under testenv/run, e.g. \
-             `testenv/run -- cargo test -p berth --test registries`"
+             `testenv/run -- cargo test -p berth --test api registries::`"
         )
     })
 }
@@ -509,11 +508,11 @@ impl Berth {
         let berth = Self {
             base: format!("http://{addr}"),
             db,
-            client: crate::support::browser(),
+            client: crate::helpers::browser(),
             shutdown: Some(tx),
             server: Some(server),
         };
-        let signed_in = crate::support::post_form(
+        let signed_in = crate::helpers::post_form(
             &berth.client,
             &format!("{}/auth/dev", berth.base),
             &[
@@ -538,10 +537,10 @@ impl Berth {
             .text()
             .await
             .expect("body");
-        let token = crate::support::csrf_from_html(&html).expect("csrf token");
+        let token = crate::helpers::csrf_from_html(&html).expect("csrf token");
         let mut fields = form.to_vec();
         fields.push(("csrf_token", &token));
-        crate::support::post_form(&self.client, &format!("{}{path}", self.base), &fields).await
+        crate::helpers::post_form(&self.client, &format!("{}{path}", self.base), &fields).await
     }
 
     /// GET a page's body.

@@ -1,14 +1,12 @@
 //! Sign-in against the test world's real OIDC provider (Dex), sessions, CSRF
 //! and the access rules, all over HTTP with a cookie-keeping client.
 
-mod support;
-
-use reqwest::{StatusCode, header};
-use support::{
+use crate::helpers::{
     TestApp, browser, location,
     oidc::{self, Provider},
     post_form,
 };
+use reqwest::{StatusCode, header};
 
 const STUDENT: &str = "student@purdue.edu";
 const ADMIN: &str = "admin@purdue.edu";
@@ -273,7 +271,7 @@ async fn state_changes_without_the_right_csrf_token_get_403_and_change_nothing()
         .text()
         .await
         .expect("body");
-    let other_token = support::csrf_from_html(&other_html).expect("token");
+    let other_token = crate::helpers::csrf_from_html(&other_html).expect("token");
     let foreign = app
         .post_form("/auth/logout", &[("csrf_token", &other_token)])
         .await;
@@ -296,7 +294,7 @@ async fn sign_out_ends_the_session_on_the_server() {
 
     // Replaying the old cookie by hand gets nowhere.
     let replay = reqwest::Client::builder()
-        .resolve("localhost", support::loopback_v4())
+        .resolve("localhost", crate::helpers::loopback_v4())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")

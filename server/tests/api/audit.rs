@@ -1,10 +1,8 @@
 //! The audit log page: filters, and retention.
 
-mod support;
-
+use crate::helpers::TestApp;
 use berth::audit::{self, Entry, Outcome};
 use reqwest::StatusCode;
-use support::TestApp;
 
 async fn seed(app: &TestApp) {
     for (actor, action, namespace, outcome) in [

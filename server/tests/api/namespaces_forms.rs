@@ -1,10 +1,8 @@
 //! The namespace pages without a cluster: validation, access, and what Berth
 //! says when it cannot reach Kubernetes.
 
-mod support;
-
+use crate::helpers::TestApp;
 use reqwest::StatusCode;
-use support::TestApp;
 
 async fn without_cluster() -> TestApp {
     TestApp::spawn_with(&[

@@ -3,10 +3,14 @@
 //! Berth's objects only (slimmed) and Events of Berth's namespaces only; and
 //! the admin namespace list shows a page at a time.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp,
+    berth_sa::berth_kube,
+    cluster::{self, eventually},
+    unique,
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Event, Namespace},
@@ -17,12 +21,6 @@ use kube::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp,
-    berth_sa::berth_kube,
-    cluster::{self, eventually},
-    unique,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -1,15 +1,13 @@
 //! The portal skeleton over a real socket: health, static files, security
 //! headers, error pages, migrations, and the sign-in gate.
 
-mod support;
-
+use crate::helpers::{TestApp, location};
 use reqwest::StatusCode;
-use support::{TestApp, location};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
     // Readiness includes the cluster caches; without a cluster Berth is up but
-    // not ready (tests/namespaces.rs checks it becomes ready with one).
+    // not ready (namespaces.rs checks it becomes ready with one).
     let app =
         TestApp::spawn_with(&["--dev-login", "--kubeconfig", "/nonexistent/kubeconfig"]).await;
     let health = app.get("/healthz").await;
@@ -61,7 +59,7 @@ async fn static_files_are_built_into_the_binary_and_served_with_cache_headers() 
     let etag = css.headers()["etag"].clone();
     assert_eq!(
         css.text().await.expect("body"),
-        include_str!("../../static/berth.css")
+        include_str!("../../../static/berth.css")
     );
     let icon = app.get("/static/icon.svg").await;
     assert_eq!(icon.status(), StatusCode::OK);
