@@ -3,14 +3,14 @@
 //! Berth wrote, MetalLB's controller assigns the address, and the workload
 //! answers there — reached from the run's own "campus" network namespace.
 
-use crate::helpers::{testenv_var as env, unique};
-
 use std::{process::Command, time::Duration};
 
 use crate::helpers::{
-    TestApp,
+    TestApp, TestPerson, berth_sa,
+    browser::Browser,
+    client_builder,
     cluster::{self, eventually},
-    location,
+    csrf_from_html, location, oidc, post_form, testenv_var as env, unique,
 };
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::{
@@ -71,7 +71,7 @@ fn in_pool(address: &str, pool: &str) -> bool {
 struct World {
     app: TestApp,
     admin: Client,
-    student: reqwest::Client,
+    student: TestPerson,
     ns: String,
 }
 
@@ -88,37 +88,21 @@ impl World {
         ])
         .await;
         let ns = unique("t-real");
-        app.sign_in_dev("prof@purdue.edu", true).await;
-        let created = app
-            .submit(
-                "/admin/namespaces",
-                &[
-                    ("name", &ns),
-                    ("description", "real node tests"),
-                    ("requests_cpu", "2"),
-                    ("requests_memory", "2Gi"),
-                    ("pods", "10"),
-                    ("services_loadbalancers", "2"),
-                    ("persistentvolumeclaims", "2"),
-                    ("requests_storage", "10Gi"),
-                    ("default_request_cpu", "50m"),
-                    ("default_request_memory", "32Mi"),
-                    ("default_limit_cpu", "500m"),
-                    ("default_limit_memory", "128Mi"),
-                ],
-            )
-            .await;
-        assert_eq!(created.status(), StatusCode::SEE_OTHER, "creating {ns}");
+        let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+        prof.create_namespace(
+            &ns,
+            &[
+                ("requests_cpu", "2"),
+                ("default_request_cpu", "50m"),
+                ("default_request_memory", "32Mi"),
+                ("default_limit_memory", "128Mi"),
+            ],
+        )
+        .await;
         let admin = cluster::admin().await;
         steer_to_real_node(&admin, &ns).await;
-        let added = app
-            .submit(
-                &format!("/admin/namespaces/{ns}/members"),
-                &[("email", STUDENT), ("role", "member")],
-            )
-            .await;
-        assert_eq!(added.status(), StatusCode::SEE_OTHER, "adding the student");
-        let student = app.browser_for(STUDENT, false).await;
+        prof.add_member(&ns, STUDENT, "member").await;
+        let student = TestPerson::student(&app, STUDENT).await;
         Self {
             app,
             admin,
@@ -134,9 +118,8 @@ impl World {
     /// Saves the robot account as the student; the credential's id.
     async fn save_robot(&self, token: &str) -> i64 {
         let saved = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &self.path("/registry"),
                 &[
                     ("host", &env("TESTENV_REGISTRY")),
@@ -156,9 +139,8 @@ impl World {
     /// Replaces a saved credential's robot and token as the student.
     async fn replace_robot(&self, credential: i64, robot: &str, token: &str) {
         let replaced = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &self.path(&format!("/credentials/{credential}/replace")),
                 &[("robot", robot), ("token", token)],
             )
@@ -181,12 +163,8 @@ impl World {
     /// Restarts a workload as the student.
     async fn restart(&self, workload: &str) {
         let restarted = self
-            .app
-            .submit_as(
-                &self.student,
-                &self.path(&format!("/workloads/{workload}/restart")),
-                &[],
-            )
+            .student
+            .submit(&self.path(&format!("/workloads/{workload}/restart")), &[])
             .await;
         assert_eq!(
             restarted.status(),
@@ -206,9 +184,8 @@ impl World {
     /// Registers an image as the student; its id.
     async fn register(&self, reference: &str, credential: i64) -> String {
         let registered = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &self.path("/images"),
                 &[
                     ("reference", reference),
@@ -225,10 +202,7 @@ impl World {
     }
 
     async fn deploy(&self, form: &[(&str, &str)]) {
-        let response = self
-            .app
-            .submit_as(&self.student, &self.path("/workloads"), form)
-            .await;
+        let response = self.student.submit(&self.path("/workloads"), form).await;
         assert_eq!(
             response.status(),
             StatusCode::SEE_OTHER,
@@ -238,12 +212,7 @@ impl World {
     }
 
     async fn page(&self, rest: &str) -> String {
-        let response = self
-            .student
-            .get(self.app.url(&self.path(rest)))
-            .send()
-            .await
-            .expect("page");
+        let response = self.student.get(&self.path(rest)).await;
         assert_eq!(response.status(), StatusCode::OK, "{rest}");
         response.text().await.expect("body")
     }
@@ -255,7 +224,8 @@ impl World {
         eventually(WAIT, what, || async {
             let response = self
                 .student
-                .get(self.app.url(&self.path(rest)))
+                .client
+                .get(self.student.url(&self.path(rest)))
                 .send()
                 .await
                 .ok()?;
@@ -370,13 +340,8 @@ fn first_ready_on_real_node(pods: &[Pod]) -> bool {
 #[tokio::test]
 async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campus_address() {
     let world = World::new().await;
-    let browser = crate::helpers::browser::Browser::start().await;
-    browser.goto(&world.app.url("/auth/login")).await;
-    browser.fill("#email", STUDENT).await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&world.app.url("/")).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&world.app.base, STUDENT, false).await;
 
     // Save the robot account once.
     browser.goto(&world.app.url(&world.path("/registry"))).await;
@@ -760,7 +725,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
     // test registry; the namespace's Pods go to the real node.
     let image = format!("{}/berth/berth", env("TESTENV_REGISTRY"));
     let tag = unique("test");
-    let built = Command::new(crate::helpers::berth_sa::repo_root().join("testenv/berth-image"))
+    let built = Command::new(berth_sa::repo_root().join("testenv/berth-image"))
         .args([env!("CARGO_BIN_EXE_berth"), &format!("{image}:{tag}")])
         .output()
         .expect("testenv/berth-image");
@@ -825,10 +790,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
         ]);
     }
     // Kustomize takes a base only by a relative path.
-    let deploy = relative(
-        dir.path(),
-        &crate::helpers::berth_sa::repo_root().join("deploy"),
-    );
+    let deploy = relative(dir.path(), &berth_sa::repo_root().join("deploy"));
     let kustomization = format!(
         "apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -963,10 +925,8 @@ configMapGenerator:
             .expect("socat on the host"),
     );
     let base = format!("http://localhost:{port}");
-    let client = reqwest::Client::builder()
-        .resolve("localhost", crate::helpers::loopback_v4())
+    let client = client_builder()
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
         // One connection per request: the socat bridge is the test's, not
         // Berth's, and an idle kept-alive connection through it can stall.
@@ -985,7 +945,7 @@ configMapGenerator:
 
     // An admin signs in at the OIDC provider and creates a namespace: the
     // in-cluster Berth acts through its ServiceAccount, as the admin.
-    let provider = crate::helpers::oidc::Provider::in_cluster_from_env();
+    let provider = oidc::Provider::in_cluster_from_env();
     let start = client
         .get(format!("{base}/auth/start?next=%2F"))
         .send()
@@ -1010,9 +970,9 @@ configMapGenerator:
     let home = client.get(format!("{base}/")).send().await.expect("home");
     let html = home.text().await.expect("home page");
     assert!(html.contains("admin@purdue.edu"), "{html}");
-    let csrf = crate::helpers::csrf_from_html(&html).expect("a CSRF token");
+    let csrf = csrf_from_html(&html).expect("a CSRF token");
     let ns = unique("t-incluster");
-    let created = crate::helpers::post_form(
+    let created = post_form(
         &client,
         &format!("{base}/admin/namespaces"),
         &[
@@ -1089,29 +1049,7 @@ fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf 
 
 /// The session cookies of a fresh dev sign-in as `email`, as a `Cookie` header.
 async fn session_cookie(app: &TestApp, email: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .resolve("localhost", crate::helpers::loopback_v4())
-        .build()
-        .expect("client");
-    let response = crate::helpers::post_form(
-        &client,
-        &app.url("/auth/dev"),
-        &[("email", email), ("next", "/")],
-    )
-    .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "signing in {email}"
-    );
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-        .collect::<Vec<_>>()
-        .join("; ")
+    TestPerson::student(app, email).await.cookie_header()
 }
 
 type Socket =
@@ -1302,13 +1240,8 @@ async fn a_shell_in_the_container_runs_as_the_person_over_a_checked_websocket() 
     );
 
     // In Chromium: type a command in the page's terminal, see its output.
-    let browser = crate::helpers::browser::Browser::start_with_javascript().await;
-    browser.goto(&world.app.url("/auth/login")).await;
-    browser.fill("#email", STUDENT).await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&world.app.url("/")).await;
+    let browser = Browser::start_with_javascript().await;
+    browser.sign_in(&world.app.base, STUDENT, false).await;
     browser
         .goto(&world.app.url(&world.path("/workloads/box")))
         .await;

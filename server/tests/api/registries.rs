@@ -5,25 +5,17 @@
 //! Run under the test world: `testenv/run -- cargo test -p berth --test api registries::`.
 
 use crate::helpers::registries::{BasicRegistry, Robot, TokenRegistry, push_image, served_digest};
-use crate::helpers::{TestApp, location};
+use crate::helpers::{TestApp, TestPerson, location, unescape};
 use reqwest::StatusCode;
 
 const NS: &str = "cs101";
 
-async fn spawn(args: &[String]) -> TestApp {
+/// Berth with `args`, and an admin signed in to it.
+async fn spawn(args: &[String]) -> (TestApp, TestPerson) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = TestApp::spawn_with(&args).await;
-    app.sign_in_dev("admin@purdue.edu", true).await;
-    app
-}
-
-/// The page as a person reads it (askama escapes quotes).
-fn unescape(html: &str) -> String {
-    html.replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#x24;", "$")
-        .replace("&amp;", "&")
+    let admin = TestPerson::admin(&app, "admin@purdue.edu").await;
+    (app, admin)
 }
 
 async fn audit_rows(app: &TestApp, action: &str) -> Vec<(String, String, Option<String>, String)> {
@@ -70,11 +62,11 @@ async fn stored_digest(app: &TestApp, id: i64) -> (Option<String>, Option<String
 #[tokio::test]
 async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
     let registry = BasicRegistry::from_env();
-    let app = spawn(&registry.berth_args()).await;
+    let (app, admin) = spawn(&registry.berth_args()).await;
     let path = format!("/namespaces/{NS}/registry");
 
     let wrong = "wrong-token-8d1f0c";
-    let refused = app
+    let refused = admin
         .submit(
             &path,
             &[
@@ -103,7 +95,7 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].1, "failed");
 
-    let saved = app
+    let saved = admin
         .submit(
             &path,
             &[
@@ -124,7 +116,7 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
             .expect("one credential");
     assert_eq!(robot, registry.user);
     assert!(verified.is_some(), "the registry accepted it");
-    let page = app.get(&path).await.text().await.expect("body");
+    let page = admin.get(&path).await.text().await.expect("body");
     assert!(page.contains("expires in"), "expiry shown");
     assert!(!page.contains(&registry.password), "token never shown");
     let audit = audit_rows(&app, "credential.create").await;
@@ -135,7 +127,7 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
     assert!(!format!("{audit:?}").contains(&registry.password));
 
     // "Save anyway" keeps a credential the registry refused, marked unchecked.
-    let anyway = app
+    let anyway = admin
         .submit(
             &path,
             &[
@@ -160,8 +152,8 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
 #[tokio::test]
 async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     let registry = BasicRegistry::from_env();
-    let app = spawn(&registry.berth_args()).await;
-    let saved = app
+    let (app, admin) = spawn(&registry.berth_args()).await;
+    let saved = admin
         .submit(
             &format!("/namespaces/{NS}/registry"),
             &[
@@ -176,7 +168,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     let images = format!("/namespaces/{NS}/images");
 
     // The demo image testenv pushed.
-    let demo = app
+    let demo = admin
         .submit(
             &images,
             &[
@@ -207,7 +199,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     );
     let first = push_image(&registry.host, &repo, "v1", &registry.auth()).await;
     let reference = format!("{}/{repo}:v1", registry.host);
-    let registered = app
+    let registered = admin
         .submit(
             &images,
             &[("reference", &reference), ("credential_id", &credential)],
@@ -233,7 +225,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
 
     let second = push_image(&registry.host, &repo, "v1", &registry.auth()).await;
     assert_ne!(first, second);
-    let recheck = app.submit(&format!("{images}/{id}/recheck"), &[]).await;
+    let recheck = admin.submit(&format!("{images}/{id}/recheck"), &[]).await;
     assert_eq!(recheck.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         stored_digest(&app, id).await.0.as_deref(),
@@ -249,7 +241,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
 
     // By digest: resolved to itself.
     let pinned = format!("{}/{repo}@{first}", registry.host);
-    let by_digest = app
+    let by_digest = admin
         .submit(
             &images,
             &[("reference", &pinned), ("credential_id", &credential)],
@@ -268,7 +260,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         .await
         .expect("count");
     let unknown = format!("{}/{repo}:does-not-exist", registry.host);
-    let refused = app
+    let refused = admin
         .submit(
             &images,
             &[("reference", &unknown), ("credential_id", &credential)],
@@ -288,7 +280,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     assert_eq!(count_before, count_after);
 
     // "Register anyway" (about to push): kept, with the reason recorded.
-    let anyway = app
+    let anyway = admin
         .submit(
             &images,
             &[
@@ -305,11 +297,9 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     assert!(error.unwrap_or_default().contains("does-not-exist"));
 
     // Images hold on to their credential; delete them first.
-    let delete = app
-        .submit(
-            &format!("/namespaces/{NS}/credentials/{credential}/delete"),
-            &[],
-        )
+    let delete_credential = format!("/namespaces/{NS}/credentials/{credential}/delete");
+    let delete = admin
+        .submit_form(&delete_credential, &delete_credential, &[])
         .await;
     assert_eq!(delete.status(), StatusCode::SEE_OTHER);
     assert_eq!(credential_ids(&app).await.len(), 1, "still there");
@@ -325,7 +315,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         page.contains(&format!("href=\"{images}/{demo_id}/delete\"")),
         "{page}"
     );
-    let confirm = app.get(&format!("{images}/{demo_id}/delete")).await;
+    let confirm = admin.get(&format!("{images}/{demo_id}/delete")).await;
     assert_eq!(confirm.status(), StatusCode::OK);
     let confirm = confirm.text().await.expect("confirm page");
     assert!(
@@ -365,14 +355,12 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     );
     assert_eq!(credential_ids(&app).await.len(), 1);
     for id in [demo_id, id, pinned_id, anyway_id] {
-        let gone = app.submit(&format!("{images}/{id}/delete"), &[]).await;
+        let delete_image = format!("{images}/{id}/delete");
+        let gone = admin.submit_form(&delete_image, &delete_image, &[]).await;
         assert_eq!(gone.status(), StatusCode::SEE_OTHER);
     }
-    let delete = app
-        .submit(
-            &format!("/namespaces/{NS}/credentials/{credential}/delete"),
-            &[],
-        )
+    let delete = admin
+        .submit_form(&delete_credential, &delete_credential, &[])
         .await;
     assert_eq!(delete.status(), StatusCode::SEE_OTHER);
     assert!(credential_ids(&app).await.is_empty());
@@ -406,11 +394,11 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
         &registry.push_auth("demo/app"),
     )
     .await;
-    let app = spawn(&registry.berth_args()).await;
+    let (app, admin) = spawn(&registry.berth_args()).await;
     let path = format!("/namespaces/{NS}/registry");
 
     // Wrong token: the issuer refuses it.
-    let refused = app
+    let refused = admin
         .submit(
             &path,
             &[
@@ -429,7 +417,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
     );
 
     // A valid robot without access to the repository: told so.
-    let no_access = app
+    let no_access = admin
         .submit(
             &path,
             &[
@@ -449,7 +437,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
     assert!(!html.contains(&other.token));
 
     // The right robot: checked through the Bearer challenge, saved.
-    let saved = app
+    let saved = admin
         .submit(
             &path,
             &[
@@ -472,7 +460,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
     // Register by tag: the digest is what the registry serves.
     let images = format!("/namespaces/{NS}/images");
     let reference = format!("{}/demo/app:1.0", registry.host);
-    let registered = app
+    let registered = admin
         .submit(
             &images,
             &[("reference", &reference), ("credential_id", &credential)],
@@ -495,7 +483,8 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
 
     // The image page: exact docker commands, the robot quoted so `$` survives.
     let page = unescape(
-        &app.get(&format!("{images}/{id}"))
+        &admin
+            .get(&format!("{images}/{id}"))
             .await
             .text()
             .await
@@ -516,7 +505,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
 
     // Unknown tag through Bearer: clear error.
     let unknown = format!("{}/demo/app:2.0", registry.host);
-    let refused = app
+    let refused = admin
         .submit(
             &images,
             &[("reference", &unknown), ("credential_id", &credential)],
@@ -537,7 +526,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
             .fetch_one(&app.db)
             .await
             .expect("row");
-    let replaced = app
+    let replaced = admin
         .submit(
             &format!("/namespaces/{NS}/credentials/{credential}/replace"),
             &[("robot", &good.name), ("token", &good.token)],
@@ -558,7 +547,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
 
 #[tokio::test]
 async fn hosts_outside_the_allow_list_and_metadata_addresses_are_not_contacted() {
-    let app = spawn(&[
+    let (app, admin) = spawn(&[
         "--dev-login".into(),
         "--allowed-registries".into(),
         "169.254.169.254".into(),
@@ -567,7 +556,7 @@ async fn hosts_outside_the_allow_list_and_metadata_addresses_are_not_contacted()
     ])
     .await;
     let path = format!("/namespaces/{NS}/registry");
-    let elsewhere = app
+    let elsewhere = admin
         .submit(
             &path,
             &[("host", "evil.example.com"), ("robot", "r"), ("token", "t")],
@@ -580,7 +569,7 @@ async fn hosts_outside_the_allow_list_and_metadata_addresses_are_not_contacted()
         "{html}"
     );
 
-    let metadata = app
+    let metadata = admin
         .submit(
             &path,
             &[("host", "169.254.169.254"), ("robot", "r"), ("token", "t")],
@@ -650,7 +639,7 @@ async fn a_redirect_to_another_host_is_not_followed_with_credentials() {
         let _ = axum::serve(registry, router).await;
     });
     let both = format!("{registry_addr},{other_addr}");
-    let app = spawn(&[
+    let (app, admin) = spawn(&[
         "--dev-login".into(),
         "--allowed-registries".into(),
         both.clone(),
@@ -658,7 +647,7 @@ async fn a_redirect_to_another_host_is_not_followed_with_credentials() {
         both,
     ])
     .await;
-    let response = app
+    let response = admin
         .submit(
             &format!("/namespaces/{NS}/registry"),
             &[
@@ -685,10 +674,10 @@ async fn a_redirect_to_another_host_is_not_followed_with_credentials() {
 #[tokio::test]
 async fn only_members_reach_a_namespaces_registry_pages() {
     let app = TestApp::spawn().await;
-    app.sign_in_dev("student@purdue.edu", false).await;
-    let page = app.get(&format!("/namespaces/{NS}/registry")).await;
+    let student = TestPerson::student(&app, "student@purdue.edu").await;
+    let page = student.get(&format!("/namespaces/{NS}/registry")).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
-    let post = app
+    let post = student
         .submit(
             &format!("/namespaces/{NS}/registry"),
             &[
@@ -703,7 +692,10 @@ async fn only_members_reach_a_namespaces_registry_pages() {
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0].1, "denied");
     assert_eq!(
-        app.get("/namespaces/Not_A_Label/registry").await.status(),
+        student
+            .get("/namespaces/Not_A_Label/registry")
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
 
@@ -715,7 +707,7 @@ async fn only_members_reach_a_namespaces_registry_pages() {
     .execute(&app.db)
     .await
     .expect("membership");
-    let page = app.get(&format!("/namespaces/{NS}/registry")).await;
+    let page = student.get(&format!("/namespaces/{NS}/registry")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("body");
     assert!(html.contains("Add a credential"));
@@ -723,7 +715,7 @@ async fn only_members_reach_a_namespaces_registry_pages() {
         html.contains("value=\"geddes-registry.rcac.purdue.edu\""),
         "default registry"
     );
-    let images = app.get(&format!("/namespaces/{NS}/images")).await;
+    let images = student.get(&format!("/namespaces/{NS}/images")).await;
     assert_eq!(images.status(), StatusCode::OK);
     app.stop().await;
 }

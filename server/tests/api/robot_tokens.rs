@@ -8,14 +8,12 @@
 //! `expires_on` in the database (what days going by would do) rather than
 //! wait for days.
 
-use crate::helpers::{testenv_var as env, unique};
-
 use std::{process::Command, time::Duration};
 
 use crate::helpers::{
-    TestApp,
+    TestApp, TestPerson,
     cluster::{self, eventually},
-    location,
+    location, testenv_var as env, unique,
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::{
@@ -56,12 +54,24 @@ fn set_registry_token(robot: &str, token: &str) {
     );
 }
 
+/// The namespace settings of these tests.
+const SETTINGS: [(&str, &str); 8] = [
+    ("requests_cpu", "2"),
+    ("services_loadbalancers", "1"),
+    ("persistentvolumeclaims", "1"),
+    ("requests_storage", "1Gi"),
+    ("default_request_cpu", "50m"),
+    ("default_request_memory", "32Mi"),
+    ("default_limit_cpu", "500m"),
+    ("default_limit_memory", "128Mi"),
+];
+
 /// Berth as its ServiceAccount with the run's registry; a namespace whose
 /// Pods go to the real node, with the student as a member.
 struct World {
     app: TestApp,
     admin: Client,
-    student: reqwest::Client,
+    student: TestPerson,
     ns: String,
 }
 
@@ -78,27 +88,8 @@ impl World {
         ])
         .await;
         let ns = unique("t-robot");
-        app.sign_in_dev("prof@purdue.edu", true).await;
-        let created = app
-            .submit(
-                "/admin/namespaces",
-                &[
-                    ("name", &ns),
-                    ("description", "robot token tests"),
-                    ("requests_cpu", "2"),
-                    ("requests_memory", "2Gi"),
-                    ("pods", "10"),
-                    ("services_loadbalancers", "1"),
-                    ("persistentvolumeclaims", "1"),
-                    ("requests_storage", "1Gi"),
-                    ("default_request_cpu", "50m"),
-                    ("default_request_memory", "32Mi"),
-                    ("default_limit_cpu", "500m"),
-                    ("default_limit_memory", "128Mi"),
-                ],
-            )
-            .await;
-        assert_eq!(created.status(), StatusCode::SEE_OTHER, "creating {ns}");
+        let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+        prof.create_namespace(&ns, &SETTINGS).await;
         let admin = cluster::admin().await;
         let mut annotations = serde_json::Map::new();
         for pair in env("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
@@ -113,14 +104,8 @@ impl World {
             )
             .await
             .expect("steering the namespace to the real node");
-        let added = app
-            .submit(
-                &format!("/admin/namespaces/{ns}/members"),
-                &[("email", STUDENT), ("role", "member")],
-            )
-            .await;
-        assert_eq!(added.status(), StatusCode::SEE_OTHER, "adding the student");
-        let student = app.browser_for(STUDENT, false).await;
+        prof.add_member(&ns, STUDENT, "member").await;
+        let student = TestPerson::student(&app, STUDENT).await;
         Self {
             app,
             admin,
@@ -134,9 +119,7 @@ impl World {
     }
 
     async fn submit(&self, rest: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.app
-            .submit_as(&self.student, &self.path(rest), form)
-            .await
+        self.student.submit(&self.path(rest), form).await
     }
 
     /// A robot of this test's own in the registry, saved in Berth: its id.
@@ -240,12 +223,7 @@ impl World {
     }
 
     async fn page(&self, rest: &str) -> String {
-        let response = self
-            .student
-            .get(self.app.url(rest))
-            .send()
-            .await
-            .expect("page");
+        let response = self.student.get(rest).await;
         assert_eq!(response.status(), StatusCode::OK, "{rest}");
         response.text().await.expect("body")
     }
@@ -255,7 +233,8 @@ impl World {
         eventually(WAIT, what, || async {
             let response = self
                 .student
-                .get(self.app.url(&self.path(rest)))
+                .client
+                .get(self.student.url(&self.path(rest)))
                 .send()
                 .await
                 .ok()?;
@@ -467,33 +446,16 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
     ])
     .await;
     let ns = unique("t-robot-form");
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    let created = app
-        .submit(
-            "/admin/namespaces",
-            &[
-                ("name", &ns),
-                ("description", "form"),
-                ("requests_cpu", "1"),
-                ("requests_memory", "1Gi"),
-                ("pods", "5"),
-                ("services_loadbalancers", "1"),
-                ("persistentvolumeclaims", "1"),
-                ("requests_storage", "1Gi"),
-                ("default_request_cpu", "50m"),
-                ("default_request_memory", "32Mi"),
-                ("default_limit_cpu", "500m"),
-                ("default_limit_memory", "128Mi"),
-            ],
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::SEE_OTHER);
-    let page = app
-        .get(&format!("/namespaces/{ns}/registry"))
-        .await
-        .text()
-        .await
-        .expect("page");
+    let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+    let mut settings = SETTINGS.to_vec();
+    settings.retain(|(k, _)| *k != "requests_cpu");
+    settings.extend([
+        ("requests_cpu", "1"),
+        ("requests_memory", "1Gi"),
+        ("pods", "5"),
+    ]);
+    prof.create_namespace(&ns, &settings).await;
+    let page = prof.html(&format!("/namespaces/{ns}/registry")).await;
     assert!(
         page.contains(&format!("name=\"expires_on\" value=\"{}\"", date_in(30))),
         "prefilled with Harbor's default: {page}"
@@ -501,7 +463,7 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
     assert!(page.contains("name=\"never_expires\""));
 
     let save = |robot: &'static str, token: String, extra: Vec<(&'static str, String)>| {
-        let app = &app;
+        let prof = &prof;
         let ns = ns.clone();
         async move {
             let mut form = vec![
@@ -512,7 +474,7 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
             ];
             form.extend(extra);
             let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            app.submit(&format!("/namespaces/{ns}/registry"), &form)
+            prof.submit(&format!("/namespaces/{ns}/registry"), &form)
                 .await
         }
     };
@@ -565,12 +527,7 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
             ("robot$p+never".into(), None, Some("never".into())),
         ]
     );
-    let list = app
-        .get(&format!("/namespaces/{ns}/registry"))
-        .await
-        .text()
-        .await
-        .expect("page");
+    let list = prof.html(&format!("/namespaces/{ns}/registry")).await;
     assert!(
         list.contains("never expires") && list.contains("(read from the token)"),
         "{list}"

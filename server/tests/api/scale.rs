@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::helpers::{
-    TestApp,
+    TestApp, TestPerson,
     berth_sa::berth_kube,
     cluster::{self, eventually},
     unique,
@@ -168,12 +168,12 @@ async fn the_caches_hold_berths_objects_slimmed_and_nothing_of_the_rest_of_the_c
 async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     let admin = cluster::admin().await;
     let app = TestApp::spawn_in_cluster(&[]).await;
-    app.sign_in_dev("prof@purdue.edu", true).await;
+    let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
     let prefix = unique("t-page");
     let names: Vec<String> = (0..53).map(|i| format!("{prefix}-{i:02}")).collect();
     futures::future::join_all(names.iter().map(|n| namespace(&admin, n, true))).await;
     eventually(WAIT, "every namespace in Berth's cache", || async {
-        let page = app
+        let page = prof
             .get(&format!("/admin/namespaces?q={prefix}&page=2"))
             .await
             .text()
@@ -183,7 +183,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     })
     .await;
 
-    let first = app.get(&format!("/admin/namespaces?q={prefix}")).await;
+    let first = prof.get(&format!("/admin/namespaces?q={prefix}")).await;
     assert_eq!(first.status(), StatusCode::OK);
     let first = first.text().await.expect("page 1");
     let rows = |page: &str| page.matches(&format!(">{prefix}-")).count();
@@ -207,7 +207,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     );
     assert!(!first.contains("rel=\"prev\""));
 
-    let second = app
+    let second = prof
         .get(&format!("/admin/namespaces?q={prefix}&page=2"))
         .await
         .text()
@@ -217,7 +217,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     assert!(second.contains(&format!(">{prefix}-52<")));
     assert!(second.contains("rel=\"prev\"") && !second.contains("rel=\"next\""));
 
-    let descending = app
+    let descending = prof
         .get(&format!("/admin/namespaces?q={prefix}&sort=name&dir=desc"))
         .await
         .text()
@@ -228,14 +228,14 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
         .map(|i| &descending[i + 1..i + 1 + prefix.len() + 3]);
     assert_eq!(first_row, Some(format!("{prefix}-52").as_str()));
 
-    let none = app
+    let none = prof
         .get("/admin/namespaces?q=no-such-namespace-here")
         .await
         .text()
         .await
         .expect("no match");
     assert!(none.contains("No namespace has “no-such-namespace-here” in its name."));
-    let beyond = app
+    let beyond = prof
         .get(&format!("/admin/namespaces?q={prefix}&page=9"))
         .await;
     assert_eq!(beyond.status(), StatusCode::OK);
@@ -246,7 +246,9 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
             .expect("beyond")
             .contains("There is no page 9: there are 2.")
     );
-    let nonsense = app.get("/admin/namespaces?page=-3&sort=%3Cscript%3E").await;
+    let nonsense = prof
+        .get("/admin/namespaces?page=-3&sort=%3Cscript%3E")
+        .await;
     assert_eq!(
         nonsense.status(),
         StatusCode::OK,

@@ -131,6 +131,20 @@ impl Browser {
             .await;
     }
 
+    /// Signs in through the dev sign-in form of the Berth at `base` (its
+    /// `http://…` root, no trailing slash), as an admin if `admin`, and waits
+    /// for the dashboard.
+    pub async fn sign_in(&self, base: &str, email: &str, admin: bool) {
+        self.goto(&format!("{base}/auth/login")).await;
+        self.fill("#email", email).await;
+        if admin {
+            self.click("input[name=admin]").await;
+        }
+        self.click("form[action='/auth/dev'] button[type=submit]")
+            .await;
+        self.wait_for_url(&format!("{base}/")).await;
+    }
+
     /// The URL the browser is on.
     pub async fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)

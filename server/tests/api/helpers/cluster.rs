@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use kube::{
     Api, Client, Config,
     api::{DeleteParams, ObjectMeta, PostParams},
@@ -45,10 +45,7 @@ pub struct TestNamespace {
 impl TestNamespace {
     /// Creates `<prefix>-<random>`.
     pub async fn create(client: &Client, prefix: &str) -> Self {
-        let name = format!(
-            "{prefix}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let name = super::unique(prefix);
         let api: Api<Namespace> = Api::all(client.clone());
         let namespace = Namespace {
             metadata: ObjectMeta {
@@ -92,6 +89,24 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until the quota controller has counted what `namespace` uses
+/// against Berth's quota: quota admission refuses everything until then.
+pub async fn quota_counted(client: &Client, namespace: &str) {
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
+    eventually(
+        Duration::from_secs(60),
+        "the quota controller to count",
+        || {
+            let quotas = quotas.clone();
+            async move {
+                let q = quotas.get("berth-quota").await.ok()?;
+                q.status.and_then(|s| s.used).map(|_| ())
+            }
+        },
+    )
+    .await;
 }
 
 /// Waits until the apiserver's quota admission refuses `pod` (checked with dry

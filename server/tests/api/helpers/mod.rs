@@ -1,6 +1,6 @@
-//! The shared set-up of the tests: start the real Berth on port 0 with a fresh
-//! SQLite file, and talk to it like a browser (cookies kept, redirects not
-//! followed so tests can assert on them).
+//! The shared set-up of Berth's integration tests: start the real Berth on
+//! port 0 with a fresh SQLite file, and talk to it as a person in a browser
+//! would (cookies kept, redirects not followed so tests can assert on them).
 
 pub mod berth_sa;
 pub mod browser;
@@ -8,19 +8,57 @@ pub mod cluster;
 pub mod oidc;
 pub mod registries;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use berth::{
     app::Application,
     config::{Cli, Command},
 };
 use clap::Parser;
-use reqwest::{Response, StatusCode, header};
+use reqwest::{Response, StatusCode, Url, cookie::CookieStore, header};
 use sqlx::SqlitePool;
 use tempfile::TempDir;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, oneshot};
 
-/// A running Berth and a browser-like client for it.
+/// Every Berth a test runs shares this process's metrics registry (as every
+/// Prometheus client's default registry is process-wide). A running Berth
+/// holds a read guard; a test that counts what its own Berth did takes the
+/// write guard, so no other Berth in the process moves the counters meanwhile.
+fn metrics_lock() -> Arc<RwLock<()>> {
+    static LOCK: std::sync::OnceLock<Arc<RwLock<()>>> = std::sync::OnceLock::new();
+    LOCK.get_or_init(Arc::default).clone()
+}
+
+/// What a running Berth holds: a share of the process, or all of it.
+struct Share {
+    _shared: Option<OwnedRwLockReadGuard<()>>,
+    _alone: Option<OwnedRwLockWriteGuard<()>>,
+}
+
+impl Share {
+    async fn shared() -> Self {
+        Self {
+            _shared: Some(metrics_lock().read_owned().await),
+            _alone: None,
+        }
+    }
+
+    fn alone(guard: OwnedRwLockWriteGuard<()>) -> Self {
+        Self {
+            _shared: None,
+            _alone: Some(guard),
+        }
+    }
+}
+
+/// Waits until no other Berth runs in this process and keeps it so while
+/// the guard lives: for a test that reads the process-wide metrics, or one
+/// heavy enough that it ran alone when it was a test binary of its own.
+pub async fn alone() -> OwnedRwLockWriteGuard<()> {
+    metrics_lock().write_owned().await
+}
+
+/// A running Berth and an anonymous browser-like client for it.
 pub struct TestApp {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -30,12 +68,13 @@ pub struct TestApp {
     pub db: SqlitePool,
     /// The database file, for tests that read its bytes.
     pub db_path: std::path::PathBuf,
-    /// The default browser.
+    /// A browser nobody signed in with (yet).
     pub client: reqwest::Client,
     /// Where the metrics listener is, when started with `--metrics-addr`.
     pub metrics_addr: Option<SocketAddr>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    _share: Share,
     _dir: TempDir,
 }
 
@@ -60,12 +99,30 @@ pub fn testenv_var(name: &str) -> String {
         .unwrap_or_else(|_| panic!("{name} is not set: run the tests under testenv/run"))
 }
 
-/// A new cookie-keeping client that does not follow redirects.
-pub fn browser() -> reqwest::Client {
+/// The text a person reads: askama escapes quotes, ampersands and `$`.
+pub fn unescape(html: &str) -> String {
+    html.replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#x24;", "$")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A client builder as the tests' browsers start: `localhost` is 127.0.0.1,
+/// redirects are not followed.
+pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .resolve("localhost", loopback_v4())
-        .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+}
+
+/// A new cookie-keeping client that does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    client_builder()
+        .cookie_store(true)
         .build()
         .expect("building a reqwest client")
 }
@@ -78,6 +135,16 @@ impl TestApp {
 
     /// Berth with extra `berth serve` arguments (flags as a person would type them).
     pub async fn spawn_with(extra: &[&str]) -> Self {
+        Self::spawn_sharing(extra, Share::shared().await).await
+    }
+
+    /// Like [`TestApp::spawn_with`], with `alone` held: no other Berth runs
+    /// in the process while this one does.
+    pub async fn spawn_alone(extra: &[&str], alone: OwnedRwLockWriteGuard<()>) -> Self {
+        Self::spawn_sharing(extra, Share::alone(alone)).await
+    }
+
+    async fn spawn_sharing(extra: &[&str], share: Share) -> Self {
         let dir = tempfile::tempdir().expect("creating a temp dir");
         let db_path = dir.path().join("berth.db");
         let db_arg = db_path.to_string_lossy().into_owned();
@@ -103,14 +170,7 @@ impl TestApp {
             .expect("Berth builds");
         let db = app.db.clone();
         let metrics_addr = app.metrics_addr().expect("the metrics address");
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run_until(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("Berth serves");
-        });
+        let (shutdown, server) = serve(app);
         Self {
             addr,
             base,
@@ -118,8 +178,9 @@ impl TestApp {
             db_path,
             client: browser(),
             metrics_addr,
-            shutdown: Some(tx),
+            shutdown: Some(shutdown),
             server: Some(server),
+            _share: share,
             _dir: dir,
         }
     }
@@ -129,7 +190,7 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    /// GET with the default browser.
+    /// GET with the anonymous browser.
     pub async fn get(&self, path: &str) -> Response {
         self.client
             .get(self.url(path))
@@ -138,47 +199,40 @@ impl TestApp {
             .expect("GET reaches Berth")
     }
 
-    /// POST a form with the default browser, exactly as given (no CSRF token added).
+    /// POST a form with the anonymous browser, exactly as given (no CSRF token added).
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
         post_form(&self.client, &self.url(path), form).await
     }
 
-    /// POST a form with the current page's CSRF token added, like a real browser would.
-    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        let token = self.csrf_token().await;
-        let mut fields = form.to_vec();
-        fields.push(("csrf_token", &token));
-        self.post_form(path, &fields).await
-    }
-
-    /// The CSRF token of the signed-in session, read from a page.
-    pub async fn csrf_token(&self) -> String {
-        let html = self.get("/").await.text().await.expect("home page body");
-        csrf_from_html(&html).expect("a signed-in page carries a CSRF token")
-    }
-
-    /// Signs the default browser in through the dev sign-in.
-    pub async fn sign_in_dev(&self, email: &str, admin: bool) {
-        let mut form = vec![("email", email), ("next", "/")];
-        if admin {
-            form.push(("admin", "on"));
-        }
-        let response = self.post_form("/auth/dev", &form).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::SEE_OTHER,
-            "dev sign-in redirects"
-        );
-    }
-
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server task ends cleanly");
-        }
+        stop(self.shutdown.take(), self.server.take()).await;
+    }
+}
+
+/// Runs a built Berth until the returned sender is used (or dropped).
+pub fn serve(app: Application) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("Berth serves");
+    });
+    (tx, server)
+}
+
+/// Stops what [`serve`] started and waits for it to finish.
+pub async fn stop(
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+) {
+    if let Some(tx) = shutdown {
+        let _ = tx.send(());
+    }
+    if let Some(server) = server {
+        server.await.expect("server task ends cleanly");
     }
 }
 
@@ -202,6 +256,14 @@ pub fn csrf_from_html(html: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
+/// The `csrf_token` of the form in a page whose action is `action`.
+pub fn csrf_in_form(html: &str, action: &str) -> Option<String> {
+    let start = html.find(&format!("action=\"{action}\""))?;
+    let form = &html[start..];
+    let form = &form[..form.find("</form>")?];
+    csrf_from_html(form)
+}
+
 /// Where a redirect points.
 pub fn location(response: &Response) -> String {
     response
@@ -212,41 +274,179 @@ pub fn location(response: &Response) -> String {
         .to_owned()
 }
 
-impl TestApp {
-    /// A new browser signed in through the dev sign-in as `email`.
-    pub async fn browser_for(&self, email: &str, admin: bool) -> reqwest::Client {
-        let client = browser();
+/// The admin form's namespace settings most tests start from.
+const NAMESPACE_SETTINGS: [(&str, &str); 11] = [
+    ("description", "made by a test"),
+    ("requests_cpu", "4"),
+    ("requests_memory", "2Gi"),
+    ("pods", "10"),
+    ("services_loadbalancers", "2"),
+    ("persistentvolumeclaims", "2"),
+    ("requests_storage", "10Gi"),
+    ("default_request_cpu", "100m"),
+    ("default_request_memory", "64Mi"),
+    ("default_limit_cpu", "500m"),
+    ("default_limit_memory", "256Mi"),
+];
+
+/// A person signed in to a Berth in a browser of their own.
+pub struct TestPerson {
+    /// Their browser.
+    pub client: reqwest::Client,
+    base: String,
+    cookies: Arc<reqwest::cookie::Jar>,
+}
+
+impl TestPerson {
+    /// A student (not an admin) signed in through the dev sign-in.
+    pub async fn student(app: &TestApp, email: &str) -> Self {
+        Self::dev_sign_in(&app.base, email, false).await
+    }
+
+    /// An admin signed in through the dev sign-in.
+    pub async fn admin(app: &TestApp, email: &str) -> Self {
+        Self::dev_sign_in(&app.base, email, true).await
+    }
+
+    /// Signs a new browser in through the dev sign-in of the Berth at `base`.
+    pub async fn dev_sign_in(base: &str, email: &str, admin: bool) -> Self {
+        let person = Self::new(base);
         let mut form = vec![("email", email), ("next", "/")];
         if admin {
             form.push(("admin", "on"));
         }
-        let response = post_form(&client, &self.url("/auth/dev"), &form).await;
+        let response = person.post_form("/auth/dev", &form).await;
         assert_eq!(
             response.status(),
             StatusCode::SEE_OTHER,
-            "dev sign-in redirects"
+            "dev sign-in of {email} redirects"
         );
-        client
+        person
     }
 
-    /// POST a form from `client`, with that browser's CSRF token added.
-    pub async fn submit_as(
-        &self,
-        client: &reqwest::Client,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> Response {
-        let html = client
-            .get(self.url("/"))
+    /// A browser for the Berth at `base` that a person is about to sign in
+    /// with some other way (the OIDC provider's pages).
+    pub fn new(base: &str) -> Self {
+        let cookies = Arc::new(reqwest::cookie::Jar::default());
+        let client = client_builder()
+            .cookie_provider(cookies.clone())
+            .build()
+            .expect("building a reqwest client");
+        Self {
+            client,
+            base: base.to_owned(),
+            cookies,
+        }
+    }
+
+    /// Full URL for a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The browser's cookies for Berth, as a `Cookie` header.
+    pub fn cookie_header(&self) -> String {
+        let url = Url::parse(&self.base).expect("Berth's URL");
+        self.cookies
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// GET a path.
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
             .send()
             .await
-            .expect("home page")
-            .text()
-            .await
-            .expect("home page body");
-        let token = csrf_from_html(&html).expect("a signed-in page carries a CSRF token");
+            .expect("GET reaches Berth")
+    }
+
+    /// GET a page: its status and its text as the person reads it.
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        (status, unescape(&response.text().await.unwrap_or_default()))
+    }
+
+    /// The body of a page, as Berth sent it.
+    pub async fn html(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("a page body")
+    }
+
+    /// POST a form exactly as given (no CSRF token added).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        post_form(&self.client, &self.url(path), form).await
+    }
+
+    /// The CSRF token of the session, read from the page every signed-in
+    /// page carries it on (the sign-out form of the dashboard).
+    pub async fn csrf_token(&self) -> String {
+        let html = self.html("/").await;
+        csrf_from_html(&html).expect("a signed-in page carries a CSRF token")
+    }
+
+    /// POST a form with the session's CSRF token added, as the sign-out
+    /// button of any page would carry it (also for a form the person cannot
+    /// open, to see what Berth answers).
+    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        let token = self.csrf_token().await;
+        self.post_with_token(path, form, &token).await
+    }
+
+    /// Opens `page`, and submits its form whose action is `path` with
+    /// `form`, with the CSRF token that form carries.
+    pub async fn submit_form(&self, page: &str, path: &str, form: &[(&str, &str)]) -> Response {
+        let html = self.html(page).await;
+        let token = csrf_in_form(&html, path)
+            .unwrap_or_else(|| panic!("{page} has no form to {path} with a CSRF token:\n{html}"));
+        self.post_with_token(path, form, &token).await
+    }
+
+    /// Creates the namespace `name` through the admin form (the person is
+    /// an admin): the usual room for a few workloads, with `settings` (form
+    /// fields) in place of those defaults or beside them.
+    pub async fn create_namespace(&self, name: &str, settings: &[(&str, &str)]) {
+        let mut form: Vec<(&str, &str)> = vec![("name", name)];
+        form.extend(
+            NAMESPACE_SETTINGS
+                .iter()
+                .filter(|(key, _)| !settings.iter().any(|(k, _)| k == key)),
+        );
+        form.extend_from_slice(settings);
+        let response = self.submit("/admin/namespaces", &form).await;
+        let status = response.status();
+        let to = location(&response);
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "creating {name}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        assert_eq!(to, format!("/admin/namespaces/{name}"));
+    }
+
+    /// Adds `email` to `namespace` as `role` (`member` or `owner`) through
+    /// the admin page.
+    pub async fn add_member(&self, namespace: &str, email: &str, role: &str) {
+        let response = self
+            .submit(
+                &format!("/admin/namespaces/{namespace}/members"),
+                &[("email", email), ("role", role)],
+            )
+            .await;
+        let status = response.status();
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "adding {email} to {namespace}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn post_with_token(&self, path: &str, form: &[(&str, &str)], token: &str) -> Response {
         let mut fields = form.to_vec();
-        fields.push(("csrf_token", &token));
-        post_form(client, &self.url(path), &fields).await
+        fields.push(("csrf_token", token));
+        self.post_form(path, &fields).await
     }
 }

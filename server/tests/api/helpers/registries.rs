@@ -1,7 +1,7 @@
-//! Test support for the registries tests: the test world's Basic-auth registry,
-//! a second real registry (distribution) in token-auth mode with a small JWT
-//! token issuer in front of it, pushing images, reading manifests directly,
-//! and running Berth on a folder the test keeps.
+//! Registries for the tests: the test world's Basic-auth registry, a second
+//! real registry (distribution) in token-auth mode with a small JWT token
+//! issuer in front of it, pushing images, reading manifests directly, and
+//! running Berth on a folder the test keeps.
 
 use std::{
     net::{SocketAddr, TcpListener as StdListener},
@@ -34,6 +34,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 use tokio::sync::oneshot;
+
+use super::{Share, TestPerson, serve, stop};
 
 /// The test world's registry (plain HTTP, htpasswd Basic auth).
 pub struct BasicRegistry {
@@ -452,18 +454,17 @@ pub async fn served_digest(host: &str, repo: &str, reference: &str, auth: &str) 
 /// Berth running on a database folder the test owns, so it can be stopped
 /// and started again on the same files.
 pub struct Berth {
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
     /// The server's pool.
     pub db: SqlitePool,
-    /// The default browser.
-    pub client: reqwest::Client,
+    /// An admin signed in to it.
+    pub admin: TestPerson,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    _share: Share,
 }
 
 /// `berth serve` arguments for a database in `dir` plus `extra`.
-pub fn serve_args(dir: &Path, extra: &[String]) -> Vec<String> {
+fn serve_args(dir: &Path, extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "berth".into(),
         "serve".into(),
@@ -492,77 +493,27 @@ pub async fn build(dir: &Path, extra: &[String]) -> anyhow::Result<Application> 
 }
 
 impl Berth {
-    /// Starts Berth on `dir`; panics if it does not build.
+    /// Starts Berth on `dir` and signs an admin in; panics if it does not build.
     pub async fn start(dir: &Path, extra: &[String]) -> Self {
+        let share = Share::shared().await;
         let app = build(dir, extra).await.expect("Berth builds");
         let addr: SocketAddr = app.local_addr().expect("bound address");
         let db = app.db.clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run_until(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("Berth serves");
-        });
-        let berth = Self {
-            base: format!("http://{addr}"),
+        let (shutdown, server) = serve(app);
+        let admin =
+            TestPerson::dev_sign_in(&format!("http://{addr}"), "admin@purdue.edu", true).await;
+        Self {
             db,
-            client: crate::helpers::browser(),
-            shutdown: Some(tx),
+            admin,
+            shutdown: Some(shutdown),
             server: Some(server),
-        };
-        let signed_in = crate::helpers::post_form(
-            &berth.client,
-            &format!("{}/auth/dev", berth.base),
-            &[
-                ("email", "admin@purdue.edu"),
-                ("admin", "on"),
-                ("next", "/"),
-            ],
-        )
-        .await;
-        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "dev sign-in");
-        berth
-    }
-
-    /// POST a form with the session's CSRF token added.
-    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let html = self
-            .client
-            .get(format!("{}/", self.base))
-            .send()
-            .await
-            .expect("home page")
-            .text()
-            .await
-            .expect("body");
-        let token = crate::helpers::csrf_from_html(&html).expect("csrf token");
-        let mut fields = form.to_vec();
-        fields.push(("csrf_token", &token));
-        crate::helpers::post_form(&self.client, &format!("{}{path}", self.base), &fields).await
-    }
-
-    /// GET a page's body.
-    pub async fn page(&self, path: &str) -> String {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("body")
+            _share: share,
+        }
     }
 
     /// Stops the server; the files stay.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server task ends cleanly");
-        }
+        stop(self.shutdown.take(), self.server.take()).await;
     }
 }
 
