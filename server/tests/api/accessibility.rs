@@ -5,7 +5,7 @@
 //! buttons) are checked too. A failure prints each violation with the
 //! elements it found.
 
-use crate::helpers::registries::BasicRegistry;
+use crate::helpers::registries::{BasicRegistry, registry_args};
 use crate::helpers::{TestApp, TestPerson, browser::Browser, cluster, location, unique};
 use reqwest::StatusCode;
 
@@ -80,11 +80,7 @@ async fn pages_without_a_cluster_pass_axe_and_the_first_tab_reaches_the_skip_lin
 #[tokio::test]
 async fn every_page_of_a_namespace_has_no_axe_violations() {
     let registry = BasicRegistry::from_env();
-    let args: Vec<String> = registry
-        .berth_args()
-        .into_iter()
-        .filter(|a| a != "--dev-login")
-        .collect();
+    let args = registry_args(&registry.host);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = TestApp::spawn_in_cluster(&args).await;
     let ns = unique("t-a11y");

@@ -6,7 +6,8 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use crate::helpers::{
-    TestApp, TestPerson, browser::Browser, cluster, csrf_from_html, testenv_var as env, unique,
+    SMALL_NAMESPACE, TestApp, TestPerson, browser::Browser, cluster, csrf_from_html,
+    testenv_var as env, unique,
 };
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::{Api, api::DeleteParams};
@@ -14,21 +15,6 @@ use reqwest::StatusCode;
 
 const STUDENT: &str = "student@purdue.edu";
 const OUTSIDER: &str = "outsider@purdue.edu";
-
-/// The namespace settings of these tests: small.
-const SETTINGS: [(&str, &str); 11] = [
-    ("description", "kubeconfig tests"),
-    ("requests_cpu", "1"),
-    ("requests_memory", "1Gi"),
-    ("pods", "5"),
-    ("services_loadbalancers", "1"),
-    ("persistentvolumeclaims", "1"),
-    ("requests_storage", "1Gi"),
-    ("default_request_cpu", "50m"),
-    ("default_request_memory", "32Mi"),
-    ("default_limit_cpu", "500m"),
-    ("default_limit_memory", "128Mi"),
-];
 
 /// Two namespaces; the student is a member of the first only.
 struct World {
@@ -46,8 +32,8 @@ impl World {
         let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
         let mine = unique("t-kcfg");
         let other = unique("t-kcfg-other");
-        prof.create_namespace(&mine, &SETTINGS).await;
-        prof.create_namespace(&other, &SETTINGS).await;
+        prof.create_namespace(&mine, &SMALL_NAMESPACE).await;
+        prof.create_namespace(&other, &SMALL_NAMESPACE).await;
         prof.add_member(&mine, STUDENT, "member").await;
         Self {
             app,

@@ -6,16 +6,18 @@
 use std::{process::Command, time::Duration};
 
 use crate::helpers::{
-    TestApp, TestPerson, berth_sa,
+    SMALL_NAMESPACE, TestApp, TestPerson, berth_sa,
     browser::Browser,
     client_builder,
     cluster::{self, eventually},
-    csrf_from_html, location, oidc, post_form, testenv_var as env, unique,
+    csrf_from_html, location, oidc, post_form,
+    registries::{registry_args, set_registry_token},
+    testenv_var as env, unique,
 };
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::{
     Api, Client,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams},
 };
 use reqwest::StatusCode;
 
@@ -77,16 +79,9 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let registry = env("TESTENV_REGISTRY");
-        let app = TestApp::spawn_in_cluster(&[
-            "--default-registry",
-            &registry,
-            "--allowed-registries",
-            &registry,
-            "--insecure-registries",
-            &registry,
-        ])
-        .await;
+        let args = registry_args(&env("TESTENV_REGISTRY"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let app = TestApp::spawn_in_cluster(&args).await;
         let ns = unique("t-real");
         let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
         prof.create_namespace(
@@ -100,7 +95,7 @@ impl World {
         )
         .await;
         let admin = cluster::admin().await;
-        steer_to_real_node(&admin, &ns).await;
+        cluster::steer_to_real_node(&admin, &ns).await;
         prof.add_member(&ns, STUDENT, "member").await;
         let student = TestPerson::student(&app, STUDENT).await;
         Self {
@@ -219,23 +214,9 @@ impl World {
 
     /// The workload's page once it shows something `found` accepts.
     async fn page_until(&self, rest: &str, what: &str, found: impl Fn(&str) -> bool) -> String {
-        // Right after a deploy the page may be a 404 until Berth's cache has
-        // seen the new Deployment: that is "not yet", not a failure.
-        eventually(WAIT, what, || async {
-            let response = self
-                .student
-                .client
-                .get(self.student.url(&self.path(rest)))
-                .send()
-                .await
-                .ok()?;
-            if response.status() != StatusCode::OK {
-                return None;
-            }
-            let html = response.text().await.ok()?;
-            found(&html).then_some(html)
-        })
-        .await
+        self.student
+            .page_when(&self.path(rest), WAIT, what, found)
+            .await
     }
 
     /// The LoadBalancer address the apiserver holds for a Service.
@@ -265,25 +246,6 @@ impl World {
             .await;
         self.app.stop().await;
     }
-}
-
-/// The test world's way of sending a namespace's Pods to the real node: the
-/// PodNodeSelector and PodTolerationRestriction annotations testenv exports.
-/// Berth itself knows nothing of it.
-async fn steer_to_real_node(admin: &Client, ns: &str) {
-    let mut annotations = serde_json::Map::new();
-    for pair in env("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
-        let (key, value) = pair.split_once('=').expect("key=value");
-        annotations.insert(key.into(), value.into());
-    }
-    Api::<Namespace>::all(admin.clone())
-        .patch(
-            ns,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
-        )
-        .await
-        .expect("annotating the namespace");
 }
 
 /// The add-two preset as the form posts it.
@@ -465,19 +427,11 @@ async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_po
     // (The registry is shared by the whole run, so this test revokes a robot
     // of its own: a second account whose token it then changes.)
     let robot = format!("robot$cs101+{}", unique("revoked"));
-    let htpasswd = env("TESTENV_REGISTRY_HTPASSWD");
-    let set_token = |token: &str| {
-        let status = Command::new("htpasswd")
-            .args(["-bB", &htpasswd, &robot, token])
-            .output()
-            .expect("htpasswd");
-        assert!(status.status.success());
-    };
-    set_token("first-token-0123456789");
+    set_registry_token(&robot, "first-token-0123456789");
     world
         .replace_robot(credential, &robot, "first-token-0123456789")
         .await;
-    set_token("second-token-9876543210");
+    set_registry_token(&robot, "second-token-9876543210");
 
     world.deploy(&add_two(&image_id, "none")).await;
     let html = world
@@ -750,7 +704,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
             .await
             .expect("creating berth-system");
     }
-    steer_to_real_node(&admin, "berth-system").await;
+    cluster::steer_to_real_node(&admin, "berth-system").await;
 
     // What deploy/README asks an admin to make, and the site's settings.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
@@ -972,26 +926,13 @@ configMapGenerator:
     assert!(html.contains("admin@purdue.edu"), "{html}");
     let csrf = csrf_from_html(&html).expect("a CSRF token");
     let ns = unique("t-incluster");
-    let created = post_form(
-        &client,
-        &format!("{base}/admin/namespaces"),
-        &[
-            ("csrf_token", csrf.as_str()),
-            ("name", ns.as_str()),
-            ("description", "made by Berth in the cluster"),
-            ("requests_cpu", "1"),
-            ("requests_memory", "1Gi"),
-            ("pods", "5"),
-            ("services_loadbalancers", "1"),
-            ("persistentvolumeclaims", "1"),
-            ("requests_storage", "1Gi"),
-            ("default_request_cpu", "50m"),
-            ("default_request_memory", "32Mi"),
-            ("default_limit_cpu", "500m"),
-            ("default_limit_memory", "128Mi"),
-        ],
-    )
-    .await;
+    let mut form = vec![
+        ("csrf_token", csrf.as_str()),
+        ("name", ns.as_str()),
+        ("description", "made by Berth in the cluster"),
+    ];
+    form.extend(SMALL_NAMESPACE);
+    let created = post_form(&client, &format!("{base}/admin/namespaces"), &form).await;
     assert_eq!(
         created.status(),
         StatusCode::SEE_OTHER,

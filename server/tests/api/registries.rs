@@ -215,7 +215,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         served_digest(&registry.host, &repo, "v1", &registry.auth()).await,
         first
     );
-    let page = app
+    let page = admin
         .get(&format!("{images}/{id}"))
         .await
         .text()
@@ -231,7 +231,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         stored_digest(&app, id).await.0.as_deref(),
         Some(second.as_str())
     );
-    let page = app
+    let page = admin
         .get(&format!("{images}/{id}"))
         .await
         .text()
@@ -305,7 +305,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     assert_eq!(credential_ids(&app).await.len(), 1, "still there");
     // Deleting asks first: the image page links to a confirm page whose
     // button posts the delete; showing it changes nothing.
-    let page = app
+    let page = admin
         .get(&format!("{images}/{demo_id}"))
         .await
         .text()
@@ -325,7 +325,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         "{confirm}"
     );
     assert!(confirm.contains("Remove the image"), "{confirm}");
-    let credentials_page = app
+    let credentials_page = admin
         .get(&format!("/namespaces/{NS}/registry"))
         .await
         .text()
@@ -337,7 +337,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         )),
         "{credentials_page}"
     );
-    let confirm = app
+    let confirm = admin
         .get(&format!("/namespaces/{NS}/credentials/{credential}/delete"))
         .await;
     assert_eq!(confirm.status(), StatusCode::OK);

@@ -8,12 +8,14 @@
 //! `expires_on` in the database (what days going by would do) rather than
 //! wait for days.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 use crate::helpers::{
-    TestApp, TestPerson,
+    SMALL_NAMESPACE, TestApp, TestPerson,
     cluster::{self, eventually},
-    location, testenv_var as env, unique,
+    location,
+    registries::{registry_args, set_registry_token},
+    testenv_var as env, unique,
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::{
@@ -22,7 +24,7 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, Client,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams},
 };
 use reqwest::StatusCode;
 
@@ -38,20 +40,6 @@ fn date_in(days: i64) -> String {
         u8::from(date.month()),
         date.day()
     )
-}
-
-/// Sets a robot's password in the run's registry (htpasswd is re-read when
-/// it changes): a new token, which revokes the old one.
-fn set_registry_token(robot: &str, token: &str) {
-    let out = Command::new("htpasswd")
-        .args(["-bB", &env("TESTENV_REGISTRY_HTPASSWD"), robot, token])
-        .output()
-        .expect("htpasswd");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The namespace settings of these tests.
@@ -77,33 +65,14 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let registry = env("TESTENV_REGISTRY");
-        let app = TestApp::spawn_in_cluster(&[
-            "--default-registry",
-            &registry,
-            "--allowed-registries",
-            &registry,
-            "--insecure-registries",
-            &registry,
-        ])
-        .await;
+        let args = registry_args(&env("TESTENV_REGISTRY"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let app = TestApp::spawn_in_cluster(&args).await;
         let ns = unique("t-robot");
         let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
         prof.create_namespace(&ns, &SETTINGS).await;
         let admin = cluster::admin().await;
-        let mut annotations = serde_json::Map::new();
-        for pair in env("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
-            let (key, value) = pair.split_once('=').expect("key=value");
-            annotations.insert(key.into(), value.into());
-        }
-        Api::<Namespace>::all(admin.clone())
-            .patch(
-                &ns,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
-            )
-            .await
-            .expect("steering the namespace to the real node");
+        cluster::steer_to_real_node(&admin, &ns).await;
         prof.add_member(&ns, STUDENT, "member").await;
         let student = TestPerson::student(&app, STUDENT).await;
         Self {
@@ -230,21 +199,9 @@ impl World {
 
     /// The workload page once it shows something `found` accepts.
     async fn page_until(&self, rest: &str, what: &str, found: impl Fn(&str) -> bool) -> String {
-        eventually(WAIT, what, || async {
-            let response = self
-                .student
-                .client
-                .get(self.student.url(&self.path(rest)))
-                .send()
-                .await
-                .ok()?;
-            if response.status() != StatusCode::OK {
-                return None;
-            }
-            let html = response.text().await.ok()?;
-            found(&html).then_some(html)
-        })
-        .await
+        self.student
+            .page_when(&self.path(rest), WAIT, what, found)
+            .await
     }
 
     async fn set_expiry(&self, credential: i64, date: &str) {
@@ -447,14 +404,7 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
     .await;
     let ns = unique("t-robot-form");
     let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
-    let mut settings = SETTINGS.to_vec();
-    settings.retain(|(k, _)| *k != "requests_cpu");
-    settings.extend([
-        ("requests_cpu", "1"),
-        ("requests_memory", "1Gi"),
-        ("pods", "5"),
-    ]);
-    prof.create_namespace(&ns, &settings).await;
+    prof.create_namespace(&ns, &SMALL_NAMESPACE).await;
     let page = prof.html(&format!("/namespaces/{ns}/registry")).await;
     assert!(
         page.contains(&format!("name=\"expires_on\" value=\"{}\"", date_in(30))),

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::registries::BasicRegistry;
+use crate::helpers::registries::{BasicRegistry, registry_args};
 use crate::helpers::{
     TestApp, TestPerson,
     browser::Browser,
@@ -43,11 +43,7 @@ impl World {
     /// A namespace whose admin form has `quota` instead of the defaults below.
     async fn with_quota(quota: &[(&str, &str)]) -> Self {
         let registry = BasicRegistry::from_env();
-        let args: Vec<String> = registry
-            .berth_args()
-            .into_iter()
-            .filter(|a| a != "--dev-login")
-            .collect();
+        let args = registry_args(&registry.host);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let app = TestApp::spawn_in_cluster(&args).await;
         let ns = unique("t-deploy");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use kube::{
     Api, Client, Config,
-    api::{DeleteParams, ObjectMeta, PostParams},
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
     config::KubeConfigOptions,
 };
 
@@ -71,6 +71,25 @@ impl TestNamespace {
             .await
             .expect("deleting the test namespace");
     }
+}
+
+/// The test world's way of sending a namespace's Pods to the real node: the
+/// PodNodeSelector and PodTolerationRestriction annotations testenv exports.
+/// Berth itself knows nothing of it.
+pub async fn steer_to_real_node(admin: &Client, ns: &str) {
+    let mut annotations = serde_json::Map::new();
+    for pair in super::testenv_var("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
+        let (key, value) = pair.split_once('=').expect("key=value");
+        annotations.insert(key.into(), value.into());
+    }
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            ns,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
+        )
+        .await
+        .expect("steering the namespace to the real node");
 }
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` saying `what`.

@@ -192,11 +192,7 @@ impl TestApp {
 
     /// GET with the anonymous browser.
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET reaches Berth")
+        get(&self.client, &self.url(path)).await
     }
 
     /// POST a form with the anonymous browser, exactly as given (no CSRF token added).
@@ -234,6 +230,11 @@ pub async fn stop(
     if let Some(server) = server {
         server.await.expect("server task ends cleanly");
     }
+}
+
+/// GET with any client.
+pub async fn get(client: &reqwest::Client, url: &str) -> Response {
+    client.get(url).send().await.expect("GET reaches Berth")
 }
 
 /// POST a form with any client.
@@ -287,6 +288,20 @@ const NAMESPACE_SETTINGS: [(&str, &str); 11] = [
     ("default_request_memory", "64Mi"),
     ("default_limit_cpu", "500m"),
     ("default_limit_memory", "256Mi"),
+];
+
+/// A small namespace's settings (room for a workload or two).
+pub const SMALL_NAMESPACE: [(&str, &str); 10] = [
+    ("requests_cpu", "1"),
+    ("requests_memory", "1Gi"),
+    ("pods", "5"),
+    ("services_loadbalancers", "1"),
+    ("persistentvolumeclaims", "1"),
+    ("requests_storage", "1Gi"),
+    ("default_request_cpu", "50m"),
+    ("default_request_memory", "32Mi"),
+    ("default_limit_cpu", "500m"),
+    ("default_limit_memory", "128Mi"),
 ];
 
 /// A person signed in to a Berth in a browser of their own.
@@ -355,11 +370,7 @@ impl TestPerson {
 
     /// GET a path.
     pub async fn get(&self, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("GET reaches Berth")
+        get(&self.client, &self.url(path)).await
     }
 
     /// GET a page: its status and its text as the person reads it.
@@ -367,6 +378,28 @@ impl TestPerson {
         let response = self.get(path).await;
         let status = response.status();
         (status, unescape(&response.text().await.unwrap_or_default()))
+    }
+
+    /// Waits up to `timeout` until `path` answers 200 with a page `found`
+    /// accepts, and returns it as Berth sent it. Right after a change a page
+    /// may be a 404, or show the old state, until Berth's caches have seen
+    /// it: that is "not yet", not a failure.
+    pub async fn page_when(
+        &self,
+        path: &str,
+        timeout: std::time::Duration,
+        what: &str,
+        found: impl Fn(&str) -> bool,
+    ) -> String {
+        cluster::eventually(timeout, what, || async {
+            let response = self.client.get(self.url(path)).send().await.ok()?;
+            if response.status() != StatusCode::OK {
+                return None;
+            }
+            let html = response.text().await.ok()?;
+            found(&html).then_some(html)
+        })
+        .await
     }
 
     /// The body of a page, as Berth sent it.

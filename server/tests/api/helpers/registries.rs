@@ -77,18 +77,46 @@ impl BasicRegistry {
         )
     }
 
-    /// Berth flags that allow (over http) this registry only.
+    /// Berth flags that allow (over http) this registry only, with the dev
+    /// sign-in.
     pub fn berth_args(&self) -> Vec<String> {
-        vec![
-            "--dev-login".into(),
-            "--default-registry".into(),
-            self.host.clone(),
-            "--allowed-registries".into(),
-            self.host.clone(),
-            "--insecure-registries".into(),
-            self.host.clone(),
-        ]
+        let mut args = vec!["--dev-login".to_owned()];
+        args.extend(registry_args(&self.host));
+        args
     }
+}
+
+/// Berth flags that offer `host` first and allow it (only) over http.
+pub fn registry_args(host: &str) -> Vec<String> {
+    [
+        "--default-registry",
+        host,
+        "--allowed-registries",
+        host,
+        "--insecure-registries",
+        host,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Sets a robot's password in the run's registry (htpasswd is re-read when
+/// it changes): a new token, which revokes the old one.
+pub fn set_registry_token(robot: &str, token: &str) {
+    let out = std::process::Command::new("htpasswd")
+        .args([
+            "-bB",
+            &super::testenv_var("TESTENV_REGISTRY_HTPASSWD"),
+            robot,
+            token,
+        ])
+        .output()
+        .expect("htpasswd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A free port on 127.0.0.1 (bound then released: the registry binary needs a number).
