@@ -211,8 +211,6 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
     );
 
     browser.quit().await;
-    let _ = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(cluster::admin().await)
-        .delete(&ns, &Default::default())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }

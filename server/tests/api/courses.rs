@@ -20,7 +20,7 @@ use k8s_openapi::api::{
     core::v1::{Namespace, ResourceQuota},
     rbac::v1::RoleBinding,
 };
-use kube::{Api, Client, api::DeleteParams};
+use kube::{Api, Client};
 use reqwest::StatusCode;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -121,11 +121,8 @@ impl World {
     }
 
     async fn finish(self, teams: &[&str]) {
-        let api: Api<Namespace> = Api::all(self.admin.clone());
         for team in teams {
-            let _ = api
-                .delete(&self.ns(team), &DeleteParams::background())
-                .await;
+            cluster::delete_namespace(&self.admin, &self.ns(team)).await;
         }
         self.app.stop().await;
     }

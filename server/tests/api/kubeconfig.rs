@@ -9,8 +9,8 @@ use crate::helpers::{
     SMALL_NAMESPACE, TestApp, TestPerson, browser::Browser, cluster, csrf_from_html,
     testenv_var as env, unique,
 };
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use kube::{Api, api::DeleteParams};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
 use reqwest::StatusCode;
 
 const STUDENT: &str = "student@purdue.edu";
@@ -54,9 +54,7 @@ impl World {
     async fn finish(self) {
         let admin = cluster::admin().await;
         for ns in [&self.mine, &self.other] {
-            let _ = Api::<Namespace>::all(admin.clone())
-                .delete(ns, &DeleteParams::background())
-                .await;
+            cluster::delete_namespace(&admin, ns).await;
         }
         self.app.stop().await;
     }

@@ -52,11 +52,6 @@ async fn admin_with_namespace(app: &TestApp, prefix: &str) -> (TestPerson, Strin
     (prof, name)
 }
 
-async fn delete_namespace(admin: &Client, name: &str) {
-    let api: Api<Namespace> = Api::all(admin.clone());
-    let _ = api.delete(name, &DeleteParams::background()).await;
-}
-
 fn deployment(name: &str) -> Deployment {
     serde_json::from_value(json!({
         "metadata": {"name": name},
@@ -247,7 +242,7 @@ async fn the_quota_saved_through_the_page_is_the_quota_the_apiserver_enforces() 
         Some("ok")
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -414,7 +409,7 @@ async fn only_members_get_in_and_removing_a_member_removes_access() {
         Some("ok")
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -475,7 +470,7 @@ async fn a_member_sees_their_namespace_and_its_usage_on_the_dashboard() {
         "sorted by members"
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -585,7 +580,7 @@ async fn editing_the_quota_changes_what_the_apiserver_holds() {
         Some("ok")
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -663,6 +658,6 @@ async fn self_service_gives_a_first_time_user_a_personal_namespace() {
     .expect("count");
     assert_eq!(rows, 1);
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }

@@ -241,9 +241,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let _ = Api::<Namespace>::all(self.admin.clone())
-            .delete(&self.ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
 }

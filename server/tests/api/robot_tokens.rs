@@ -20,7 +20,7 @@ use crate::helpers::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Namespace, Pod, Secret},
+    core::v1::{Pod, Secret},
 };
 use kube::{
     Api, Client,
@@ -216,9 +216,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let _ = Api::<Namespace>::all(self.admin.clone())
-            .delete(&self.ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
 }
@@ -482,8 +480,6 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
         list.contains("never expires") && list.contains("(read from the token)"),
         "{list}"
     );
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&ns, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }

@@ -158,9 +158,7 @@ async fn the_caches_hold_berths_objects_slimmed_and_nothing_of_the_rest_of_the_c
     .await;
 
     for ns in [&ours, &theirs] {
-        let _ = Api::<Namespace>::all(admin.clone())
-            .delete(ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&admin, ns).await;
     }
 }
 
@@ -256,9 +254,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     );
 
     for name in &names {
-        let _ = Api::<Namespace>::all(admin.clone())
-            .delete(name, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&admin, name).await;
     }
     app.stop().await;
 }

@@ -274,9 +274,7 @@ async fn berth_admin_cannot_loosen_pod_security_of_its_namespace() {
     );
     assert_eq!(code, 403, "{message}");
     assert!(message.contains("Pod Security"), "{message}");
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
 }
 
@@ -307,9 +305,7 @@ async fn removed_member_next_page_is_404() {
     }
     let home = erin.html("/").await;
     assert!(!home.contains(&name), "the dashboard no longer lists it");
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
 }
 
@@ -422,9 +418,7 @@ async fn pod_asking_for_hostpath_or_privileged_is_refused() {
         assert_eq!(code, 403, "{what}: {message}");
         assert!(message.contains("PodSecurity"), "{what}: {message}");
     }
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
 }
 
@@ -478,9 +472,7 @@ async fn a_berth_namespace_keeps_other_namespaces_out() {
         "a member deleting the default NetworkPolicy",
     );
     assert_eq!(code, 403, "{message}");
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
 }
 
@@ -569,9 +561,7 @@ async fn an_upgraded_namespace_is_rebound_to_berths_people() {
         })
         .await;
     }
-    let _ = Api::<Namespace>::all(cluster_admin)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster_admin, &name).await;
     app.stop().await;
 }
 

@@ -11,11 +11,8 @@ use crate::helpers::{
     cluster::{self, eventually},
     unescape, unique,
 };
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    core::v1::{Namespace, PersistentVolumeClaim},
-};
-use kube::{Api, Client, api::DeleteParams};
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::PersistentVolumeClaim};
+use kube::{Api, Client};
 use reqwest::StatusCode;
 
 const STUDENT: &str = "student@purdue.edu";
@@ -92,8 +89,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let api: Api<Namespace> = Api::all(self.admin.clone());
-        let _ = api.delete(&self.ns, &DeleteParams::background()).await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
 }

@@ -16,10 +16,7 @@ use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Node, Pod, ResourceQuota, Secret, Service},
 };
-use kube::{
-    Api, Client,
-    api::{DeleteParams, ListParams},
-};
+use kube::{Api, Client, api::ListParams};
 use reqwest::StatusCode;
 
 const STUDENT: &str = "student@purdue.edu";
@@ -118,9 +115,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(self.admin.clone())
-            .delete(&self.ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
 }

@@ -22,11 +22,11 @@ use berth::{
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Namespace, PersistentVolumeClaim, Pod, Service},
+    core::v1::{PersistentVolumeClaim, Pod, Service},
 };
 use kube::{
     Api,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{Patch, PatchParams},
 };
 use reqwest::StatusCode;
 use serde_json::json;
@@ -123,11 +123,6 @@ where
         }
     })
     .await;
-}
-
-async fn delete_namespace(name: &str) {
-    let api: Api<Namespace> = Api::all(cluster::admin().await);
-    let _ = api.delete(name, &DeleteParams::background()).await;
 }
 
 async fn audit_outcome(app: &TestApp, action: &str, ns: &str, target: &str) -> Option<String> {
@@ -237,7 +232,7 @@ async fn the_address_and_dns_name_show_once_the_load_balancer_has_an_ip() {
     let outsider = TestPerson::student(&app, "mallory@purdue.edu").await;
     assert_eq!(outsider.page(&detail).await.0, StatusCode::NOT_FOUND);
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -271,7 +266,7 @@ async fn a_quota_hit_seen_only_in_replicaset_events_is_shown_in_plain_words() {
     assert_eq!(listed.items.len(), 1, "only one pod fits the quota");
     assert!(page.contains("of 2 pods"), "{page}");
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -384,7 +379,7 @@ async fn scale_restart_and_delete_as_a_member_keep_the_volume_claim_unless_asked
     })
     .await;
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -460,7 +455,7 @@ async fn the_apiserver_refuses_scale_restart_delete_and_logs_for_a_member_only_b
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("cannot get resource \"pods/log\""), "{body}");
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -541,7 +536,7 @@ async fn what_berth_applied_is_yaml_kubectl_accepts_without_the_token() {
         "{said}"
     );
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -605,7 +600,7 @@ async fn logs_show_what_the_fake_container_wrote_and_follow_new_lines() {
     // An open follow stream would hold up Berth's graceful shutdown.
     drop(response);
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -813,7 +808,7 @@ async fn running_the_shown_kubectl_command_changes_nothing_berth_applied() {
     );
     assert_eq!(edit_fields(&edit_live), fields_before);
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -871,6 +866,6 @@ async fn a_starting_workload_offers_a_reload_and_a_stuck_rollout_is_explained() 
         "a stuck rollout does not keep reloading"
     );
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }

@@ -92,6 +92,14 @@ pub async fn steer_to_real_node(admin: &Client, ns: &str) {
         .expect("steering the namespace to the real node");
 }
 
+/// Deletes the namespace `name` (the apiserver removes what is in it), if
+/// it is there: the end of a test that made one.
+pub async fn delete_namespace(client: &Client, name: &str) {
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(name, &DeleteParams::background())
+        .await;
+}
+
 /// Polls `check` until it returns `Some`, or panics after `timeout` saying `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
