@@ -4,42 +4,25 @@
 //! with its size, use and who mounts it, a second volume asks first, and a
 //! workload's claim goes with it only when asked.
 
-mod support;
-
-use support::unique;
-
 use std::time::Duration;
 
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    core::v1::{Namespace, PersistentVolumeClaim, ResourceQuota},
-};
-use kube::{Api, Client, api::DeleteParams};
-use reqwest::StatusCode;
-use support::{
-    TestApp,
+use crate::helpers::{
+    TestApp, TestPerson,
     cluster::{self, eventually},
+    unescape, unique,
 };
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::PersistentVolumeClaim};
+use kube::{Api, Client};
+use reqwest::StatusCode;
 
 const STUDENT: &str = "student@purdue.edu";
 const WAIT: Duration = Duration::from_secs(60);
-
-/// The text a person reads: askama escapes quotes and ampersands.
-fn unescape(html: &str) -> String {
-    html.replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
 
 /// Berth in the cluster, a namespace with a storage quota, the student in it.
 struct World {
     app: TestApp,
     admin: Client,
-    student: reqwest::Client,
+    student: TestPerson,
     ns: String,
 }
 
@@ -47,47 +30,19 @@ impl World {
     async fn new(storage_quota: &str) -> Self {
         let app = TestApp::spawn_in_cluster(&[]).await;
         let ns = unique("t-storage");
-        app.sign_in_dev("prof@purdue.edu", true).await;
-        let fields: Vec<(&str, &str)> = vec![
-            ("name", &ns),
-            ("description", "storage tests"),
-            ("requests_cpu", "4"),
-            ("requests_memory", "2Gi"),
-            ("pods", "10"),
-            ("services_loadbalancers", "2"),
-            ("persistentvolumeclaims", "4"),
-            ("requests_storage", storage_quota),
-            ("default_request_cpu", "100m"),
-            ("default_request_memory", "64Mi"),
-            ("default_limit_cpu", "500m"),
-            ("default_limit_memory", "256Mi"),
-        ];
-        let created = app.submit("/admin/namespaces", &fields).await;
-        assert_eq!(
-            created.status(),
-            StatusCode::SEE_OTHER,
-            "{}",
-            created.text().await.unwrap_or_default()
-        );
-        let added = app
-            .submit(
-                &format!("/admin/namespaces/{ns}/members"),
-                &[("email", STUDENT), ("role", "member")],
-            )
-            .await;
-        assert_eq!(added.status(), StatusCode::SEE_OTHER);
-        let admin = cluster::admin().await;
-        // Quota admission refuses everything until the controller counted.
-        let quotas: Api<ResourceQuota> = Api::namespaced(admin.clone(), &ns);
-        eventually(WAIT, "the quota controller to count", || {
-            let quotas = quotas.clone();
-            async move {
-                let q = quotas.get("berth-quota").await.ok()?;
-                q.status.and_then(|s| s.used).map(|_| ())
-            }
-        })
+        let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+        prof.create_namespace(
+            &ns,
+            &[
+                ("persistentvolumeclaims", "4"),
+                ("requests_storage", storage_quota),
+            ],
+        )
         .await;
-        let student = app.browser_for(STUDENT, false).await;
+        prof.add_member(&ns, STUDENT, "member").await;
+        let admin = cluster::admin().await;
+        cluster::quota_counted(&admin, &ns).await;
+        let student = TestPerson::student(&app, STUDENT).await;
         Self {
             app,
             admin,
@@ -101,7 +56,7 @@ impl World {
     async fn deploy(&self, fields: &[(&str, &str)]) -> (StatusCode, String) {
         let path = format!("/namespaces/{}/workloads", self.ns);
         eventually(WAIT, "the deploy form to be answered", || async {
-            let response = self.app.submit_as(&self.student, &path, fields).await;
+            let response = self.student.submit(&path, fields).await;
             let status = response.status();
             let body = unescape(&response.text().await.unwrap_or_default());
             (status != StatusCode::FORBIDDEN).then_some((status, body))
@@ -110,14 +65,7 @@ impl World {
     }
 
     async fn page(&self, path: &str) -> (StatusCode, String) {
-        let response = self
-            .student
-            .get(self.app.url(path))
-            .send()
-            .await
-            .expect("GET reaches Berth");
-        let status = response.status();
-        (status, unescape(&response.text().await.unwrap_or_default()))
+        self.student.page(path).await
     }
 
     fn claims(&self) -> Api<PersistentVolumeClaim> {
@@ -141,8 +89,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let api: Api<Namespace> = Api::all(self.admin.clone());
-        let _ = api.delete(&self.ns, &DeleteParams::background()).await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
 }
@@ -350,7 +297,7 @@ async fn deleting_a_workload_keeps_its_claim_unless_the_box_is_ticked() {
         "an unticked box: {page}"
     );
 
-    let response = world.app.submit_as(&world.student, &delete, &[]).await;
+    let response = world.student.submit_form(&delete, &delete, &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     eventually(WAIT, "the Deployment to go", || async {
         world
@@ -378,8 +325,8 @@ async fn deleting_a_workload_keeps_its_claim_unless_the_box_is_ticked() {
     })
     .await;
     let response = world
-        .app
-        .submit_as(&world.student, &delete, &[("delete_volume", "on")])
+        .student
+        .submit_form(&delete, &delete, &[("delete_volume", "on")])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     eventually(WAIT, "the claim to be deleted", || async {

@@ -2,13 +2,12 @@
 //! status, latency, sign-ins, apply outcomes and cache sizes change as Berth
 //! is used, and the app's own listener does not serve them.
 //!
-//! One test in this binary: the registry is process-wide, so a second test
-//! running beside it would move the same counters.
+//! The registry is process-wide, so a Berth of another test running beside
+//! this one would move the same counters: this test's Berth runs alone
+//! (`helpers::alone`).
 
-mod support;
-
+use crate::helpers::{TestApp, TestPerson, alone, browser, post_form, unique};
 use reqwest::StatusCode;
-use support::{TestApp, unique};
 
 /// Scrapes the metrics listener; returns its text.
 async fn scrape(app: &TestApp) -> String {
@@ -40,44 +39,36 @@ fn value(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_count_requests_sign_ins_and_applies_on_their_own_listener_only() {
-    let app = TestApp::spawn_in_cluster(&["--metrics-addr", "127.0.0.1:0"]).await;
+    let app =
+        TestApp::spawn_in_cluster_alone(&["--metrics-addr", "127.0.0.1:0"], alone().await).await;
     let metrics = app.metrics_addr.expect("a metrics address");
     assert_ne!(metrics.port(), app.addr.port());
     let before = scrape(&app).await;
 
     // A namespace made by an admin; a person with a membership row but no
     // RoleBinding (a bug in Berth's check): the apiserver refuses the deploy.
-    app.sign_in_dev("prof@purdue.edu", true).await;
+    let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
     let ns = unique("t-metrics");
-    let created = app
-        .submit(
-            "/admin/namespaces",
-            &[
-                ("name", &ns),
-                ("description", "metrics test"),
-                ("requests_cpu", "1"),
-                ("requests_memory", "1Gi"),
-                ("pods", "5"),
-                ("services_loadbalancers", "0"),
-                ("persistentvolumeclaims", "0"),
-                ("requests_storage", "1Gi"),
-                ("default_request_cpu", "100m"),
-                ("default_request_memory", "64Mi"),
-                ("default_limit_cpu", "500m"),
-                ("default_limit_memory", "256Mi"),
-            ],
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    prof.create_namespace(
+        &ns,
+        &[
+            ("requests_cpu", "1"),
+            ("requests_memory", "1Gi"),
+            ("pods", "5"),
+            ("services_loadbalancers", "0"),
+            ("persistentvolumeclaims", "0"),
+            ("requests_storage", "1Gi"),
+        ],
+    )
+    .await;
     sqlx::query("INSERT INTO memberships (namespace, email, role, added_by, added_at) VALUES (?, 'eve@purdue.edu', 'member', 'test', 0)")
         .bind(&ns)
         .execute(&app.db)
         .await
         .expect("membership row");
-    let eve = app.browser_for("eve@purdue.edu", false).await;
-    let refused = app
-        .submit_as(
-            &eve,
+    let eve = TestPerson::student(&app, "eve@purdue.edu").await;
+    let refused = eve
+        .submit(
             &format!("/namespaces/{ns}/workloads"),
             &[
                 ("name", "counted"),
@@ -92,8 +83,8 @@ async fn metrics_count_requests_sign_ins_and_applies_on_their_own_listener_only(
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
     // A sign-in refused for its domain.
-    let outsider = support::browser();
-    let denied = support::post_form(
+    let outsider = browser();
+    let denied = post_form(
         &outsider,
         &app.url("/auth/dev"),
         &[("email", "mallory@elsewhere.example"), ("next", "/")],
@@ -108,14 +99,14 @@ async fn metrics_count_requests_sign_ins_and_applies_on_their_own_listener_only(
         format!("/namespaces/{ns}/workloads"),
         "/namespaces/t-metrics-nowhere/workloads".to_owned(),
     ] {
-        let response = app.get(&path).await;
+        let response = prof.get(&path).await;
         assert!(response.status().is_success() || response.status().is_client_error());
     }
-    let own = app.get(&format!("/namespaces/{ns}/workloads")).await;
+    let own = prof.get(&format!("/namespaces/{ns}/workloads")).await;
     assert_eq!(own.status(), StatusCode::OK);
 
     // The app's listener does not serve metrics: it is an unknown page there.
-    let on_app = app.get("/metrics").await;
+    let on_app = prof.get("/metrics").await;
     assert_eq!(on_app.status(), StatusCode::NOT_FOUND);
     let on_app = on_app.text().await.expect("body");
     assert!(!on_app.contains("berth_http_requests_total"), "{on_app}");

@@ -3,28 +3,21 @@
 //! (Berth runs as its least-privilege ServiceAccount), with the quota checked
 //! before anything is sent.
 
-mod registries_support;
-mod support;
-
-use support::unique;
-
 use std::time::Duration;
 
+use crate::helpers::registries::{BasicRegistry, registry_args};
+use crate::helpers::{
+    TestApp, TestPerson,
+    browser::Browser,
+    cluster::{self, eventually},
+    location, unique,
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Node, Pod, ResourceQuota, Secret, Service},
 };
-use kube::{
-    Api, Client,
-    api::{DeleteParams, ListParams},
-};
-use registries_support::BasicRegistry;
+use kube::{Api, Client, api::ListParams};
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    cluster::{self, eventually},
-    location,
-};
 
 const STUDENT: &str = "student@purdue.edu";
 const WAIT: Duration = Duration::from_secs(60);
@@ -34,7 +27,7 @@ const WAIT: Duration = Duration::from_secs(60);
 struct World {
     app: TestApp,
     admin: Client,
-    student: reqwest::Client,
+    student: TestPerson,
     ns: String,
     registry: BasicRegistry,
 }
@@ -47,48 +40,17 @@ impl World {
     /// A namespace whose admin form has `quota` instead of the defaults below.
     async fn with_quota(quota: &[(&str, &str)]) -> Self {
         let registry = BasicRegistry::from_env();
-        let args: Vec<String> = registry
-            .berth_args()
-            .into_iter()
-            .filter(|a| a != "--dev-login")
-            .collect();
+        let args = registry_args(&registry.host);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let app = TestApp::spawn_in_cluster(&args).await;
         let ns = unique("t-deploy");
-        app.sign_in_dev("prof@purdue.edu", true).await;
-        let mut fields: Vec<(&str, &str)> = vec![
-            ("name", &ns),
-            ("description", "deploy tests"),
-            ("requests_cpu", "4"),
-            ("requests_memory", "2Gi"),
-            ("pods", "10"),
-            ("services_loadbalancers", "2"),
-            ("persistentvolumeclaims", "2"),
-            ("requests_storage", "20Gi"),
-            ("default_request_cpu", "100m"),
-            ("default_request_memory", "64Mi"),
-            ("default_limit_cpu", "500m"),
-            ("default_limit_memory", "256Mi"),
-        ];
-        for (key, value) in quota {
-            fields.retain(|(k, _)| k != key);
-            fields.push((key, value));
-        }
-        let created = app.submit("/admin/namespaces", &fields).await;
-        assert_eq!(
-            created.status(),
-            StatusCode::SEE_OTHER,
-            "{}",
-            created.text().await.unwrap_or_default()
-        );
-        let added = app
-            .submit(
-                &format!("/admin/namespaces/{ns}/members"),
-                &[("email", STUDENT), ("role", "member")],
-            )
-            .await;
-        assert_eq!(added.status(), StatusCode::SEE_OTHER);
-        let student = app.browser_for(STUDENT, false).await;
+        let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+        let mut settings = vec![("requests_storage", "20Gi")];
+        settings.retain(|(k, _)| !quota.iter().any(|(key, _)| key == k));
+        settings.extend_from_slice(quota);
+        prof.create_namespace(&ns, &settings).await;
+        prof.add_member(&ns, STUDENT, "member").await;
+        let student = TestPerson::student(&app, STUDENT).await;
         Self {
             app,
             admin: cluster::admin().await,
@@ -102,9 +64,8 @@ impl World {
     /// the student; returns the image's id.
     async fn register_demo_image(&self) -> String {
         let saved = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &format!("/namespaces/{}/registry", self.ns),
                 &[
                     ("host", &self.registry.host),
@@ -121,9 +82,8 @@ impl World {
                 .await
                 .expect("credential row");
         let registered = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &format!("/namespaces/{}/images", self.ns),
                 &[
                     ("reference", &self.registry.image),
@@ -144,7 +104,7 @@ impl World {
     }
 
     async fn deploy(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.app.submit_as(&self.student, path, form).await
+        self.student.submit(path, form).await
     }
 
     async fn deployment(&self, name: &str) -> Option<Deployment> {
@@ -155,9 +115,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let _ = Api::<k8s_openapi::api::core::v1::Namespace>::all(self.admin.clone())
-            .delete(&self.ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
 }
@@ -190,12 +148,10 @@ async fn the_add_two_preset_on_campus_creates_what_the_form_said_and_runs() {
 
     let form = world
         .student
-        .get(world.app.url(&format!(
+        .get(&format!(
             "/namespaces/{ns}/workloads/new?preset=add-two&image={image_id}"
-        )))
-        .send()
-        .await
-        .expect("deploy form");
+        ))
+        .await;
     assert_eq!(form.status(), StatusCode::OK);
     let html = form.text().await.expect("body");
     assert!(html.contains("value=\"5000\""), "the preset fills the port");
@@ -355,15 +311,7 @@ async fn the_add_two_preset_on_campus_creates_what_the_form_said_and_runs() {
     );
 
     // The edit form is prefilled from the cluster, and a change is applied.
-    let edit_html = world
-        .student
-        .get(world.app.url(&edit))
-        .send()
-        .await
-        .expect("edit form")
-        .text()
-        .await
-        .expect("body");
+    let edit_html = world.student.html(&edit).await;
     assert!(edit_html.contains("value=\"add-two\""), "prefilled");
     assert!(edit_html.contains("value=\"128Mi\""), "prefilled limits");
     let mut scaled = add_two(&image_id, "campus");
@@ -532,11 +480,9 @@ async fn a_submit_berth_lets_through_is_still_refused_by_the_apiserver_without_a
         .execute(&world.app.db)
         .await
         .expect("membership row");
-    let eve = world.app.browser_for("eve@purdue.edu", false).await;
-    let response = world
-        .app
-        .submit_as(
-            &eve,
+    let eve = TestPerson::student(&world.app, "eve@purdue.edu").await;
+    let response = eve
+        .submit(
             &format!("/namespaces/{ns}/workloads"),
             &[
                 ("name", "sneaky"),
@@ -568,13 +514,8 @@ async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
     let world = World::new("2Gi").await;
     let image_id = world.register_demo_image().await;
     let ns = world.ns.clone();
-    let browser = support::browser::Browser::start().await;
-    browser.goto(&world.app.url("/auth/login")).await;
-    browser.fill("#email", STUDENT).await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&world.app.url("/")).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&world.app.base, STUDENT, false).await;
 
     browser
         .goto(&world.app.url(&format!(
@@ -614,10 +555,10 @@ async fn a_student_deploys_add_two_from_the_form_in_a_real_browser() {
 /// The edit page's text, once Berth's quota cache shows `needle`.
 async fn edit_page_showing(world: &World, name: &str, needle: &str) -> String {
     let url = world
-        .app
+        .student
         .url(&format!("/namespaces/{}/workloads/{name}/edit", world.ns));
     eventually(WAIT, &format!("the edit page to show {needle:?}"), || {
-        let request = world.student.get(&url);
+        let request = world.student.client.get(&url);
         async move {
             let html = request.send().await.ok()?.text().await.ok()?;
             html.contains(needle).then_some(html)

@@ -5,27 +5,11 @@
 //! buttons) are checked too. A failure prints each violation with the
 //! elements it found.
 
-mod registries_support;
-mod support;
-
-use registries_support::BasicRegistry;
+use crate::helpers::registries::{BasicRegistry, registry_args};
+use crate::helpers::{TestApp, TestPerson, browser::Browser, cluster, location, unique};
 use reqwest::StatusCode;
-use support::{TestApp, browser::Browser, location};
 
 const ADMIN: &str = "prof@purdue.edu";
-
-/// Signs the browser in through the dev sign-in form.
-async fn sign_in(browser: &Browser, app: &TestApp, admin: bool) {
-    browser.goto(&app.url("/auth/login")).await;
-    browser.fill("#email", ADMIN).await;
-    if admin {
-        browser.click("input[name=admin]").await;
-    }
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&app.url("/")).await;
-}
 
 /// Opens each path and runs axe over it; fails with every violation of
 /// every page at once.
@@ -62,7 +46,7 @@ async fn pages_without_a_cluster_pass_axe_and_the_first_tab_reaches_the_skip_lin
     let app = TestApp::spawn().await;
     let browser = Browser::start_with_javascript().await;
     check_pages(&browser, &app, &["/auth/login".to_owned()]).await;
-    sign_in(&browser, &app, true).await;
+    browser.sign_in(&app.base, ADMIN, true).await;
 
     // Keyboard only: the first Tab lands on the skip link, which shows, with
     // a visible focus ring, and leads to the main content.
@@ -96,55 +80,15 @@ async fn pages_without_a_cluster_pass_axe_and_the_first_tab_reaches_the_skip_lin
 #[tokio::test]
 async fn every_page_of_a_namespace_has_no_axe_violations() {
     let registry = BasicRegistry::from_env();
-    let args: Vec<String> = registry
-        .berth_args()
-        .into_iter()
-        .filter(|a| a != "--dev-login")
-        .collect();
+    let args = registry_args(&registry.host);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = TestApp::spawn_in_cluster(&args).await;
-    let ns = format!("t-a11y-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    app.sign_in_dev(ADMIN, true).await;
-    let created = app
-        .submit(
-            "/admin/namespaces",
-            &[
-                ("name", &ns),
-                ("description", "accessibility test"),
-                ("requests_cpu", "4"),
-                ("requests_memory", "2Gi"),
-                ("pods", "10"),
-                ("services_loadbalancers", "2"),
-                ("persistentvolumeclaims", "2"),
-                ("requests_storage", "10Gi"),
-                ("default_request_cpu", "100m"),
-                ("default_request_memory", "64Mi"),
-                ("default_limit_cpu", "500m"),
-                ("default_limit_memory", "256Mi"),
-            ],
-        )
-        .await;
-    assert_eq!(
-        created.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        created.text().await.unwrap_or_default()
-    );
-    let added = app
-        .submit(
-            &format!("/admin/namespaces/{ns}/members"),
-            &[("email", ADMIN), ("role", "owner")],
-        )
-        .await;
-    assert_eq!(added.status(), StatusCode::SEE_OTHER);
-    let added = app
-        .submit(
-            &format!("/admin/namespaces/{ns}/members"),
-            &[("email", "student@purdue.edu"), ("role", "member")],
-        )
-        .await;
-    assert_eq!(added.status(), StatusCode::SEE_OTHER);
-    let saved = app
+    let ns = unique("t-a11y");
+    let admin = TestPerson::admin(&app, ADMIN).await;
+    admin.create_namespace(&ns, &[]).await;
+    admin.add_member(&ns, ADMIN, "owner").await;
+    admin.add_member(&ns, "student@purdue.edu", "member").await;
+    let saved = admin
         .submit(
             &format!("/namespaces/{ns}/registry"),
             &[
@@ -168,7 +112,7 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
         .execute(&app.db)
         .await
         .expect("an expiry within the warning days");
-    let registered = app
+    let registered = admin
         .submit(
             &format!("/namespaces/{ns}/images"),
             &[
@@ -179,7 +123,7 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
         .await;
     assert_eq!(registered.status(), StatusCode::SEE_OTHER);
     let image = location(&registered);
-    let deployed = app
+    let deployed = admin
         .submit(
             &format!("/namespaces/{ns}/workloads"),
             &[
@@ -205,7 +149,7 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
     );
 
     let browser = Browser::start_with_javascript().await;
-    sign_in(&browser, &app, true).await;
+    browser.sign_in(&app.base, ADMIN, true).await;
     let paths: Vec<String> = [
         "/".to_owned(),
         "/admin/namespaces".to_owned(),
@@ -267,9 +211,6 @@ async fn every_page_of_a_namespace_has_no_axe_violations() {
     );
 
     browser.quit().await;
-    let admin = support::cluster::admin().await;
-    let _ = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(admin)
-        .delete(&ns, &Default::default())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }

@@ -3,10 +3,13 @@
 //! own or through impersonation, and what an impersonated admin can reach.
 //! Every assertion is on what the apiserver answered.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, TestPerson, berth_sa,
+    cluster::{self, TestNamespace, eventually},
+    unique,
+};
 use berth::kube::{Identity, Kube};
 use k8s_openapi::api::{
     authentication::v1::TokenRequest,
@@ -20,11 +23,6 @@ use kube::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp, berth_sa,
-    cluster::{self, TestNamespace, eventually},
-    location,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "root@purdue.edu";
@@ -224,51 +222,35 @@ async fn berth_admin_cannot_bind_itself_outside_berths_namespaces() {
     unmanaged.delete().await;
 }
 
-/// A namespace made through the admin page, as an admin would.
-async fn berth_namespace(app: &TestApp) -> String {
-    let name = format!("t-sec-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    app.sign_in_dev(ADMIN, true).await;
-    create_through_page(app, &name).await;
-    name
-}
+/// The admin form's settings for these tests' namespaces.
+const SETTINGS: [(&str, &str); 13] = [
+    ("description", "security test"),
+    ("requests_cpu", "2"),
+    ("limits_cpu", "2"),
+    ("requests_memory", "2Gi"),
+    ("limits_memory", "2Gi"),
+    ("pods", "5"),
+    ("services_loadbalancers", "1"),
+    ("persistentvolumeclaims", "1"),
+    ("requests_storage", "1Gi"),
+    ("default_request_cpu", "100m"),
+    ("default_request_memory", "128Mi"),
+    ("default_limit_cpu", "200m"),
+    ("default_limit_memory", "256Mi"),
+];
 
-async fn create_through_page(app: &TestApp, name: &str) {
-    let response = app
-        .submit(
-            "/admin/namespaces",
-            &[
-                ("name", name),
-                ("description", "security test"),
-                ("requests_cpu", "2"),
-                ("limits_cpu", "2"),
-                ("requests_memory", "2Gi"),
-                ("limits_memory", "2Gi"),
-                ("pods", "5"),
-                ("services_loadbalancers", "1"),
-                ("persistentvolumeclaims", "1"),
-                ("requests_storage", "1Gi"),
-                ("default_request_cpu", "100m"),
-                ("default_request_memory", "128Mi"),
-                ("default_limit_cpu", "200m"),
-                ("default_limit_memory", "256Mi"),
-            ],
-        )
-        .await;
-    let status = response.status();
-    let to = location(&response);
-    assert_eq!(
-        status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-    assert_eq!(to, format!("/admin/namespaces/{name}"));
+/// An admin, and a namespace they made through the admin page.
+async fn berth_namespace(app: &TestApp) -> (TestPerson, String) {
+    let name = unique("t-sec");
+    let admin = TestPerson::admin(app, ADMIN).await;
+    admin.create_namespace(&name, &SETTINGS).await;
+    (admin, name)
 }
 
 #[tokio::test]
 async fn berth_admin_cannot_loosen_pod_security_of_its_namespace() {
     let app = TestApp::spawn_in_cluster(&[]).await;
-    let name = berth_namespace(&app).await;
+    let (_person, name) = berth_namespace(&app).await;
     let admin = as_berth_admin().await;
     // The admin does hold rights here (the namespace is Berth's)…
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), &name);
@@ -292,37 +274,20 @@ async fn berth_admin_cannot_loosen_pod_security_of_its_namespace() {
     );
     assert_eq!(code, 403, "{message}");
     assert!(message.contains("Pod Security"), "{message}");
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
-}
-
-async fn add_member(app: &TestApp, namespace: &str, email: &str) {
-    let response = app
-        .submit(
-            &format!("/admin/namespaces/{namespace}/members"),
-            &[("email", email), ("role", "member")],
-        )
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
 }
 
 #[tokio::test]
 async fn removed_member_next_page_is_404() {
     let app = TestApp::spawn_in_cluster(&[]).await;
-    let name = berth_namespace(&app).await;
-    add_member(&app, &name, "erin@purdue.edu").await;
-    let erin = app.browser_for("erin@purdue.edu", false).await;
+    let (admin, name) = berth_namespace(&app).await;
+    admin.add_member(&name, "erin@purdue.edu", "member").await;
+    let erin = TestPerson::student(&app, "erin@purdue.edu").await;
     let page = format!("/namespaces/{name}/workloads");
-    let before = erin.get(app.url(&page)).send().await.expect("GET");
+    let before = erin.get(&page).await;
     assert_eq!(before.status(), StatusCode::OK);
-    let response = app
+    let response = admin
         .submit(
             &format!("/admin/namespaces/{name}/members/remove"),
             &[("email", "erin@purdue.edu")],
@@ -335,29 +300,20 @@ async fn removed_member_next_page_is_404() {
         format!("/namespaces/{name}/registry"),
         format!("/namespaces/{name}/images"),
     ] {
-        let after = erin.get(app.url(&path)).send().await.expect("GET");
+        let after = erin.get(&path).await;
         assert_eq!(after.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let home = erin
-        .get(app.url("/"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("body");
+    let home = erin.html("/").await;
     assert!(!home.contains(&name), "the dashboard no longer lists it");
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn recreated_namespace_shows_no_old_credential() {
     let app = TestApp::spawn_in_cluster(&[]).await;
-    let name = berth_namespace(&app).await;
-    add_member(&app, &name, "frank@purdue.edu").await;
+    let (admin, name) = berth_namespace(&app).await;
+    admin.add_member(&name, "frank@purdue.edu", "member").await;
     // A credential saved in the first namespace of that name.
     sqlx::query(
         "INSERT INTO registry_credentials
@@ -370,7 +326,7 @@ async fn recreated_namespace_shows_no_old_credential() {
     .execute(&app.db)
     .await
     .expect("a credential row");
-    let response = app
+    let response = admin
         .submit(
             &format!("/admin/namespaces/{name}/delete"),
             &[("confirm", name.as_str())],
@@ -390,20 +346,10 @@ async fn recreated_namespace_shows_no_old_credential() {
     })
     .await;
     // The same name again.
-    create_through_page(&app, &name).await;
-    let credentials = app
-        .get(&format!("/namespaces/{name}/registry"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    admin.create_namespace(&name, &SETTINGS).await;
+    let credentials = admin.html(&format!("/namespaces/{name}/registry")).await;
     assert!(!credentials.contains("robot$old+ci"), "{credentials}");
-    let members = app
-        .get(&format!("/admin/namespaces/{name}"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let members = admin.html(&format!("/admin/namespaces/{name}")).await;
     assert!(!members.contains("frank@purdue.edu"), "{members}");
     let rows: i64 = sqlx::query_scalar(
         "SELECT (SELECT COUNT(*) FROM registry_credentials WHERE namespace = ?1)
@@ -421,8 +367,8 @@ async fn recreated_namespace_shows_no_old_credential() {
 #[tokio::test]
 async fn pod_asking_for_hostpath_or_privileged_is_refused() {
     let app = TestApp::spawn_in_cluster(&[]).await;
-    let name = berth_namespace(&app).await;
-    add_member(&app, &name, "gina@purdue.edu").await;
+    let (admin, name) = berth_namespace(&app).await;
+    admin.add_member(&name, "gina@purdue.edu", "member").await;
     let kube: Kube = berth_sa::berth_kube().await;
     let gina = kube
         .client_for(&Identity::new("gina@purdue.edu", false))
@@ -472,16 +418,14 @@ async fn pod_asking_for_hostpath_or_privileged_is_refused() {
         assert_eq!(code, 403, "{what}: {message}");
         assert!(message.contains("PodSecurity"), "{what}: {message}");
     }
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_berth_namespace_keeps_other_namespaces_out() {
     let app = TestApp::spawn_in_cluster(&[]).await;
-    let name = berth_namespace(&app).await;
+    let (admin, name) = berth_namespace(&app).await;
     let policies: Api<k8s_openapi::api::networking::v1::NetworkPolicy> =
         Api::namespaced(cluster::admin().await, &name);
     let default = policies
@@ -517,7 +461,7 @@ async fn a_berth_namespace_keeps_other_namespaces_out() {
     );
     // A member cannot lift the fence.
     let kube: Kube = berth_sa::berth_kube().await;
-    add_member(&app, &name, "hal@purdue.edu").await;
+    admin.add_member(&name, "hal@purdue.edu", "member").await;
     let hal = kube
         .client_for(&Identity::new("hal@purdue.edu", false))
         .expect("client");
@@ -528,16 +472,14 @@ async fn a_berth_namespace_keeps_other_namespaces_out() {
         "a member deleting the default NetworkPolicy",
     );
     assert_eq!(code, 403, "{message}");
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &name).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn an_upgraded_namespace_is_rebound_to_berths_people() {
     let cluster_admin = cluster::admin().await;
-    let name = format!("t-old-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = unique("t-old");
     // A namespace Berth made before: labelled, with a binding for the old
     // `berth:<email>` user and no admins' binding.
     let namespace: Namespace = serde_json::from_value(json!({
@@ -619,9 +561,7 @@ async fn an_upgraded_namespace_is_rebound_to_berths_people() {
         })
         .await;
     }
-    let _ = Api::<Namespace>::all(cluster_admin)
-        .delete(&name, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster_admin, &name).await;
     app.stop().await;
 }
 
@@ -646,8 +586,8 @@ fn token_request() -> TokenRequest {
 #[tokio::test]
 async fn a_person_can_mint_a_token_only_for_their_own_account() {
     let kube: Kube = berth_sa::berth_kube().await;
-    let alice = Identity::new(&format!("{}@purdue.edu", support::unique("alice")), false);
-    let bob = Identity::new(&format!("{}@purdue.edu", support::unique("bob")), false);
+    let alice = Identity::new(&format!("{}@purdue.edu", unique("alice")), false);
+    let bob = Identity::new(&format!("{}@purdue.edu", unique("bob")), false);
     let as_alice = kube.client_for(&alice).expect("client");
     let people: Api<ServiceAccount> = Api::namespaced(as_alice.clone(), "berth-people");
 
@@ -723,7 +663,7 @@ async fn a_person_can_mint_a_token_only_for_their_own_account() {
         Api::<ServiceAccount>::namespaced(berth_token_as(None, &[]).await, "berth-people")
             .create(
                 &PostParams::default(),
-                &berth::kubeconfig::ops::account(&support::unique("p-x")),
+                &berth::kubeconfig::ops::account(&unique("p-x")),
             )
             .await,
         "Berth itself making an account",

@@ -76,7 +76,7 @@ impl Browser {
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--window-size=1200,900",
-                    // Berth listens on 127.0.0.1 only; see `support::loopback_v4`.
+                    // Berth listens on 127.0.0.1 only; see `helpers::loopback_v4`.
                     "--host-resolver-rules=MAP localhost 127.0.0.1",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
@@ -129,6 +129,20 @@ impl Browser {
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
             .await;
+    }
+
+    /// Signs in through the dev sign-in form of the Berth at `base` (its
+    /// `http://…` root, no trailing slash), as an admin if `admin`, and waits
+    /// for the dashboard.
+    pub async fn sign_in(&self, base: &str, email: &str, admin: bool) {
+        self.goto(&format!("{base}/auth/login")).await;
+        self.fill("#email", email).await;
+        if admin {
+            self.click("input[name=admin]").await;
+        }
+        self.click("form[action='/auth/dev'] button[type=submit]")
+            .await;
+        self.wait_for_url(&format!("{base}/")).await;
     }
 
     /// The URL the browser is on.
@@ -385,7 +399,10 @@ fn axe_source() -> String {
     static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SOURCE
         .get_or_init(|| {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/install-axe.sh");
+            let script = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/api/helpers/install-axe.sh"
+            );
             let output = std::process::Command::new("bash")
                 .arg(script)
                 .output()

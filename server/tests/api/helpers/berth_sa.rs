@@ -36,7 +36,7 @@ fn kubectl(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-/// Applies `deploy/rbac` (once per test binary) and writes a kubeconfig with
+/// Applies `deploy/rbac` (once per run of the tests) and writes a kubeconfig with
 /// a fresh token for ServiceAccount `berth-system/berth`; returns its path.
 pub fn kubeconfig() -> &'static Path {
     static CONFIG: OnceLock<(TempDir, PathBuf)> = OnceLock::new();
@@ -46,7 +46,7 @@ pub fn kubeconfig() -> &'static Path {
             "KUBECONFIG is not set: run the cluster tests under testenv/run (see README)"
         );
         let rbac = repo_root().join("deploy/rbac");
-        // Server-side apply with force: idempotent when several test binaries
+        // Server-side apply with force: idempotent when the in-cluster test
         // (or a previous run on a kept cluster) applied it before.
         kubectl(&[
             "apply",
@@ -190,15 +190,30 @@ impl TestApp {
     /// Berth with the dev sign-in, running as its ServiceAccount in the test
     /// cluster; returns once `/readyz` says its caches are synced.
     pub async fn spawn_in_cluster(extra: &[&str]) -> Self {
-        let path = kubeconfig().to_string_lossy().into_owned();
-        let mut args = vec!["--dev-login", "--kubeconfig", &path];
-        args.extend_from_slice(extra);
-        let app = Self::spawn_with(&args).await;
+        Self::spawn_with(&in_cluster_args(extra))
+            .await
+            .until_ready()
+            .await
+    }
+
+    /// Like [`TestApp::spawn_in_cluster`], with no other Berth running in
+    /// the process while this one does (see [`super::alone`]).
+    pub async fn spawn_in_cluster_alone(
+        extra: &[&str],
+        alone: tokio::sync::OwnedRwLockWriteGuard<()>,
+    ) -> Self {
+        Self::spawn_alone(&in_cluster_args(extra), alone)
+            .await
+            .until_ready()
+            .await
+    }
+
+    async fn until_ready(self) -> Self {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let response = app.get("/readyz").await;
+            let response = self.get("/readyz").await;
             if response.status() == StatusCode::OK {
-                break;
+                return self;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -207,6 +222,18 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        app
     }
+}
+
+/// `berth serve` arguments for Berth as its ServiceAccount, plus `extra`.
+fn in_cluster_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--dev-login", "--kubeconfig", kubeconfig_arg()];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// [`kubeconfig`] as an argument.
+fn kubeconfig_arg() -> &'static str {
+    static ARG: OnceLock<String> = OnceLock::new();
+    ARG.get_or_init(|| kubeconfig().to_string_lossy().into_owned())
 }

@@ -3,57 +3,24 @@
 //! memberships allow and nothing else. Every assertion is on what the
 //! apiserver, kubectl or Berth's page actually answered.
 
-mod support;
-
 use std::{path::Path, process::Command, time::Duration};
 
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use kube::{Api, api::DeleteParams};
-use reqwest::StatusCode;
-use support::{
-    TestApp, browser::Browser, cluster, csrf_from_html, post_form, testenv_var as env, unique,
+use crate::helpers::{
+    SMALL_NAMESPACE, TestApp, TestPerson, browser::Browser, cluster, csrf_from_html,
+    testenv_var as env, unique,
 };
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+use reqwest::StatusCode;
 
 const STUDENT: &str = "student@purdue.edu";
 const OUTSIDER: &str = "outsider@purdue.edu";
 
-/// An admin makes `name` through the admin form.
-async fn make_namespace(app: &TestApp, name: &str) {
-    let created = app
-        .submit(
-            "/admin/namespaces",
-            &[
-                ("name", name),
-                ("description", "kubeconfig tests"),
-                ("requests_cpu", "1"),
-                ("requests_memory", "1Gi"),
-                ("pods", "5"),
-                ("services_loadbalancers", "1"),
-                ("persistentvolumeclaims", "1"),
-                ("requests_storage", "1Gi"),
-                ("default_request_cpu", "50m"),
-                ("default_request_memory", "32Mi"),
-                ("default_limit_cpu", "500m"),
-                ("default_limit_memory", "128Mi"),
-            ],
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::SEE_OTHER, "creating {name}");
-}
-
-async fn add_member(app: &TestApp, ns: &str, email: &str) {
-    let added = app
-        .submit(
-            &format!("/admin/namespaces/{ns}/members"),
-            &[("email", email), ("role", "member")],
-        )
-        .await;
-    assert_eq!(added.status(), StatusCode::SEE_OTHER, "adding {email}");
-}
-
 /// Two namespaces; the student is a member of the first only.
 struct World {
     app: TestApp,
+    /// The admin who made them.
+    prof: TestPerson,
     mine: String,
     other: String,
     dir: tempfile::TempDir,
@@ -62,33 +29,32 @@ struct World {
 impl World {
     async fn new(extra: &[&str]) -> Self {
         let app = TestApp::spawn_in_cluster(extra).await;
-        app.sign_in_dev("prof@purdue.edu", true).await;
+        let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
         let mine = unique("t-kcfg");
         let other = unique("t-kcfg-other");
-        make_namespace(&app, &mine).await;
-        make_namespace(&app, &other).await;
-        add_member(&app, &mine, STUDENT).await;
+        prof.create_namespace(&mine, &SMALL_NAMESPACE).await;
+        prof.create_namespace(&other, &SMALL_NAMESPACE).await;
+        prof.add_member(&mine, STUDENT, "member").await;
         Self {
             app,
+            prof,
             mine,
             other,
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
-    /// Downloads a kubeconfig for `ns` as `client`: the response.
-    async fn download(&self, client: &reqwest::Client, ns: &str) -> reqwest::Response {
-        self.app
-            .submit_as(client, &format!("/namespaces/{ns}/kubeconfig"), &[])
+    /// Downloads a kubeconfig for `ns` as `person`: the response.
+    async fn download(&self, person: &TestPerson, ns: &str) -> reqwest::Response {
+        person
+            .submit(&format!("/namespaces/{ns}/kubeconfig"), &[])
             .await
     }
 
     async fn finish(self) {
         let admin = cluster::admin().await;
         for ns in [&self.mine, &self.other] {
-            let _ = Api::<Namespace>::all(admin.clone())
-                .delete(ns, &DeleteParams::background())
-                .await;
+            cluster::delete_namespace(&admin, ns).await;
         }
         self.app.stop().await;
     }
@@ -115,17 +81,10 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
 #[tokio::test]
 async fn a_members_kubeconfig_works_with_the_real_kubectl_in_their_namespace_only() {
     let world = World::new(&[]).await;
-    let student = world.app.browser_for(STUDENT, false).await;
+    let student = TestPerson::student(&world.app, STUDENT).await;
 
     // The dashboard offers it and says how long it works.
-    let home = student
-        .get(world.app.url("/"))
-        .send()
-        .await
-        .expect("home")
-        .text()
-        .await
-        .expect("body");
+    let home = student.html("/").await;
     assert!(
         home.contains(&format!("action=\"/namespaces/{}/kubeconfig\"", world.mine)),
         "{home}"
@@ -136,7 +95,9 @@ async fn a_members_kubeconfig_works_with_the_real_kubectl_in_their_namespace_onl
     );
 
     let before = time::OffsetDateTime::now_utc().unix_timestamp();
-    let response = world.download(&student, &world.mine).await;
+    // Pressed on the dashboard: its form, with the token it carries.
+    let download = format!("/namespaces/{}/kubeconfig", world.mine);
+    let response = student.submit_form("/", &download, &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     let header = |name: &str| {
         response
@@ -265,7 +226,7 @@ async fn a_members_kubeconfig_works_with_the_real_kubectl_in_their_namespace_onl
 
     // Removed from the namespace, the same file can do nothing there.
     let removed = world
-        .app
+        .prof
         .submit(
             &format!("/admin/namespaces/{}/members/remove", world.mine),
             &[("email", STUDENT)],
@@ -311,15 +272,8 @@ async fn a_shorter_validity_and_a_public_address_are_written_into_the_file() {
         "https://k8s.campus.example:6443",
     ])
     .await;
-    let student = world.app.browser_for(STUDENT, false).await;
-    let home = student
-        .get(world.app.url("/"))
-        .send()
-        .await
-        .expect("home")
-        .text()
-        .await
-        .expect("body");
+    let student = TestPerson::student(&world.app, STUDENT).await;
+    let home = student.html("/").await;
     assert!(
         home.contains("expires 1 hour after you download it"),
         "{home}"
@@ -356,7 +310,7 @@ async fn a_non_member_a_signed_out_visitor_and_a_forged_form_get_no_kubeconfig()
     let accounts: Api<ServiceAccount> = Api::namespaced(admin, "berth-people");
 
     // Signed in, but not a member: not found, and no account was made.
-    let outsider = world.app.browser_for(OUTSIDER, false).await;
+    let outsider = TestPerson::student(&world.app, OUTSIDER).await;
     let response = world.download(&outsider, &world.mine).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(
@@ -377,10 +331,7 @@ async fn a_non_member_a_signed_out_visitor_and_a_forged_form_get_no_kubeconfig()
     );
 
     // An admin who is not a member: the file would carry no rights there.
-    let response = world
-        .app
-        .submit(&format!("/namespaces/{}/kubeconfig", world.other), &[])
-        .await;
+    let response = world.download(&world.prof, &world.other).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(
         response
@@ -391,36 +342,16 @@ async fn a_non_member_a_signed_out_visitor_and_a_forged_form_get_no_kubeconfig()
     );
 
     // Signed out, and a member's form without the CSRF token.
-    let anonymous = support::browser();
-    let response = post_form(
-        &anonymous,
-        &world
-            .app
-            .url(&format!("/namespaces/{}/kubeconfig", world.mine)),
-        &[],
-    )
-    .await;
+    let download = format!("/namespaces/{}/kubeconfig", world.mine);
+    let response = world.app.post_form(&download, &[]).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let student = world.app.browser_for(STUDENT, false).await;
-    let response = post_form(
-        &student,
-        &world
-            .app
-            .url(&format!("/namespaces/{}/kubeconfig", world.mine)),
-        &[("csrf_token", "forged")],
-    )
-    .await;
+    let student = TestPerson::student(&world.app, STUDENT).await;
+    let response = student
+        .post_form(&download, &[("csrf_token", "forged")])
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     // A GET mints nothing.
-    let response = student
-        .get(
-            world
-                .app
-                .url(&format!("/namespaces/{}/kubeconfig", world.mine)),
-        )
-        .send()
-        .await
-        .expect("GET");
+    let response = student.get(&download).await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     let refused: i64 = sqlx::query_scalar(
@@ -444,12 +375,7 @@ async fn a_non_member_a_signed_out_visitor_and_a_forged_form_get_no_kubeconfig()
 async fn in_chromium_the_namespace_page_has_the_button_and_says_when_the_file_expires() {
     let world = World::new(&[]).await;
     let browser = Browser::start().await;
-    browser.goto(&world.app.url("/auth/login")).await;
-    browser.fill("#email", STUDENT).await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&world.app.url("/")).await;
+    browser.sign_in(&world.app.base, STUDENT, false).await;
     let page = world
         .app
         .url(&format!("/namespaces/{}/workloads", world.mine));

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use kube::{
     Api, Client, Config,
-    api::{DeleteParams, ObjectMeta, PostParams},
+    api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams},
     config::KubeConfigOptions,
 };
 
@@ -45,10 +45,7 @@ pub struct TestNamespace {
 impl TestNamespace {
     /// Creates `<prefix>-<random>`.
     pub async fn create(client: &Client, prefix: &str) -> Self {
-        let name = format!(
-            "{prefix}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
+        let name = super::unique(prefix);
         let api: Api<Namespace> = Api::all(client.clone());
         let namespace = Namespace {
             metadata: ObjectMeta {
@@ -76,6 +73,33 @@ impl TestNamespace {
     }
 }
 
+/// The test world's way of sending a namespace's Pods to the real node: the
+/// PodNodeSelector and PodTolerationRestriction annotations testenv exports.
+/// Berth itself knows nothing of it.
+pub async fn steer_to_real_node(admin: &Client, ns: &str) {
+    let mut annotations = serde_json::Map::new();
+    for pair in super::testenv_var("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
+        let (key, value) = pair.split_once('=').expect("key=value");
+        annotations.insert(key.into(), value.into());
+    }
+    Api::<Namespace>::all(admin.clone())
+        .patch(
+            ns,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
+        )
+        .await
+        .expect("steering the namespace to the real node");
+}
+
+/// Deletes the namespace `name` (the apiserver removes what is in it), if
+/// it is there: the end of a test that made one.
+pub async fn delete_namespace(client: &Client, name: &str) {
+    let _ = Api::<Namespace>::all(client.clone())
+        .delete(name, &DeleteParams::background())
+        .await;
+}
+
 /// Polls `check` until it returns `Some`, or panics after `timeout` saying `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
@@ -92,6 +116,24 @@ where
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until the quota controller has counted what `namespace` uses
+/// against Berth's quota: quota admission refuses everything until then.
+pub async fn quota_counted(client: &Client, namespace: &str) {
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
+    eventually(
+        Duration::from_secs(60),
+        "the quota controller to count",
+        || {
+            let quotas = quotas.clone();
+            async move {
+                let q = quotas.get("berth-quota").await.ok()?;
+                q.status.and_then(|s| s.used).map(|_| ())
+            }
+        },
+    )
+    .await;
 }
 
 /// Waits until the apiserver's quota admission refuses `pod` (checked with dry

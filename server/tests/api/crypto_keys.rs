@@ -3,18 +3,15 @@
 //! clear message before anything changes. No registry needed: credentials
 //! are saved with "save anyway" against a listed port where nothing listens.
 
-mod registries_support;
-mod support;
-
 use std::path::Path;
 
+use crate::helpers::registries::{Berth, build, db_path, key_line};
 use berth::{
     config::{Cli, Command, DatabaseConfig},
     crypto::{KeyConfig, Keyring},
     registries::store,
 };
 use clap::Parser;
-use registries_support::{Berth, build, db_path, key_line};
 use reqwest::StatusCode;
 
 /// A listed registry where nothing answers (port 9, discard), over http.
@@ -40,6 +37,7 @@ fn with_keys(file: &Path) -> Vec<String> {
 
 async fn save(berth: &Berth, ns: &str, robot: &str, token: &str) {
     let response = berth
+        .admin
         .submit(
             &format!("/namespaces/{ns}/registry"),
             &[
@@ -111,6 +109,7 @@ async fn a_saved_token_is_nowhere_in_the_database_files() {
     let secret = token();
     // A failed check first: the 422 page must not echo it either.
     let refused = berth
+        .admin
         .submit(
             "/namespaces/cs101/registry",
             &[
@@ -126,7 +125,7 @@ async fn a_saved_token_is_nowhere_in_the_database_files() {
     assert!(!html.contains(&secret));
 
     save(&berth, "cs101", "robot$cs101+ci", &secret).await;
-    let page = berth.page("/namespaces/cs101/registry").await;
+    let page = berth.admin.html("/namespaces/cs101/registry").await;
     assert!(page.contains("robot$cs101+ci"));
     assert!(!page.contains(&secret), "never shown again");
 

@@ -1,10 +1,8 @@
 //! The audit log page: filters, and retention.
 
-mod support;
-
+use crate::helpers::{TestApp, TestPerson};
 use berth::audit::{self, Entry, Outcome};
 use reqwest::StatusCode;
-use support::TestApp;
 
 async fn seed(app: &TestApp) {
     for (actor, action, namespace, outcome) in [
@@ -37,15 +35,15 @@ async fn admins_filter_the_audit_log_by_user_namespace_and_action() {
     let app =
         TestApp::spawn_with(&["--dev-login", "--kubeconfig", "/nonexistent/kubeconfig"]).await;
     seed(&app).await;
-    app.sign_in_dev("root@purdue.edu", true).await;
+    let root = TestPerson::admin(&app, "root@purdue.edu").await;
 
-    let all = app.get("/admin/audit").await;
+    let all = root.get("/admin/audit").await;
     assert_eq!(all.status(), StatusCode::OK);
     let html = all.text().await.expect("body");
     assert!(html.contains("sign_in"), "the admin's own sign-in is there");
     assert_eq!(rows_in(&html), 5);
 
-    let by_user = app
+    let by_user = root
         .get("/admin/audit?user=BEN@purdue.edu")
         .await
         .text()
@@ -54,7 +52,7 @@ async fn admins_filter_the_audit_log_by_user_namespace_and_action() {
     assert_eq!(rows_in(&by_user), 2, "{by_user}");
     assert!(by_user.contains("badge-warn") && by_user.contains("badge-bad"));
 
-    let by_ns = app
+    let by_ns = root
         .get("/admin/audit?namespace=cs101")
         .await
         .text()
@@ -62,21 +60,21 @@ async fn admins_filter_the_audit_log_by_user_namespace_and_action() {
         .expect("body");
     assert_eq!(rows_in(&by_ns), 2);
 
-    let by_action = app
+    let by_action = root
         .get("/admin/audit?action=member.add")
         .await
         .text()
         .await
         .expect("body");
     assert_eq!(rows_in(&by_action), 2);
-    let by_prefix = app
+    let by_prefix = root
         .get("/admin/audit?action=member.")
         .await
         .text()
         .await
         .expect("body");
     assert_eq!(rows_in(&by_prefix), 3);
-    let combined = app
+    let combined = root
         .get("/admin/audit?user=ann@purdue.edu&action=member.add&namespace=cs101")
         .await
         .text()

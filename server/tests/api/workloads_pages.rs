@@ -5,12 +5,13 @@
 //! apiserver for someone Berth wrongly thinks is one), the volume claim kept
 //! unless asked, what Berth applied, and the logs.
 
-mod support;
-
-use support::unique;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, TestPerson, berth_sa,
+    cluster::{self, eventually},
+    location, unescape, unique,
+};
 use berth::{
     kube::{Identity, Kube},
     namespaces::membership::{self, Role},
@@ -21,127 +22,35 @@ use berth::{
 };
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Namespace, PersistentVolumeClaim, Pod, ResourceQuota, Service},
+    core::v1::{PersistentVolumeClaim, Pod, Service},
 };
 use kube::{
     Api,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{Patch, PatchParams},
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp, berth_sa, browser,
-    cluster::{self, eventually},
-    csrf_from_html, location, post_form,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 const STUDENT: &str = "student@purdue.edu";
-
-/// The text a person reads: askama escapes quotes and ampersands.
-fn unescape(html: &str) -> String {
-    html.replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// A signed-in browser of its own.
-struct Person {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Person {
-    async fn sign_in(app: &TestApp, email: &str, admin: bool) -> Self {
-        let client = browser();
-        let mut form = vec![("email", email), ("next", "/")];
-        if admin {
-            form.push(("admin", "on"));
-        }
-        let response = post_form(&client, &app.url("/auth/dev"), &form).await;
-        assert_eq!(response.status(), StatusCode::SEE_OTHER, "dev sign-in");
-        Self {
-            client,
-            base: app.base.clone(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("GET reaches Berth")
-    }
-
-    async fn page(&self, path: &str) -> (StatusCode, String) {
-        let response = self.get(path).await;
-        let status = response.status();
-        (status, unescape(&response.text().await.unwrap_or_default()))
-    }
-
-    async fn submit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let home = self.get("/").await.text().await.expect("home page");
-        let token = csrf_from_html(&home).expect("a CSRF token");
-        let mut fields = form.to_vec();
-        fields.push(("csrf_token", &token));
-        post_form(&self.client, &format!("{}{path}", self.base), &fields).await
-    }
-}
 
 /// A Berth namespace made through the admin pages, with `quota` overriding
 /// the form's values, and the student as a member.
 async fn namespace_with_student(app: &TestApp, quota: &[(&str, &str)]) -> String {
     let name = unique("t-wl");
-    let admin = Person::sign_in(app, "prof@purdue.edu", true).await;
-    let mut form: Vec<(&str, &str)> = vec![
-        ("name", name.as_str()),
-        ("description", "workload pages test"),
-        ("requests_cpu", "4"),
+    let admin = TestPerson::admin(app, "prof@purdue.edu").await;
+    let mut settings: Vec<(&str, &str)> = vec![
         ("limits_cpu", "8"),
         ("requests_memory", "4Gi"),
         ("limits_memory", "8Gi"),
-        ("pods", "10"),
-        ("services_loadbalancers", "2"),
         ("persistentvolumeclaims", "3"),
-        ("requests_storage", "10Gi"),
-        ("default_request_cpu", "100m"),
         ("default_request_memory", "128Mi"),
-        ("default_limit_cpu", "500m"),
-        ("default_limit_memory", "256Mi"),
     ];
-    for (key, value) in quota {
-        form.retain(|(k, _)| k != key);
-        form.push((key, value));
-    }
-    let response = admin.submit("/admin/namespaces", &form).await;
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-    let response = admin
-        .submit(
-            &format!("/admin/namespaces/{name}/members"),
-            &[("email", STUDENT), ("role", "member")],
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    // Quota admission refuses everything until the quota controller counted.
-    let quotas: Api<ResourceQuota> = Api::namespaced(cluster::admin().await, &name);
-    eventually(WAIT, "the quota controller to count", || {
-        let quotas = quotas.clone();
-        async move {
-            let q = quotas.get("berth-quota").await.ok()?;
-            q.status.and_then(|s| s.used).map(|_| ())
-        }
-    })
-    .await;
+    settings.retain(|(k, _)| !quota.iter().any(|(key, _)| key == k));
+    settings.extend_from_slice(quota);
+    admin.create_namespace(&name, &settings).await;
+    admin.add_member(&name, STUDENT, "member").await;
+    cluster::quota_counted(&cluster::admin().await, &name).await;
     name
 }
 
@@ -216,11 +125,6 @@ where
     .await;
 }
 
-async fn delete_namespace(name: &str) {
-    let api: Api<Namespace> = Api::all(cluster::admin().await);
-    let _ = api.delete(name, &DeleteParams::background()).await;
-}
-
 async fn audit_outcome(app: &TestApp, action: &str, ns: &str, target: &str) -> Option<String> {
     sqlx::query_scalar(
         "SELECT outcome FROM audit_log WHERE action = ? AND namespace = ? AND target = ? ORDER BY id DESC LIMIT 1",
@@ -234,7 +138,7 @@ async fn audit_outcome(app: &TestApp, action: &str, ns: &str, target: &str) -> O
 }
 
 /// Waits until `path` (as `person`) contains `needle`; returns the page.
-async fn page_eventually(person: &Person, path: &str, needle: &str) -> String {
+async fn page_eventually(person: &TestPerson, path: &str, needle: &str) -> String {
     let mut last = String::new();
     let found = tokio::time::timeout(WAIT, async {
         loop {
@@ -258,7 +162,7 @@ async fn the_address_and_dns_name_show_once_the_load_balancer_has_an_ip() {
     let app = TestApp::spawn_in_cluster(&["--service-domain", "apps.example.edu"]).await;
     let ns = namespace_with_student(&app, &[]).await;
     let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
 
     let services: Api<Service> = Api::namespaced(cluster::admin().await, &ns);
@@ -325,10 +229,10 @@ async fn the_address_and_dns_name_show_once_the_load_balancer_has_an_ip() {
     assert!(list.contains(&format!("{name}.{ns}.apps.example.edu")));
 
     // Someone who is not a member does not even learn it exists.
-    let outsider = Person::sign_in(&app, "mallory@purdue.edu", false).await;
+    let outsider = TestPerson::student(&app, "mallory@purdue.edu").await;
     assert_eq!(outsider.page(&detail).await.0, StatusCode::NOT_FOUND);
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -342,7 +246,7 @@ async fn a_quota_hit_seen_only_in_replicaset_events_is_shown_in_plain_words() {
     )
     .await;
     let name = deploy_as_student(&ns, &add_two_form("2", "768Mi")).await;
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
 
     let page = page_eventually(
@@ -362,7 +266,7 @@ async fn a_quota_hit_seen_only_in_replicaset_events_is_shown_in_plain_words() {
     assert_eq!(listed.items.len(), 1, "only one pod fits the quota");
     assert!(page.contains("of 2 pods"), "{page}");
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -378,7 +282,7 @@ async fn scale_restart_and_delete_as_a_member_keep_the_volume_claim_unless_asked
     let admin = cluster::admin().await;
     let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(admin.clone(), &ns);
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
     page_eventually(&student, &detail, "Scale").await;
 
@@ -429,7 +333,8 @@ async fn scale_restart_and_delete_as_a_member_keep_the_volume_claim_unless_asked
     assert_eq!(status, StatusCode::OK);
     assert!(confirm.contains(&claim), "{confirm}");
     assert!(!confirm.contains("checked"), "the claim is kept by default");
-    let response = student.submit(&format!("{detail}/delete"), &[]).await;
+    let delete = format!("{detail}/delete");
+    let response = student.submit_form(&delete, &delete, &[]).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), format!("/namespaces/{ns}/workloads"));
     eventually(WAIT, "the deployment to be gone", || async {
@@ -462,7 +367,7 @@ async fn scale_restart_and_delete_as_a_member_keep_the_volume_claim_unless_asked
     assert_eq!(again, name);
     page_eventually(&student, &detail, "Scale").await;
     let response = student
-        .submit(&format!("{detail}/delete"), &[("delete_volume", "on")])
+        .submit_form(&delete, &delete, &[("delete_volume", "on")])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     eventually(WAIT, "the claim to be deleted", || async {
@@ -474,7 +379,7 @@ async fn scale_restart_and_delete_as_a_member_keep_the_volume_claim_unless_asked
     })
     .await;
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -487,7 +392,7 @@ async fn the_apiserver_refuses_scale_restart_delete_and_logs_for_a_member_only_b
     membership::upsert(&app.db, &ns, "eve@purdue.edu", Role::Member, "a bug")
         .await
         .expect("the stray row");
-    let eve = Person::sign_in(&app, "eve@purdue.edu", false).await;
+    let eve = TestPerson::student(&app, "eve@purdue.edu").await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
     page_eventually(&eve, &detail, "Scale").await;
     let deployments: Api<Deployment> = Api::namespaced(cluster::admin().await, &ns);
@@ -550,12 +455,12 @@ async fn the_apiserver_refuses_scale_restart_delete_and_logs_for_a_member_only_b
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("cannot get resource \"pods/log\""), "{body}");
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
 /// The logs page once Berth's cache has the pod (before that it says "no pods").
-async fn page_eventually_status(person: &Person, path: &str) -> (StatusCode, String) {
+async fn page_eventually_status(person: &TestPerson, path: &str) -> (StatusCode, String) {
     let mut last = (StatusCode::OK, String::new());
     for _ in 0..200 {
         last = person.page(path).await;
@@ -572,7 +477,7 @@ async fn what_berth_applied_is_yaml_kubectl_accepts_without_the_token() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let ns = namespace_with_student(&app, &[]).await;
     let name = deploy_as_student(&ns, &add_two_form("2", "128Mi")).await;
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
     let page = page_eventually(&student, &detail, "What Berth applied").await;
     let command =
@@ -631,7 +536,7 @@ async fn what_berth_applied_is_yaml_kubectl_accepts_without_the_token() {
         "{said}"
     );
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -642,7 +547,7 @@ async fn logs_show_what_the_fake_container_wrote_and_follow_new_lines() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let ns = namespace_with_student(&app, &[]).await;
     let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
     page_eventually(&student, &detail, "Running").await;
 
@@ -695,7 +600,7 @@ async fn logs_show_what_the_fake_container_wrote_and_follow_new_lines() {
     // An open follow stream would hold up Berth's graceful shutdown.
     drop(response);
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -704,7 +609,7 @@ async fn a_fourth_log_follow_of_one_person_is_refused() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let ns = namespace_with_student(&app, &[]).await;
     let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
     page_eventually(&student, &detail, "Running").await;
     let follow = format!("{detail}/logs?follow=1&lines=1");
@@ -755,7 +660,7 @@ async fn running_the_shown_kubectl_command_changes_nothing_berth_applied() {
         std::env::var("TESTENV_KUBECTL").expect("TESTENV_KUBECTL: run the tests under testenv/run");
     let app = TestApp::spawn_in_cluster(&[]).await;
     let ns = namespace_with_student(&app, &[]).await;
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     // Deployed through the form (so Berth keeps the form), then scaled and
     // restarted, which Berth does with patches of its own.
     let name = "web";
@@ -903,7 +808,7 @@ async fn running_the_shown_kubectl_command_changes_nothing_berth_applied() {
     );
     assert_eq!(edit_fields(&edit_live), fields_before);
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }
 
@@ -914,7 +819,7 @@ async fn a_starting_workload_offers_a_reload_and_a_stuck_rollout_is_explained() 
     let mut form = add_two_form("1", "128Mi");
     form.exposure = "cluster".into();
     let name = deploy_as_student(&ns, &form).await;
-    let student = Person::sign_in(&app, STUDENT, false).await;
+    let student = TestPerson::student(&app, STUDENT).await;
     let detail = format!("/namespaces/{ns}/workloads/{name}");
     // Once its pod is ready the rollout is told done and the page stops
     // offering to reload (nothing is starting).
@@ -961,6 +866,6 @@ async fn a_starting_workload_offers_a_reload_and_a_stuck_rollout_is_explained() 
         "a stuck rollout does not keep reloading"
     );
 
-    delete_namespace(&ns).await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }

@@ -6,43 +6,30 @@
 //! Deployments to zero with a notice, then deletes them after the grace.
 //! Plus the upload → dry run → apply journey in Chromium.
 
-mod support;
-
-use support::unique;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, TestPerson,
+    browser::Browser,
+    cluster::{self, eventually},
+    location, unescape, unique,
+};
 use berth::namespaces::{membership::Role, objects};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Namespace, ResourceQuota},
     rbac::v1::RoleBinding,
 };
-use kube::{Api, Client, api::DeleteParams};
+use kube::{Api, Client};
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    browser::Browser,
-    cluster::{self, eventually},
-    location,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 const ADMIN: &str = "prof@purdue.edu";
 
-/// The text a person reads: askama escapes quotes and ampersands.
-fn unescape(html: &str) -> String {
-    html.replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
 struct World {
     app: TestApp,
+    /// The admin who uploads rosters.
+    prof: TestPerson,
     admin: Client,
     course: String,
 }
@@ -51,9 +38,10 @@ impl World {
     async fn new() -> Self {
         // The sweep every second, so the end date takes effect at once.
         let app = TestApp::spawn_in_cluster(&["--course-sweep-secs", "1"]).await;
-        app.sign_in_dev(ADMIN, true).await;
+        let prof = TestPerson::admin(&app, ADMIN).await;
         Self {
             app,
+            prof,
             admin: cluster::admin().await,
             course: unique("c"),
         }
@@ -88,11 +76,11 @@ impl World {
 
     async fn post(
         &self,
-        client: &reqwest::Client,
+        person: &TestPerson,
         path: &str,
         fields: &[(&str, &str)],
     ) -> (StatusCode, String, String) {
-        let response = self.app.submit_as(client, path, fields).await;
+        let response = person.submit(path, fields).await;
         let status = response.status();
         let to = location(&response);
         (
@@ -133,11 +121,8 @@ impl World {
     }
 
     async fn finish(self, teams: &[&str]) {
-        let api: Api<Namespace> = Api::all(self.admin.clone());
         for team in teams {
-            let _ = api
-                .delete(&self.ns(team), &DeleteParams::background())
-                .await;
+            cluster::delete_namespace(&self.admin, &self.ns(team)).await;
         }
         self.app.stop().await;
     }
@@ -148,7 +133,7 @@ const ROSTER: &str = "team,email,role\nalpha,ann@purdue.edu,owner\nalpha,al@purd
 #[tokio::test]
 async fn the_dry_run_changes_nothing_apply_creates_namespaces_and_bindings_and_again_is_a_no_op() {
     let world = World::new().await;
-    let admin = &world.app.client;
+    let admin = &world.prof;
     let fields = world.fields(ROSTER, "2099-06-30 17:00", "14");
     let (alpha, beta) = (world.ns("alpha"), world.ns("beta"));
 
@@ -209,7 +194,7 @@ async fn the_dry_run_changes_nothing_apply_creates_namespaces_and_bindings_and_a
     assert_eq!(world.audit_count("course.member.add").await, 3);
 
     // The course page shows what was applied.
-    let page = world.app.get(&format!("/courses/{}", world.course)).await;
+    let page = world.prof.get(&format!("/courses/{}", world.course)).await;
     let page = unescape(&page.text().await.unwrap_or_default());
     assert!(page.contains("applied: 5 changes made"), "{page}");
     assert!(page.contains("ann@purdue.edu (owner)"), "{page}");
@@ -222,7 +207,7 @@ async fn the_dry_run_changes_nothing_apply_creates_namespaces_and_bindings_and_a
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(world.audit_count("course.namespace.create").await, 2);
     assert_eq!(world.audit_count("course.member.add").await, 3);
-    let page = world.app.get(&format!("/courses/{}", world.course)).await;
+    let page = world.prof.get(&format!("/courses/{}", world.course)).await;
     assert!(
         page.text()
             .await
@@ -270,7 +255,7 @@ async fn the_dry_run_changes_nothing_apply_creates_namespaces_and_bindings_and_a
 #[tokio::test]
 async fn a_bad_csv_reports_each_line_and_changes_nothing() {
     let world = World::new().await;
-    let admin = &world.app.client;
+    let admin = &world.prof;
     let roster = "team,email,role\nalpha,ann@purdue.edu,owner\nalpha,not-an-email,member\nbeta,bo@purdue.edu,boss\n,cy@purdue.edu,member\nbeta,eve@evil.example,member\nbeta,ann@purdue.edu,member\n";
     let fields = world.fields(roster, "2099-06-30 17:00", "14");
     for path in ["/courses/preview", "/courses/apply"] {
@@ -307,19 +292,13 @@ async fn a_bad_csv_reports_each_line_and_changes_nothing() {
 async fn an_owner_changes_members_of_namespaces_they_own_and_nothing_else() {
     let world = World::new().await;
     let fields = world.fields(ROSTER, "2099-06-30 17:00", "14");
-    let (status, _, body) = world
-        .post(&world.app.client, "/courses/apply", &fields)
-        .await;
+    let (status, _, body) = world.post(&world.prof, "/courses/apply", &fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     let (alpha, beta) = (world.ns("alpha"), world.ns("beta"));
 
     // Ann owns alpha, not beta: an upload touching beta is refused.
-    let ann = world.app.browser_for("ann@purdue.edu", false).await;
-    let page = ann
-        .get(world.app.url(&format!("/courses/{}", world.course)))
-        .send()
-        .await
-        .expect("the course page");
+    let ann = TestPerson::student(&world.app, "ann@purdue.edu").await;
+    let page = ann.get(&format!("/courses/{}", world.course)).await;
     assert_eq!(page.status(), StatusCode::OK, "ann sees her course");
     let roster = format!("{ROSTER}beta,mallory@purdue.edu,owner\n");
     let fields = world.fields(&roster, "2099-06-30 17:00", "14");
@@ -355,12 +334,8 @@ async fn an_owner_changes_members_of_namespaces_they_own_and_nothing_else() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Someone who owns nothing of the course does not even see it.
-    let al = world.app.browser_for("al@purdue.edu", false).await;
-    let page = al
-        .get(world.app.url(&format!("/courses/{}", world.course)))
-        .send()
-        .await
-        .expect("the course page");
+    let al = TestPerson::student(&world.app, "al@purdue.edu").await;
+    let page = al.get(&format!("/courses/{}", world.course)).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert!(
         world
@@ -383,14 +358,12 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
     let world = World::new().await;
     let roster = "alpha,stu@purdue.edu,member\n";
     let fields = world.fields(roster, "2099-06-30 17:00", "1");
-    let (status, _, body) = world
-        .post(&world.app.client, "/courses/apply", &fields)
-        .await;
+    let (status, _, body) = world.post(&world.prof, "/courses/apply", &fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     let ns = world.ns("alpha");
 
     // The student deploys a workload with two replicas.
-    let student = world.app.browser_for("stu@purdue.edu", false).await;
+    let student = TestPerson::student(&world.app, "stu@purdue.edu").await;
     let deploy = [
         ("name", "web"),
         ("image_source", "public"),
@@ -418,7 +391,8 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
     // Berth's cache has it (the sweep reads workloads from there).
     eventually(WAIT, "the workload page", || async {
         let response = student
-            .get(world.app.url(&format!("/namespaces/{ns}/workloads/web")))
+            .client
+            .get(student.url(&format!("/namespaces/{ns}/workloads/web")))
             .send()
             .await
             .ok()?;
@@ -428,9 +402,7 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
 
     // The admin moves the end into the past: the sweep scales it to zero.
     let ended = world.fields(roster, "2020-01-01 00:00", "1");
-    let (status, _, body) = world
-        .post(&world.app.client, "/courses/apply", &ended)
-        .await;
+    let (status, _, body) = world.post(&world.prof, "/courses/apply", &ended).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     eventually(WAIT, "the sweep to scale web to zero", || async {
         let d = deployments.get("web").await.ok()?;
@@ -440,7 +412,8 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
     let notice = "ended on 2020-01-01 00:00 UTC: its workloads were scaled to zero";
     let page = eventually(WAIT, "the notice on the workload page", || async {
         let response = student
-            .get(world.app.url(&format!("/namespaces/{ns}/workloads/web")))
+            .client
+            .get(student.url(&format!("/namespaces/{ns}/workloads/web")))
             .send()
             .await
             .ok()?;
@@ -451,7 +424,8 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
     assert!(page.contains("id=\"notice\""), "{page}");
     eventually(WAIT, "the notice on the namespace page", || async {
         let response = student
-            .get(world.app.url(&format!("/namespaces/{ns}/workloads")))
+            .client
+            .get(student.url(&format!("/namespaces/{ns}/workloads")))
             .send()
             .await
             .ok()?;
@@ -466,9 +440,7 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
 
     // The grace cut to zero days: the next sweep deletes it.
     let no_grace = world.fields(roster, "2020-01-01 00:00", "0");
-    let (status, _, body) = world
-        .post(&world.app.client, "/courses/apply", &no_grace)
-        .await;
+    let (status, _, body) = world.post(&world.prof, "/courses/apply", &no_grace).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     eventually(WAIT, "the sweep to delete web", || async {
         match deployments.get_opt("web").await {
@@ -479,7 +451,7 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
     })
     .await;
     assert!(world.audit_count("course.workload.delete").await >= 1);
-    let page = world.app.get(&format!("/courses/{}", world.course)).await;
+    let page = world.prof.get(&format!("/courses/{}", world.course)).await;
     assert!(
         page.text()
             .await
@@ -498,13 +470,7 @@ async fn an_admin_uploads_a_roster_file_sees_the_dry_run_and_applies_it_in_chrom
         .expect("writing the CSV");
     // JavaScript on only so axe can run; the pages have none of their own.
     let browser = Browser::start_with_javascript().await;
-    browser.goto(&world.app.url("/auth/login")).await;
-    browser.fill("#email", ADMIN).await;
-    browser.click("input[name=admin]").await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&world.app.url("/")).await;
+    browser.sign_in(&world.app.base, ADMIN, true).await;
 
     browser.goto(&world.app.url("/courses/new")).await;
     let violations = browser.axe().await;

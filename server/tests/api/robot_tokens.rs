@@ -8,27 +8,25 @@
 //! `expires_on` in the database (what days going by would do) rather than
 //! wait for days.
 
-mod support;
+use std::time::Duration;
 
-use support::{testenv_var as env, unique};
-
-use std::{process::Command, time::Duration};
-
+use crate::helpers::{
+    SMALL_NAMESPACE, TestApp, TestPerson,
+    cluster::{self, eventually},
+    location,
+    registries::{registry_args, set_registry_token},
+    testenv_var as env, unique,
+};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use k8s_openapi::api::{
     apps::v1::Deployment,
-    core::v1::{Namespace, Pod, Secret},
+    core::v1::{Pod, Secret},
 };
 use kube::{
     Api, Client,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams},
 };
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    cluster::{self, eventually},
-    location,
-};
 
 const STUDENT: &str = "student@purdue.edu";
 /// Pulls and container starts on a 2-core machine.
@@ -44,85 +42,39 @@ fn date_in(days: i64) -> String {
     )
 }
 
-/// Sets a robot's password in the run's registry (htpasswd is re-read when
-/// it changes): a new token, which revokes the old one.
-fn set_registry_token(robot: &str, token: &str) {
-    let out = Command::new("htpasswd")
-        .args(["-bB", &env("TESTENV_REGISTRY_HTPASSWD"), robot, token])
-        .output()
-        .expect("htpasswd");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// The namespace settings of these tests.
+const SETTINGS: [(&str, &str); 8] = [
+    ("requests_cpu", "2"),
+    ("services_loadbalancers", "1"),
+    ("persistentvolumeclaims", "1"),
+    ("requests_storage", "1Gi"),
+    ("default_request_cpu", "50m"),
+    ("default_request_memory", "32Mi"),
+    ("default_limit_cpu", "500m"),
+    ("default_limit_memory", "128Mi"),
+];
 
 /// Berth as its ServiceAccount with the run's registry; a namespace whose
 /// Pods go to the real node, with the student as a member.
 struct World {
     app: TestApp,
     admin: Client,
-    student: reqwest::Client,
+    student: TestPerson,
     ns: String,
 }
 
 impl World {
     async fn new() -> Self {
-        let registry = env("TESTENV_REGISTRY");
-        let app = TestApp::spawn_in_cluster(&[
-            "--default-registry",
-            &registry,
-            "--allowed-registries",
-            &registry,
-            "--insecure-registries",
-            &registry,
-        ])
-        .await;
+        let args = registry_args(&env("TESTENV_REGISTRY"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let app = TestApp::spawn_in_cluster(&args).await;
         let ns = unique("t-robot");
-        app.sign_in_dev("prof@purdue.edu", true).await;
-        let created = app
-            .submit(
-                "/admin/namespaces",
-                &[
-                    ("name", &ns),
-                    ("description", "robot token tests"),
-                    ("requests_cpu", "2"),
-                    ("requests_memory", "2Gi"),
-                    ("pods", "10"),
-                    ("services_loadbalancers", "1"),
-                    ("persistentvolumeclaims", "1"),
-                    ("requests_storage", "1Gi"),
-                    ("default_request_cpu", "50m"),
-                    ("default_request_memory", "32Mi"),
-                    ("default_limit_cpu", "500m"),
-                    ("default_limit_memory", "128Mi"),
-                ],
-            )
-            .await;
-        assert_eq!(created.status(), StatusCode::SEE_OTHER, "creating {ns}");
+        let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+        prof.create_namespace(&ns, &SETTINGS).await;
         let admin = cluster::admin().await;
-        let mut annotations = serde_json::Map::new();
-        for pair in env("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
-            let (key, value) = pair.split_once('=').expect("key=value");
-            annotations.insert(key.into(), value.into());
-        }
-        Api::<Namespace>::all(admin.clone())
-            .patch(
-                &ns,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
-            )
-            .await
-            .expect("steering the namespace to the real node");
-        let added = app
-            .submit(
-                &format!("/admin/namespaces/{ns}/members"),
-                &[("email", STUDENT), ("role", "member")],
-            )
-            .await;
-        assert_eq!(added.status(), StatusCode::SEE_OTHER, "adding the student");
-        let student = app.browser_for(STUDENT, false).await;
+        cluster::steer_to_real_node(&admin, &ns).await;
+        prof.add_member(&ns, STUDENT, "member").await;
+        let student = TestPerson::student(&app, STUDENT).await;
         Self {
             app,
             admin,
@@ -136,9 +88,7 @@ impl World {
     }
 
     async fn submit(&self, rest: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.app
-            .submit_as(&self.student, &self.path(rest), form)
-            .await
+        self.student.submit(&self.path(rest), form).await
     }
 
     /// A robot of this test's own in the registry, saved in Berth: its id.
@@ -242,32 +192,16 @@ impl World {
     }
 
     async fn page(&self, rest: &str) -> String {
-        let response = self
-            .student
-            .get(self.app.url(rest))
-            .send()
-            .await
-            .expect("page");
+        let response = self.student.get(rest).await;
         assert_eq!(response.status(), StatusCode::OK, "{rest}");
         response.text().await.expect("body")
     }
 
     /// The workload page once it shows something `found` accepts.
     async fn page_until(&self, rest: &str, what: &str, found: impl Fn(&str) -> bool) -> String {
-        eventually(WAIT, what, || async {
-            let response = self
-                .student
-                .get(self.app.url(&self.path(rest)))
-                .send()
-                .await
-                .ok()?;
-            if response.status() != StatusCode::OK {
-                return None;
-            }
-            let html = response.text().await.ok()?;
-            found(&html).then_some(html)
-        })
-        .await
+        self.student
+            .page_when(&self.path(rest), WAIT, what, found)
+            .await
     }
 
     async fn set_expiry(&self, credential: i64, date: &str) {
@@ -282,9 +216,7 @@ impl World {
     }
 
     async fn finish(self) {
-        let _ = Api::<Namespace>::all(self.admin.clone())
-            .delete(&self.ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
 }
@@ -469,33 +401,9 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
     ])
     .await;
     let ns = unique("t-robot-form");
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    let created = app
-        .submit(
-            "/admin/namespaces",
-            &[
-                ("name", &ns),
-                ("description", "form"),
-                ("requests_cpu", "1"),
-                ("requests_memory", "1Gi"),
-                ("pods", "5"),
-                ("services_loadbalancers", "1"),
-                ("persistentvolumeclaims", "1"),
-                ("requests_storage", "1Gi"),
-                ("default_request_cpu", "50m"),
-                ("default_request_memory", "32Mi"),
-                ("default_limit_cpu", "500m"),
-                ("default_limit_memory", "128Mi"),
-            ],
-        )
-        .await;
-    assert_eq!(created.status(), StatusCode::SEE_OTHER);
-    let page = app
-        .get(&format!("/namespaces/{ns}/registry"))
-        .await
-        .text()
-        .await
-        .expect("page");
+    let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+    prof.create_namespace(&ns, &SMALL_NAMESPACE).await;
+    let page = prof.html(&format!("/namespaces/{ns}/registry")).await;
     assert!(
         page.contains(&format!("name=\"expires_on\" value=\"{}\"", date_in(30))),
         "prefilled with Harbor's default: {page}"
@@ -503,7 +411,7 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
     assert!(page.contains("name=\"never_expires\""));
 
     let save = |robot: &'static str, token: String, extra: Vec<(&'static str, String)>| {
-        let app = &app;
+        let prof = &prof;
         let ns = ns.clone();
         async move {
             let mut form = vec![
@@ -514,7 +422,7 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
             ];
             form.extend(extra);
             let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            app.submit(&format!("/namespaces/{ns}/registry"), &form)
+            prof.submit(&format!("/namespaces/{ns}/registry"), &form)
                 .await
         }
     };
@@ -567,18 +475,11 @@ async fn the_form_starts_at_harbors_30_days_and_records_never_or_the_tokens_own_
             ("robot$p+never".into(), None, Some("never".into())),
         ]
     );
-    let list = app
-        .get(&format!("/namespaces/{ns}/registry"))
-        .await
-        .text()
-        .await
-        .expect("page");
+    let list = prof.html(&format!("/namespaces/{ns}/registry")).await;
     assert!(
         list.contains("never expires") && list.contains("(read from the token)"),
         "{list}"
     );
-    let _ = Api::<Namespace>::all(cluster::admin().await)
-        .delete(&ns, &DeleteParams::background())
-        .await;
+    cluster::delete_namespace(&cluster::admin().await, &ns).await;
     app.stop().await;
 }

@@ -1,10 +1,8 @@
 //! The namespace pages without a cluster: validation, access, and what Berth
 //! says when it cannot reach Kubernetes.
 
-mod support;
-
+use crate::helpers::{TestApp, TestPerson};
 use reqwest::StatusCode;
-use support::TestApp;
 
 async fn without_cluster() -> TestApp {
     TestApp::spawn_with(&[
@@ -18,8 +16,8 @@ async fn without_cluster() -> TestApp {
 #[tokio::test]
 async fn an_invalid_namespace_form_comes_back_with_messages_and_values() {
     let app = without_cluster().await;
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    let form = app.get("/admin/namespaces/new").await;
+    let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+    let form = prof.get("/admin/namespaces/new").await;
     assert_eq!(form.status(), StatusCode::OK);
     let html = form.text().await.expect("body");
     assert!(
@@ -27,7 +25,7 @@ async fn an_invalid_namespace_form_comes_back_with_messages_and_values() {
         "the default quota fills the form"
     );
 
-    let response = app
+    let response = prof
         .submit(
             "/admin/namespaces",
             &[
@@ -68,8 +66,8 @@ async fn without_a_cluster_berth_starts_and_says_so() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.text().await.expect("body"), "no cluster configured");
 
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    let overview = app.get("/admin/namespaces").await;
+    let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+    let overview = prof.get("/admin/namespaces").await;
     assert_eq!(overview.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         overview
@@ -80,7 +78,7 @@ async fn without_a_cluster_berth_starts_and_says_so() {
     );
 
     // Creating is attempted, refused plainly, and audited as failed.
-    let response = app
+    let response = prof
         .submit("/admin/namespaces", &[("name", "cs101"), ("pods", "3")])
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -98,7 +96,7 @@ async fn without_a_cluster_berth_starts_and_says_so() {
             .expect("an audit row");
     assert_eq!(outcome, "failed");
 
-    let home = app.get("/").await;
+    let home = prof.get("/").await;
     assert_eq!(home.status(), StatusCode::OK, "the dashboard still works");
     app.stop().await;
 }
@@ -106,7 +104,7 @@ async fn without_a_cluster_berth_starts_and_says_so() {
 #[tokio::test]
 async fn students_get_403_on_admin_pages_and_posts() {
     let app = without_cluster().await;
-    app.sign_in_dev("student@purdue.edu", false).await;
+    let student = TestPerson::student(&app, "student@purdue.edu").await;
     for path in [
         "/admin",
         "/admin/namespaces",
@@ -115,12 +113,12 @@ async fn students_get_403_on_admin_pages_and_posts() {
         "/admin/audit",
     ] {
         assert_eq!(
-            app.get(path).await.status(),
+            student.get(path).await.status(),
             StatusCode::FORBIDDEN,
             "{path}"
         );
     }
-    let response = app
+    let response = student
         .submit(
             "/admin/namespaces/x/members",
             &[("email", "me@purdue.edu"), ("role", "owner")],

@@ -1,12 +1,15 @@
 //! Smoke tests of the test world itself, through the same libraries Berth
 //! uses: if one of these fails, the environment is broken, not Berth.
 
-mod support;
-
-use support::testenv_var as env;
+use crate::helpers::testenv_var as env;
 
 use std::time::Duration;
 
+use crate::helpers::{
+    browser,
+    cluster::{self, TestNamespace, eventually},
+    oidc::Provider,
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Pod, ResourceQuota},
@@ -19,11 +22,6 @@ use kube::{
 use reqwest::{StatusCode, Url, header};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use support::{
-    browser,
-    cluster::{self, TestNamespace, eventually},
-    oidc::Provider,
-};
 
 fn deployment(name: &str, image: &str) -> serde_json::Value {
     json!({

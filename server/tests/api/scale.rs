@@ -3,10 +3,14 @@
 //! Berth's objects only (slimmed) and Events of Berth's namespaces only; and
 //! the admin namespace list shows a page at a time.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, TestPerson,
+    berth_sa::berth_kube,
+    cluster::{self, eventually},
+    unique,
+};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Event, Namespace},
@@ -17,12 +21,6 @@ use kube::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp,
-    berth_sa::berth_kube,
-    cluster::{self, eventually},
-    unique,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -160,9 +158,7 @@ async fn the_caches_hold_berths_objects_slimmed_and_nothing_of_the_rest_of_the_c
     .await;
 
     for ns in [&ours, &theirs] {
-        let _ = Api::<Namespace>::all(admin.clone())
-            .delete(ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&admin, ns).await;
     }
 }
 
@@ -170,12 +166,12 @@ async fn the_caches_hold_berths_objects_slimmed_and_nothing_of_the_rest_of_the_c
 async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     let admin = cluster::admin().await;
     let app = TestApp::spawn_in_cluster(&[]).await;
-    app.sign_in_dev("prof@purdue.edu", true).await;
+    let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
     let prefix = unique("t-page");
     let names: Vec<String> = (0..53).map(|i| format!("{prefix}-{i:02}")).collect();
     futures::future::join_all(names.iter().map(|n| namespace(&admin, n, true))).await;
     eventually(WAIT, "every namespace in Berth's cache", || async {
-        let page = app
+        let page = prof
             .get(&format!("/admin/namespaces?q={prefix}&page=2"))
             .await
             .text()
@@ -185,7 +181,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     })
     .await;
 
-    let first = app.get(&format!("/admin/namespaces?q={prefix}")).await;
+    let first = prof.get(&format!("/admin/namespaces?q={prefix}")).await;
     assert_eq!(first.status(), StatusCode::OK);
     let first = first.text().await.expect("page 1");
     let rows = |page: &str| page.matches(&format!(">{prefix}-")).count();
@@ -209,7 +205,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     );
     assert!(!first.contains("rel=\"prev\""));
 
-    let second = app
+    let second = prof
         .get(&format!("/admin/namespaces?q={prefix}&page=2"))
         .await
         .text()
@@ -219,7 +215,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     assert!(second.contains(&format!(">{prefix}-52<")));
     assert!(second.contains("rel=\"prev\"") && !second.contains("rel=\"next\""));
 
-    let descending = app
+    let descending = prof
         .get(&format!("/admin/namespaces?q={prefix}&sort=name&dir=desc"))
         .await
         .text()
@@ -230,14 +226,14 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
         .map(|i| &descending[i + 1..i + 1 + prefix.len() + 3]);
     assert_eq!(first_row, Some(format!("{prefix}-52").as_str()));
 
-    let none = app
+    let none = prof
         .get("/admin/namespaces?q=no-such-namespace-here")
         .await
         .text()
         .await
         .expect("no match");
     assert!(none.contains("No namespace has “no-such-namespace-here” in its name."));
-    let beyond = app
+    let beyond = prof
         .get(&format!("/admin/namespaces?q={prefix}&page=9"))
         .await;
     assert_eq!(beyond.status(), StatusCode::OK);
@@ -248,7 +244,9 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
             .expect("beyond")
             .contains("There is no page 9: there are 2.")
     );
-    let nonsense = app.get("/admin/namespaces?page=-3&sort=%3Cscript%3E").await;
+    let nonsense = prof
+        .get("/admin/namespaces?page=-3&sort=%3Cscript%3E")
+        .await;
     assert_eq!(
         nonsense.status(),
         StatusCode::OK,
@@ -256,9 +254,7 @@ async fn the_admin_namespace_list_pages_sorts_and_filters_on_the_server() {
     );
 
     for name in &names {
-        let _ = Api::<Namespace>::all(admin.clone())
-            .delete(name, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&admin, name).await;
     }
     app.stop().await;
 }

@@ -2,31 +2,20 @@
 //! Basic-auth registry and a second distribution instance in token-auth mode
 //! (the Bearer challenge Harbor uses) with a small token issuer.
 //!
-//! Run under the test world: `testenv/run -- cargo test -p berth --test registries`.
+//! Run under the test world: `testenv/run -- cargo test -p berth --test api registries::`.
 
-mod registries_support;
-mod support;
-
-use registries_support::{BasicRegistry, Robot, TokenRegistry, push_image, served_digest};
+use crate::helpers::registries::{BasicRegistry, Robot, TokenRegistry, push_image, served_digest};
+use crate::helpers::{TestApp, TestPerson, location, unescape};
 use reqwest::StatusCode;
-use support::{TestApp, location};
 
 const NS: &str = "cs101";
 
-async fn spawn(args: &[String]) -> TestApp {
+/// Berth with `args`, and an admin signed in to it.
+async fn spawn(args: &[String]) -> (TestApp, TestPerson) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = TestApp::spawn_with(&args).await;
-    app.sign_in_dev("admin@purdue.edu", true).await;
-    app
-}
-
-/// The page as a person reads it (askama escapes quotes).
-fn unescape(html: &str) -> String {
-    html.replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&#x24;", "$")
-        .replace("&amp;", "&")
+    let admin = TestPerson::admin(&app, "admin@purdue.edu").await;
+    (app, admin)
 }
 
 async fn audit_rows(app: &TestApp, action: &str) -> Vec<(String, String, Option<String>, String)> {
@@ -73,11 +62,11 @@ async fn stored_digest(app: &TestApp, id: i64) -> (Option<String>, Option<String
 #[tokio::test]
 async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
     let registry = BasicRegistry::from_env();
-    let app = spawn(&registry.berth_args()).await;
+    let (app, admin) = spawn(&registry.berth_args()).await;
     let path = format!("/namespaces/{NS}/registry");
 
     let wrong = "wrong-token-8d1f0c";
-    let refused = app
+    let refused = admin
         .submit(
             &path,
             &[
@@ -106,7 +95,7 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].1, "failed");
 
-    let saved = app
+    let saved = admin
         .submit(
             &path,
             &[
@@ -127,7 +116,7 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
             .expect("one credential");
     assert_eq!(robot, registry.user);
     assert!(verified.is_some(), "the registry accepted it");
-    let page = app.get(&path).await.text().await.expect("body");
+    let page = admin.get(&path).await.text().await.expect("body");
     assert!(page.contains("expires in"), "expiry shown");
     assert!(!page.contains(&registry.password), "token never shown");
     let audit = audit_rows(&app, "credential.create").await;
@@ -138,7 +127,7 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
     assert!(!format!("{audit:?}").contains(&registry.password));
 
     // "Save anyway" keeps a credential the registry refused, marked unchecked.
-    let anyway = app
+    let anyway = admin
         .submit(
             &path,
             &[
@@ -163,8 +152,8 @@ async fn basic_auth_valid_credentials_are_saved_and_invalid_ones_refused() {
 #[tokio::test]
 async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     let registry = BasicRegistry::from_env();
-    let app = spawn(&registry.berth_args()).await;
-    let saved = app
+    let (app, admin) = spawn(&registry.berth_args()).await;
+    let saved = admin
         .submit(
             &format!("/namespaces/{NS}/registry"),
             &[
@@ -179,7 +168,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     let images = format!("/namespaces/{NS}/images");
 
     // The demo image testenv pushed.
-    let demo = app
+    let demo = admin
         .submit(
             &images,
             &[
@@ -210,7 +199,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     );
     let first = push_image(&registry.host, &repo, "v1", &registry.auth()).await;
     let reference = format!("{}/{repo}:v1", registry.host);
-    let registered = app
+    let registered = admin
         .submit(
             &images,
             &[("reference", &reference), ("credential_id", &credential)],
@@ -226,7 +215,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         served_digest(&registry.host, &repo, "v1", &registry.auth()).await,
         first
     );
-    let page = app
+    let page = admin
         .get(&format!("{images}/{id}"))
         .await
         .text()
@@ -236,13 +225,13 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
 
     let second = push_image(&registry.host, &repo, "v1", &registry.auth()).await;
     assert_ne!(first, second);
-    let recheck = app.submit(&format!("{images}/{id}/recheck"), &[]).await;
+    let recheck = admin.submit(&format!("{images}/{id}/recheck"), &[]).await;
     assert_eq!(recheck.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         stored_digest(&app, id).await.0.as_deref(),
         Some(second.as_str())
     );
-    let page = app
+    let page = admin
         .get(&format!("{images}/{id}"))
         .await
         .text()
@@ -252,7 +241,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
 
     // By digest: resolved to itself.
     let pinned = format!("{}/{repo}@{first}", registry.host);
-    let by_digest = app
+    let by_digest = admin
         .submit(
             &images,
             &[("reference", &pinned), ("credential_id", &credential)],
@@ -271,7 +260,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         .await
         .expect("count");
     let unknown = format!("{}/{repo}:does-not-exist", registry.host);
-    let refused = app
+    let refused = admin
         .submit(
             &images,
             &[("reference", &unknown), ("credential_id", &credential)],
@@ -291,7 +280,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     assert_eq!(count_before, count_after);
 
     // "Register anyway" (about to push): kept, with the reason recorded.
-    let anyway = app
+    let anyway = admin
         .submit(
             &images,
             &[
@@ -308,17 +297,15 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     assert!(error.unwrap_or_default().contains("does-not-exist"));
 
     // Images hold on to their credential; delete them first.
-    let delete = app
-        .submit(
-            &format!("/namespaces/{NS}/credentials/{credential}/delete"),
-            &[],
-        )
+    let delete_credential = format!("/namespaces/{NS}/credentials/{credential}/delete");
+    let delete = admin
+        .submit_form(&delete_credential, &delete_credential, &[])
         .await;
     assert_eq!(delete.status(), StatusCode::SEE_OTHER);
     assert_eq!(credential_ids(&app).await.len(), 1, "still there");
     // Deleting asks first: the image page links to a confirm page whose
     // button posts the delete; showing it changes nothing.
-    let page = app
+    let page = admin
         .get(&format!("{images}/{demo_id}"))
         .await
         .text()
@@ -328,7 +315,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         page.contains(&format!("href=\"{images}/{demo_id}/delete\"")),
         "{page}"
     );
-    let confirm = app.get(&format!("{images}/{demo_id}/delete")).await;
+    let confirm = admin.get(&format!("{images}/{demo_id}/delete")).await;
     assert_eq!(confirm.status(), StatusCode::OK);
     let confirm = confirm.text().await.expect("confirm page");
     assert!(
@@ -338,7 +325,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         "{confirm}"
     );
     assert!(confirm.contains("Remove the image"), "{confirm}");
-    let credentials_page = app
+    let credentials_page = admin
         .get(&format!("/namespaces/{NS}/registry"))
         .await
         .text()
@@ -350,7 +337,7 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
         )),
         "{credentials_page}"
     );
-    let confirm = app
+    let confirm = admin
         .get(&format!("/namespaces/{NS}/credentials/{credential}/delete"))
         .await;
     assert_eq!(confirm.status(), StatusCode::OK);
@@ -368,14 +355,12 @@ async fn digests_match_what_the_registry_serves_and_rechecks_follow_the_tag() {
     );
     assert_eq!(credential_ids(&app).await.len(), 1);
     for id in [demo_id, id, pinned_id, anyway_id] {
-        let gone = app.submit(&format!("{images}/{id}/delete"), &[]).await;
+        let delete_image = format!("{images}/{id}/delete");
+        let gone = admin.submit_form(&delete_image, &delete_image, &[]).await;
         assert_eq!(gone.status(), StatusCode::SEE_OTHER);
     }
-    let delete = app
-        .submit(
-            &format!("/namespaces/{NS}/credentials/{credential}/delete"),
-            &[],
-        )
+    let delete = admin
+        .submit_form(&delete_credential, &delete_credential, &[])
         .await;
     assert_eq!(delete.status(), StatusCode::SEE_OTHER);
     assert!(credential_ids(&app).await.is_empty());
@@ -409,11 +394,11 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
         &registry.push_auth("demo/app"),
     )
     .await;
-    let app = spawn(&registry.berth_args()).await;
+    let (app, admin) = spawn(&registry.berth_args()).await;
     let path = format!("/namespaces/{NS}/registry");
 
     // Wrong token: the issuer refuses it.
-    let refused = app
+    let refused = admin
         .submit(
             &path,
             &[
@@ -432,7 +417,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
     );
 
     // A valid robot without access to the repository: told so.
-    let no_access = app
+    let no_access = admin
         .submit(
             &path,
             &[
@@ -452,7 +437,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
     assert!(!html.contains(&other.token));
 
     // The right robot: checked through the Bearer challenge, saved.
-    let saved = app
+    let saved = admin
         .submit(
             &path,
             &[
@@ -475,7 +460,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
     // Register by tag: the digest is what the registry serves.
     let images = format!("/namespaces/{NS}/images");
     let reference = format!("{}/demo/app:1.0", registry.host);
-    let registered = app
+    let registered = admin
         .submit(
             &images,
             &[("reference", &reference), ("credential_id", &credential)],
@@ -498,7 +483,8 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
 
     // The image page: exact docker commands, the robot quoted so `$` survives.
     let page = unescape(
-        &app.get(&format!("{images}/{id}"))
+        &admin
+            .get(&format!("{images}/{id}"))
             .await
             .text()
             .await
@@ -519,7 +505,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
 
     // Unknown tag through Bearer: clear error.
     let unknown = format!("{}/demo/app:2.0", registry.host);
-    let refused = app
+    let refused = admin
         .submit(
             &images,
             &[("reference", &unknown), ("credential_id", &credential)],
@@ -540,7 +526,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
             .fetch_one(&app.db)
             .await
             .expect("row");
-    let replaced = app
+    let replaced = admin
         .submit(
             &format!("/namespaces/{NS}/credentials/{credential}/replace"),
             &[("robot", &good.name), ("token", &good.token)],
@@ -561,7 +547,7 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
 
 #[tokio::test]
 async fn hosts_outside_the_allow_list_and_metadata_addresses_are_not_contacted() {
-    let app = spawn(&[
+    let (app, admin) = spawn(&[
         "--dev-login".into(),
         "--allowed-registries".into(),
         "169.254.169.254".into(),
@@ -570,7 +556,7 @@ async fn hosts_outside_the_allow_list_and_metadata_addresses_are_not_contacted()
     ])
     .await;
     let path = format!("/namespaces/{NS}/registry");
-    let elsewhere = app
+    let elsewhere = admin
         .submit(
             &path,
             &[("host", "evil.example.com"), ("robot", "r"), ("token", "t")],
@@ -583,7 +569,7 @@ async fn hosts_outside_the_allow_list_and_metadata_addresses_are_not_contacted()
         "{html}"
     );
 
-    let metadata = app
+    let metadata = admin
         .submit(
             &path,
             &[("host", "169.254.169.254"), ("robot", "r"), ("token", "t")],
@@ -653,7 +639,7 @@ async fn a_redirect_to_another_host_is_not_followed_with_credentials() {
         let _ = axum::serve(registry, router).await;
     });
     let both = format!("{registry_addr},{other_addr}");
-    let app = spawn(&[
+    let (app, admin) = spawn(&[
         "--dev-login".into(),
         "--allowed-registries".into(),
         both.clone(),
@@ -661,7 +647,7 @@ async fn a_redirect_to_another_host_is_not_followed_with_credentials() {
         both,
     ])
     .await;
-    let response = app
+    let response = admin
         .submit(
             &format!("/namespaces/{NS}/registry"),
             &[
@@ -688,10 +674,10 @@ async fn a_redirect_to_another_host_is_not_followed_with_credentials() {
 #[tokio::test]
 async fn only_members_reach_a_namespaces_registry_pages() {
     let app = TestApp::spawn().await;
-    app.sign_in_dev("student@purdue.edu", false).await;
-    let page = app.get(&format!("/namespaces/{NS}/registry")).await;
+    let student = TestPerson::student(&app, "student@purdue.edu").await;
+    let page = student.get(&format!("/namespaces/{NS}/registry")).await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
-    let post = app
+    let post = student
         .submit(
             &format!("/namespaces/{NS}/registry"),
             &[
@@ -706,7 +692,10 @@ async fn only_members_reach_a_namespaces_registry_pages() {
     assert_eq!(denied.len(), 1);
     assert_eq!(denied[0].1, "denied");
     assert_eq!(
-        app.get("/namespaces/Not_A_Label/registry").await.status(),
+        student
+            .get("/namespaces/Not_A_Label/registry")
+            .await
+            .status(),
         StatusCode::NOT_FOUND
     );
 
@@ -718,7 +707,7 @@ async fn only_members_reach_a_namespaces_registry_pages() {
     .execute(&app.db)
     .await
     .expect("membership");
-    let page = app.get(&format!("/namespaces/{NS}/registry")).await;
+    let page = student.get(&format!("/namespaces/{NS}/registry")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("body");
     assert!(html.contains("Add a credential"));
@@ -726,7 +715,7 @@ async fn only_members_reach_a_namespaces_registry_pages() {
         html.contains("value=\"geddes-registry.rcac.purdue.edu\""),
         "default registry"
     );
-    let images = app.get(&format!("/namespaces/{NS}/images")).await;
+    let images = student.get(&format!("/namespaces/{NS}/images")).await;
     assert_eq!(images.status(), StatusCode::OK);
     app.stop().await;
 }

@@ -1,8 +1,7 @@
-//! Test support for the registries tests: the test world's Basic-auth registry,
-//! a second real registry (distribution) in token-auth mode with a small JWT
-//! token issuer in front of it, pushing images, reading manifests directly,
-//! and running Berth on a folder the test keeps.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+//! Registries for the tests: the test world's Basic-auth registry, a second
+//! real registry (distribution) in token-auth mode with a small JWT token
+//! issuer in front of it, pushing images, reading manifests directly, and
+//! running Berth on a folder the test keeps.
 
 use std::{
     net::{SocketAddr, TcpListener as StdListener},
@@ -36,6 +35,8 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 use tokio::sync::oneshot;
 
+use super::{Share, TestPerson, serve, stop};
+
 /// The test world's registry (plain HTTP, htpasswd Basic auth).
 pub struct BasicRegistry {
     /// `127.0.0.1:PORT`.
@@ -52,7 +53,7 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!(
             "{name} is not set: run these tests under testenv/run, e.g. \
-             `testenv/run -- cargo test -p berth --test registries`"
+             `testenv/run -- cargo test -p berth --test api registries::`"
         )
     })
 }
@@ -76,18 +77,46 @@ impl BasicRegistry {
         )
     }
 
-    /// Berth flags that allow (over http) this registry only.
+    /// Berth flags that allow (over http) this registry only, with the dev
+    /// sign-in.
     pub fn berth_args(&self) -> Vec<String> {
-        vec![
-            "--dev-login".into(),
-            "--default-registry".into(),
-            self.host.clone(),
-            "--allowed-registries".into(),
-            self.host.clone(),
-            "--insecure-registries".into(),
-            self.host.clone(),
-        ]
+        let mut args = vec!["--dev-login".to_owned()];
+        args.extend(registry_args(&self.host));
+        args
     }
+}
+
+/// Berth flags that offer `host` first and allow it (only) over http.
+pub fn registry_args(host: &str) -> Vec<String> {
+    [
+        "--default-registry",
+        host,
+        "--allowed-registries",
+        host,
+        "--insecure-registries",
+        host,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Sets a robot's password in the run's registry (htpasswd is re-read when
+/// it changes): a new token, which revokes the old one.
+pub fn set_registry_token(robot: &str, token: &str) {
+    let out = std::process::Command::new("htpasswd")
+        .args([
+            "-bB",
+            &super::testenv_var("TESTENV_REGISTRY_HTPASSWD"),
+            robot,
+            token,
+        ])
+        .output()
+        .expect("htpasswd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A free port on 127.0.0.1 (bound then released: the registry binary needs a number).
@@ -453,18 +482,17 @@ pub async fn served_digest(host: &str, repo: &str, reference: &str, auth: &str) 
 /// Berth running on a database folder the test owns, so it can be stopped
 /// and started again on the same files.
 pub struct Berth {
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
     /// The server's pool.
     pub db: SqlitePool,
-    /// The default browser.
-    pub client: reqwest::Client,
+    /// An admin signed in to it.
+    pub admin: TestPerson,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    _share: Share,
 }
 
 /// `berth serve` arguments for a database in `dir` plus `extra`.
-pub fn serve_args(dir: &Path, extra: &[String]) -> Vec<String> {
+fn serve_args(dir: &Path, extra: &[String]) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "berth".into(),
         "serve".into(),
@@ -493,77 +521,27 @@ pub async fn build(dir: &Path, extra: &[String]) -> anyhow::Result<Application> 
 }
 
 impl Berth {
-    /// Starts Berth on `dir`; panics if it does not build.
+    /// Starts Berth on `dir` and signs an admin in; panics if it does not build.
     pub async fn start(dir: &Path, extra: &[String]) -> Self {
+        let share = Share::shared().await;
         let app = build(dir, extra).await.expect("Berth builds");
         let addr: SocketAddr = app.local_addr().expect("bound address");
         let db = app.db.clone();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            app.run_until(async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("Berth serves");
-        });
-        let berth = Self {
-            base: format!("http://{addr}"),
+        let (shutdown, server) = serve(app);
+        let admin =
+            TestPerson::dev_sign_in(&format!("http://{addr}"), "admin@purdue.edu", true).await;
+        Self {
             db,
-            client: crate::support::browser(),
-            shutdown: Some(tx),
+            admin,
+            shutdown: Some(shutdown),
             server: Some(server),
-        };
-        let signed_in = crate::support::post_form(
-            &berth.client,
-            &format!("{}/auth/dev", berth.base),
-            &[
-                ("email", "admin@purdue.edu"),
-                ("admin", "on"),
-                ("next", "/"),
-            ],
-        )
-        .await;
-        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "dev sign-in");
-        berth
-    }
-
-    /// POST a form with the session's CSRF token added.
-    pub async fn submit(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        let html = self
-            .client
-            .get(format!("{}/", self.base))
-            .send()
-            .await
-            .expect("home page")
-            .text()
-            .await
-            .expect("body");
-        let token = crate::support::csrf_from_html(&html).expect("csrf token");
-        let mut fields = form.to_vec();
-        fields.push(("csrf_token", &token));
-        crate::support::post_form(&self.client, &format!("{}{path}", self.base), &fields).await
-    }
-
-    /// GET a page's body.
-    pub async fn page(&self, path: &str) -> String {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("GET")
-            .text()
-            .await
-            .expect("body")
+            _share: share,
+        }
     }
 
     /// Stops the server; the files stay.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server task ends cleanly");
-        }
+        stop(self.shutdown.take(), self.server.take()).await;
     }
 }
 

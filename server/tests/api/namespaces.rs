@@ -3,12 +3,13 @@
 //! ServiceAccount. Each test makes its own namespace (random suffix) and
 //! deletes it.
 
-mod support;
-
-use support::unique;
-
 use std::time::Duration;
 
+use crate::helpers::{
+    TestApp, TestPerson, berth_sa,
+    cluster::{self, eventually},
+    unique,
+};
 use berth::kube::{Identity, Kube};
 use k8s_openapi::api::{
     apps::v1::Deployment,
@@ -21,18 +22,12 @@ use kube::{
 };
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{
-    TestApp, berth_sa, browser,
-    cluster::{self, eventually},
-    location, post_form,
-};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A complete, valid namespace form.
-fn namespace_form(name: &str) -> Vec<(&'static str, String)> {
-    [
-        ("name", name),
+/// A complete, valid namespace form (without the name).
+fn namespace_form() -> Vec<(&'static str, &'static str)> {
+    vec![
         ("description", "Test course <b>not bold</b>"),
         ("requests_cpu", "1"),
         ("limits_cpu", "2"),
@@ -47,49 +42,14 @@ fn namespace_form(name: &str) -> Vec<(&'static str, String)> {
         ("default_limit_cpu", "500m"),
         ("default_limit_memory", "512Mi"),
     ]
-    .into_iter()
-    .map(|(k, v)| (k, v.to_owned()))
-    .collect()
 }
 
-async fn submit(app: &TestApp, path: &str, form: &[(&str, String)]) -> reqwest::Response {
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    app.submit(path, &pairs).await
-}
-
-/// Creates a namespace through the page and checks the redirect.
-async fn create_namespace(app: &TestApp, name: &str) {
-    let response = submit(app, "/admin/namespaces", &namespace_form(name)).await;
-    let status = response.status();
-    let to = location(&response);
-    assert_eq!(
-        status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-    assert_eq!(to, format!("/admin/namespaces/{name}"));
-}
-
-async fn add_member(app: &TestApp, namespace: &str, email: &str, role: &str) {
-    let response = app
-        .submit(
-            &format!("/admin/namespaces/{namespace}/members"),
-            &[("email", email), ("role", role)],
-        )
-        .await;
-    let status = response.status();
-    assert_eq!(
-        status,
-        StatusCode::SEE_OTHER,
-        "{}",
-        response.text().await.unwrap_or_default()
-    );
-}
-
-async fn delete_namespace(admin: &Client, name: &str) {
-    let api: Api<Namespace> = Api::all(admin.clone());
-    let _ = api.delete(name, &DeleteParams::background()).await;
+/// An admin, and a namespace they made through the page.
+async fn admin_with_namespace(app: &TestApp, prefix: &str) -> (TestPerson, String) {
+    let prof = TestPerson::admin(app, "prof@purdue.edu").await;
+    let name = unique(prefix);
+    prof.create_namespace(&name, &namespace_form()).await;
+    (prof, name)
 }
 
 fn deployment(name: &str) -> Deployment {
@@ -171,11 +131,9 @@ where
 async fn the_quota_saved_through_the_page_is_the_quota_the_apiserver_enforces() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let admin = cluster::admin().await;
-    let name = unique("t-quota");
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    create_namespace(&app, &name).await;
+    let (prof, name) = admin_with_namespace(&app, "t-quota").await;
     // The redirect target answers at once: Berth waited for its cache.
-    let shown = app.get(&format!("/admin/namespaces/{name}")).await;
+    let shown = prof.get(&format!("/admin/namespaces/{name}")).await;
     assert_eq!(shown.status(), StatusCode::OK);
 
     // What the apiserver holds is what the form said.
@@ -219,17 +177,9 @@ async fn the_quota_saved_through_the_page_is_the_quota_the_apiserver_enforces() 
         "the LimitRange exists"
     );
 
-    add_member(&app, &name, "alice@purdue.edu", "member").await;
+    prof.add_member(&name, "alice@purdue.edu", "member").await;
 
-    // Quota admission refuses until the quota controller has counted.
-    eventually(WAIT, "the quota controller to count", || {
-        let quotas = quotas.clone();
-        async move {
-            let q = quotas.get("berth-quota").await.ok()?;
-            q.status.and_then(|s| s.used).map(|_| ())
-        }
-    })
-    .await;
+    cluster::quota_counted(&admin, &name).await;
 
     // Through Berth's own impersonating client, as the member.
     let kube: Kube = berth_sa::berth_kube().await;
@@ -292,7 +242,7 @@ async fn the_quota_saved_through_the_page_is_the_quota_the_apiserver_enforces() 
         Some("ok")
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -300,10 +250,8 @@ async fn the_quota_saved_through_the_page_is_the_quota_the_apiserver_enforces() 
 async fn only_members_get_in_and_removing_a_member_removes_access() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let admin = cluster::admin().await;
-    let name = unique("t-members");
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    create_namespace(&app, &name).await;
-    add_member(&app, &name, "Carol@Purdue.edu", "member").await;
+    let (prof, name) = admin_with_namespace(&app, "t-members").await;
+    prof.add_member(&name, "Carol@Purdue.edu", "member").await;
 
     let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &name);
     let list = bindings
@@ -381,15 +329,10 @@ async fn only_members_get_in_and_removing_a_member_removes_access() {
 
     // Removing asks first: the namespace page links to a confirm page whose
     // button posts the removal, and showing it removes nothing.
-    let page = app
-        .get(&format!("/admin/namespaces/{name}"))
-        .await
-        .text()
-        .await
-        .expect("namespace page");
+    let page = prof.html(&format!("/admin/namespaces/{name}")).await;
     let confirm_path = format!("/admin/namespaces/{name}/members/remove?email=carol%40purdue.edu");
     assert!(page.contains(&format!("href=\"{confirm_path}\"")), "{page}");
-    let confirm = app.get(&confirm_path).await;
+    let confirm = prof.get(&confirm_path).await;
     assert_eq!(confirm.status(), StatusCode::OK);
     let confirm = confirm.text().await.expect("confirm page");
     assert!(
@@ -410,9 +353,11 @@ async fn only_members_get_in_and_removing_a_member_removes_access() {
         "asking removed nothing"
     );
 
-    // Removing the member removes the binding, and with it the access.
-    let response = app
-        .submit(
+    // Removing the member (the confirm page's button) removes the binding,
+    // and with it the access.
+    let response = prof
+        .submit_form(
+            &confirm_path,
             &format!("/admin/namespaces/{name}/members/remove"),
             &[("email", "carol@purdue.edu")],
         )
@@ -464,7 +409,7 @@ async fn only_members_get_in_and_removing_a_member_removes_access() {
         Some("ok")
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -472,21 +417,12 @@ async fn only_members_get_in_and_removing_a_member_removes_access() {
 async fn a_member_sees_their_namespace_and_its_usage_on_the_dashboard() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let admin = cluster::admin().await;
-    let name = unique("t-dash");
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    create_namespace(&app, &name).await;
-    add_member(&app, &name, "erin@purdue.edu", "owner").await;
+    let (prof, name) = admin_with_namespace(&app, "t-dash").await;
+    prof.add_member(&name, "erin@purdue.edu", "owner").await;
 
-    let student = browser();
-    let response = post_form(
-        &student,
-        &app.url("/auth/dev"),
-        &[("email", "erin@purdue.edu"), ("next", "/")],
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let student = TestPerson::student(&app, "erin@purdue.edu").await;
     let html = eventually(WAIT, "the dashboard to show the quota", || {
-        let student = student.clone();
+        let student = student.client.clone();
         let url = app.url("/");
         async move {
             let html = student.get(url).send().await.ok()?.text().await.ok()?;
@@ -509,32 +445,20 @@ async fn a_member_sees_their_namespace_and_its_usage_on_the_dashboard() {
         &format!("/admin/namespaces/{name}"),
         "/admin/audit",
     ] {
-        let response = student.get(app.url(path)).send().await.expect("GET");
+        let response = student.get(path).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
     }
 
     // The admin's page of the namespace shows members, quota and usage.
-    let html = app
-        .get(&format!("/admin/namespaces/{name}"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let html = prof.html(&format!("/admin/namespaces/{name}")).await;
     assert!(
         html.contains("erin@purdue.edu") && html.contains("512Mi"),
         "{html}"
     );
-    assert!(
-        app.get("/admin")
-            .await
-            .text()
-            .await
-            .expect("body")
-            .contains("/admin/audit")
-    );
+    assert!(prof.html("/admin").await.contains("/admin/audit"));
 
     // The admin overview lists it with its members count, and sorts.
-    let overview = app.get("/admin/namespaces?sort=members&dir=desc").await;
+    let overview = prof.get("/admin/namespaces?sort=members&dir=desc").await;
     assert_eq!(overview.status(), StatusCode::OK);
     let html = overview.text().await.expect("body");
     assert!(
@@ -546,7 +470,7 @@ async fn a_member_sees_their_namespace_and_its_usage_on_the_dashboard() {
         "sorted by members"
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -554,32 +478,25 @@ async fn a_member_sees_their_namespace_and_its_usage_on_the_dashboard() {
 async fn deleting_a_namespace_needs_its_name_typed() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let admin = cluster::admin().await;
-    let name = unique("t-delete");
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    create_namespace(&app, &name).await;
-    add_member(&app, &name, "frank@purdue.edu", "member").await;
+    let (prof, name) = admin_with_namespace(&app, "t-delete").await;
+    prof.add_member(&name, "frank@purdue.edu", "member").await;
 
-    let page = app.get(&format!("/admin/namespaces/{name}/delete")).await;
+    let delete = format!("/admin/namespaces/{name}/delete");
+    let page = prof.get(&delete).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("body");
     assert!(html.contains("cannot be undone"), "{html}");
 
-    let wrong = app
-        .submit(
-            &format!("/admin/namespaces/{name}/delete"),
-            &[("confirm", "yes")],
-        )
+    let wrong = prof
+        .submit_form(&delete, &delete, &[("confirm", "yes")])
         .await;
     assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     let still = namespaces.get(&name).await.expect("still there");
     assert!(still.metadata.deletion_timestamp.is_none());
 
-    let right = app
-        .submit(
-            &format!("/admin/namespaces/{name}/delete"),
-            &[("confirm", name.as_str())],
-        )
+    let right = prof
+        .submit_form(&delete, &delete, &[("confirm", name.as_str())])
         .await;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
     match namespaces.get(&name).await {
@@ -606,24 +523,21 @@ async fn deleting_a_namespace_needs_its_name_typed() {
 async fn editing_the_quota_changes_what_the_apiserver_holds() {
     let app = TestApp::spawn_in_cluster(&[]).await;
     let admin = cluster::admin().await;
-    let name = unique("t-edit");
-    app.sign_in_dev("prof@purdue.edu", true).await;
-    create_namespace(&app, &name).await;
+    let (prof, name) = admin_with_namespace(&app, "t-edit").await;
 
     // The edit form shows what the cluster has (once the cache has it).
     let html = eventually(WAIT, "the edit form", || async {
-        let response = app.get(&format!("/admin/namespaces/{name}/edit")).await;
+        let response = prof.get(&format!("/admin/namespaces/{name}/edit")).await;
         (response.status() == StatusCode::OK).then_some(response.text().await.ok()?)
     })
     .await;
     assert!(html.contains("value=\"1Gi\""), "{html}");
 
-    let mut form = namespace_form(&name);
+    let mut form = namespace_form();
     form.retain(|(k, _)| {
         !matches!(
             *k,
-            "name"
-                | "pods"
+            "pods"
                 | "requests_storage"
                 | "requests_cpu"
                 | "limits_cpu"
@@ -631,8 +545,9 @@ async fn editing_the_quota_changes_what_the_apiserver_holds() {
                 | "default_limit_cpu"
         )
     });
-    form.push(("pods", "9".to_owned()));
-    let response = submit(&app, &format!("/admin/namespaces/{name}/edit"), &form).await;
+    form.push(("pods", "9"));
+    let edit = format!("/admin/namespaces/{name}/edit");
+    let response = prof.submit_form(&edit, &edit, &form).await;
     let status = response.status();
     assert_eq!(
         status,
@@ -665,7 +580,7 @@ async fn editing_the_quota_changes_what_the_apiserver_holds() {
         Some("ok")
     );
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }
 
@@ -686,8 +601,8 @@ async fn self_service_gives_a_first_time_user_a_personal_namespace() {
     let local = unique("self");
     let email = format!("{local}@purdue.edu");
     let name = format!("u-{local}");
-    app.sign_in_dev(&email, false).await;
-    let home = app.get("/").await;
+    let person = TestPerson::student(&app, &email).await;
+    let home = person.get("/").await;
     assert_eq!(home.status(), StatusCode::OK);
     assert!(
         home.text().await.expect("body").contains(&name),
@@ -734,7 +649,7 @@ async fn self_service_gives_a_first_time_user_a_personal_namespace() {
     );
 
     // Only once: a second visit makes nothing new.
-    app.get("/").await;
+    person.get("/").await;
     let rows: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM audit_log WHERE action = 'namespace.self_service'",
     )
@@ -743,6 +658,6 @@ async fn self_service_gives_a_first_time_user_a_personal_namespace() {
     .expect("count");
     assert_eq!(rows, 1);
 
-    delete_namespace(&admin, &name).await;
+    cluster::delete_namespace(&admin, &name).await;
     app.stop().await;
 }

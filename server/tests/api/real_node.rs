@@ -3,24 +3,23 @@
 //! Berth wrote, MetalLB's controller assigns the address, and the workload
 //! answers there — reached from the run's own "campus" network namespace.
 
-mod registries_support;
-mod support;
-
-use support::{testenv_var as env, unique};
-
 use std::{process::Command, time::Duration};
 
+use crate::helpers::{
+    SMALL_NAMESPACE, TestApp, TestPerson, berth_sa,
+    browser::Browser,
+    client_builder,
+    cluster::{self, eventually},
+    csrf_from_html, location, oidc, post_form,
+    registries::{registry_args, set_registry_token},
+    testenv_var as env, unique,
+};
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use kube::{
     Api, Client,
-    api::{DeleteParams, ListParams, Patch, PatchParams},
+    api::{DeleteParams, ListParams},
 };
 use reqwest::StatusCode;
-use support::{
-    TestApp,
-    cluster::{self, eventually},
-    location,
-};
 
 const STUDENT: &str = "student@purdue.edu";
 /// Pulls, container starts and address assignment on a 2-core machine.
@@ -74,54 +73,31 @@ fn in_pool(address: &str, pool: &str) -> bool {
 struct World {
     app: TestApp,
     admin: Client,
-    student: reqwest::Client,
+    student: TestPerson,
     ns: String,
 }
 
 impl World {
     async fn new() -> Self {
-        let registry = env("TESTENV_REGISTRY");
-        let app = TestApp::spawn_in_cluster(&[
-            "--default-registry",
-            &registry,
-            "--allowed-registries",
-            &registry,
-            "--insecure-registries",
-            &registry,
-        ])
-        .await;
+        let args = registry_args(&env("TESTENV_REGISTRY"));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let app = TestApp::spawn_in_cluster(&args).await;
         let ns = unique("t-real");
-        app.sign_in_dev("prof@purdue.edu", true).await;
-        let created = app
-            .submit(
-                "/admin/namespaces",
-                &[
-                    ("name", &ns),
-                    ("description", "real node tests"),
-                    ("requests_cpu", "2"),
-                    ("requests_memory", "2Gi"),
-                    ("pods", "10"),
-                    ("services_loadbalancers", "2"),
-                    ("persistentvolumeclaims", "2"),
-                    ("requests_storage", "10Gi"),
-                    ("default_request_cpu", "50m"),
-                    ("default_request_memory", "32Mi"),
-                    ("default_limit_cpu", "500m"),
-                    ("default_limit_memory", "128Mi"),
-                ],
-            )
-            .await;
-        assert_eq!(created.status(), StatusCode::SEE_OTHER, "creating {ns}");
+        let prof = TestPerson::admin(&app, "prof@purdue.edu").await;
+        prof.create_namespace(
+            &ns,
+            &[
+                ("requests_cpu", "2"),
+                ("default_request_cpu", "50m"),
+                ("default_request_memory", "32Mi"),
+                ("default_limit_memory", "128Mi"),
+            ],
+        )
+        .await;
         let admin = cluster::admin().await;
-        steer_to_real_node(&admin, &ns).await;
-        let added = app
-            .submit(
-                &format!("/admin/namespaces/{ns}/members"),
-                &[("email", STUDENT), ("role", "member")],
-            )
-            .await;
-        assert_eq!(added.status(), StatusCode::SEE_OTHER, "adding the student");
-        let student = app.browser_for(STUDENT, false).await;
+        cluster::steer_to_real_node(&admin, &ns).await;
+        prof.add_member(&ns, STUDENT, "member").await;
+        let student = TestPerson::student(&app, STUDENT).await;
         Self {
             app,
             admin,
@@ -137,9 +113,8 @@ impl World {
     /// Saves the robot account as the student; the credential's id.
     async fn save_robot(&self, token: &str) -> i64 {
         let saved = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &self.path("/registry"),
                 &[
                     ("host", &env("TESTENV_REGISTRY")),
@@ -159,9 +134,8 @@ impl World {
     /// Replaces a saved credential's robot and token as the student.
     async fn replace_robot(&self, credential: i64, robot: &str, token: &str) {
         let replaced = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &self.path(&format!("/credentials/{credential}/replace")),
                 &[("robot", robot), ("token", token)],
             )
@@ -184,12 +158,8 @@ impl World {
     /// Restarts a workload as the student.
     async fn restart(&self, workload: &str) {
         let restarted = self
-            .app
-            .submit_as(
-                &self.student,
-                &self.path(&format!("/workloads/{workload}/restart")),
-                &[],
-            )
+            .student
+            .submit(&self.path(&format!("/workloads/{workload}/restart")), &[])
             .await;
         assert_eq!(
             restarted.status(),
@@ -209,9 +179,8 @@ impl World {
     /// Registers an image as the student; its id.
     async fn register(&self, reference: &str, credential: i64) -> String {
         let registered = self
-            .app
-            .submit_as(
-                &self.student,
+            .student
+            .submit(
                 &self.path("/images"),
                 &[
                     ("reference", reference),
@@ -228,10 +197,7 @@ impl World {
     }
 
     async fn deploy(&self, form: &[(&str, &str)]) {
-        let response = self
-            .app
-            .submit_as(&self.student, &self.path("/workloads"), form)
-            .await;
+        let response = self.student.submit(&self.path("/workloads"), form).await;
         assert_eq!(
             response.status(),
             StatusCode::SEE_OTHER,
@@ -241,34 +207,16 @@ impl World {
     }
 
     async fn page(&self, rest: &str) -> String {
-        let response = self
-            .student
-            .get(self.app.url(&self.path(rest)))
-            .send()
-            .await
-            .expect("page");
+        let response = self.student.get(&self.path(rest)).await;
         assert_eq!(response.status(), StatusCode::OK, "{rest}");
         response.text().await.expect("body")
     }
 
     /// The workload's page once it shows something `found` accepts.
     async fn page_until(&self, rest: &str, what: &str, found: impl Fn(&str) -> bool) -> String {
-        // Right after a deploy the page may be a 404 until Berth's cache has
-        // seen the new Deployment: that is "not yet", not a failure.
-        eventually(WAIT, what, || async {
-            let response = self
-                .student
-                .get(self.app.url(&self.path(rest)))
-                .send()
-                .await
-                .ok()?;
-            if response.status() != StatusCode::OK {
-                return None;
-            }
-            let html = response.text().await.ok()?;
-            found(&html).then_some(html)
-        })
-        .await
+        self.student
+            .page_when(&self.path(rest), WAIT, what, found)
+            .await
     }
 
     /// The LoadBalancer address the apiserver holds for a Service.
@@ -293,30 +241,9 @@ impl World {
     }
 
     async fn finish(self) {
-        let _ = Api::<Namespace>::all(self.admin.clone())
-            .delete(&self.ns, &DeleteParams::background())
-            .await;
+        cluster::delete_namespace(&self.admin, &self.ns).await;
         self.app.stop().await;
     }
-}
-
-/// The test world's way of sending a namespace's Pods to the real node: the
-/// PodNodeSelector and PodTolerationRestriction annotations testenv exports.
-/// Berth itself knows nothing of it.
-async fn steer_to_real_node(admin: &Client, ns: &str) {
-    let mut annotations = serde_json::Map::new();
-    for pair in env("TESTENV_REAL_NODE_ANNOTATIONS").split(';') {
-        let (key, value) = pair.split_once('=').expect("key=value");
-        annotations.insert(key.into(), value.into());
-    }
-    Api::<Namespace>::all(admin.clone())
-        .patch(
-            ns,
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"metadata": {"annotations": annotations}})),
-        )
-        .await
-        .expect("annotating the namespace");
 }
 
 /// The add-two preset as the form posts it.
@@ -373,13 +300,8 @@ fn first_ready_on_real_node(pods: &[Pod]) -> bool {
 #[tokio::test]
 async fn the_guides_journey_in_chromium_ends_with_add_two_answering_at_its_campus_address() {
     let world = World::new().await;
-    let browser = support::browser::Browser::start().await;
-    browser.goto(&world.app.url("/auth/login")).await;
-    browser.fill("#email", STUDENT).await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&world.app.url("/")).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&world.app.base, STUDENT, false).await;
 
     // Save the robot account once.
     browser.goto(&world.app.url(&world.path("/registry"))).await;
@@ -503,19 +425,11 @@ async fn a_revoked_robot_token_is_explained_and_a_replaced_one_makes_the_next_po
     // (The registry is shared by the whole run, so this test revokes a robot
     // of its own: a second account whose token it then changes.)
     let robot = format!("robot$cs101+{}", unique("revoked"));
-    let htpasswd = env("TESTENV_REGISTRY_HTPASSWD");
-    let set_token = |token: &str| {
-        let status = Command::new("htpasswd")
-            .args(["-bB", &htpasswd, &robot, token])
-            .output()
-            .expect("htpasswd");
-        assert!(status.status.success());
-    };
-    set_token("first-token-0123456789");
+    set_registry_token(&robot, "first-token-0123456789");
     world
         .replace_robot(credential, &robot, "first-token-0123456789")
         .await;
-    set_token("second-token-9876543210");
+    set_registry_token(&robot, "second-token-9876543210");
 
     world.deploy(&add_two(&image_id, "none")).await;
     let html = world
@@ -763,7 +677,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
     // test registry; the namespace's Pods go to the real node.
     let image = format!("{}/berth/berth", env("TESTENV_REGISTRY"));
     let tag = unique("test");
-    let built = Command::new(support::berth_sa::repo_root().join("testenv/berth-image"))
+    let built = Command::new(berth_sa::repo_root().join("testenv/berth-image"))
         .args([env!("CARGO_BIN_EXE_berth"), &format!("{image}:{tag}")])
         .output()
         .expect("testenv/berth-image");
@@ -788,7 +702,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
             .await
             .expect("creating berth-system");
     }
-    steer_to_real_node(&admin, "berth-system").await;
+    cluster::steer_to_real_node(&admin, "berth-system").await;
 
     // What deploy/README asks an admin to make, and the site's settings.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
@@ -828,7 +742,7 @@ async fn berth_itself_runs_in_the_cluster_from_deploy_and_acts_as_its_people() {
         ]);
     }
     // Kustomize takes a base only by a relative path.
-    let deploy = relative(dir.path(), &support::berth_sa::repo_root().join("deploy"));
+    let deploy = relative(dir.path(), &berth_sa::repo_root().join("deploy"));
     let kustomization = format!(
         "apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -963,10 +877,8 @@ configMapGenerator:
             .expect("socat on the host"),
     );
     let base = format!("http://localhost:{port}");
-    let client = reqwest::Client::builder()
-        .resolve("localhost", support::loopback_v4())
+    let client = client_builder()
         .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(20))
         // One connection per request: the socat bridge is the test's, not
         // Berth's, and an idle kept-alive connection through it can stall.
@@ -985,7 +897,7 @@ configMapGenerator:
 
     // An admin signs in at the OIDC provider and creates a namespace: the
     // in-cluster Berth acts through its ServiceAccount, as the admin.
-    let provider = support::oidc::Provider::in_cluster_from_env();
+    let provider = oidc::Provider::in_cluster_from_env();
     let start = client
         .get(format!("{base}/auth/start?next=%2F"))
         .send()
@@ -1010,28 +922,15 @@ configMapGenerator:
     let home = client.get(format!("{base}/")).send().await.expect("home");
     let html = home.text().await.expect("home page");
     assert!(html.contains("admin@purdue.edu"), "{html}");
-    let csrf = support::csrf_from_html(&html).expect("a CSRF token");
+    let csrf = csrf_from_html(&html).expect("a CSRF token");
     let ns = unique("t-incluster");
-    let created = support::post_form(
-        &client,
-        &format!("{base}/admin/namespaces"),
-        &[
-            ("csrf_token", csrf.as_str()),
-            ("name", ns.as_str()),
-            ("description", "made by Berth in the cluster"),
-            ("requests_cpu", "1"),
-            ("requests_memory", "1Gi"),
-            ("pods", "5"),
-            ("services_loadbalancers", "1"),
-            ("persistentvolumeclaims", "1"),
-            ("requests_storage", "1Gi"),
-            ("default_request_cpu", "50m"),
-            ("default_request_memory", "32Mi"),
-            ("default_limit_cpu", "500m"),
-            ("default_limit_memory", "128Mi"),
-        ],
-    )
-    .await;
+    let mut form = vec![
+        ("csrf_token", csrf.as_str()),
+        ("name", ns.as_str()),
+        ("description", "made by Berth in the cluster"),
+    ];
+    form.extend(SMALL_NAMESPACE);
+    let created = post_form(&client, &format!("{base}/admin/namespaces"), &form).await;
     assert_eq!(
         created.status(),
         StatusCode::SEE_OTHER,
@@ -1089,29 +988,7 @@ fn relative(from: &std::path::Path, to: &std::path::Path) -> std::path::PathBuf 
 
 /// The session cookies of a fresh dev sign-in as `email`, as a `Cookie` header.
 async fn session_cookie(app: &TestApp, email: &str) -> String {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .resolve("localhost", support::loopback_v4())
-        .build()
-        .expect("client");
-    let response = support::post_form(
-        &client,
-        &app.url("/auth/dev"),
-        &[("email", email), ("next", "/")],
-    )
-    .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "signing in {email}"
-    );
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-        .collect::<Vec<_>>()
-        .join("; ")
+    TestPerson::student(app, email).await.cookie_header()
 }
 
 type Socket =
@@ -1302,13 +1179,8 @@ async fn a_shell_in_the_container_runs_as_the_person_over_a_checked_websocket() 
     );
 
     // In Chromium: type a command in the page's terminal, see its output.
-    let browser = support::browser::Browser::start_with_javascript().await;
-    browser.goto(&world.app.url("/auth/login")).await;
-    browser.fill("#email", STUDENT).await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&world.app.url("/")).await;
+    let browser = Browser::start_with_javascript().await;
+    browser.sign_in(&world.app.base, STUDENT, false).await;
     browser
         .goto(&world.app.url(&world.path("/workloads/box")))
         .await;

@@ -4,8 +4,6 @@
 //! saves the robot credential the terminal printed, registers and deploys
 //! add-two, and sees it ready with an address that answers.
 
-mod support;
-
 use std::{
     os::unix::process::CommandExt,
     path::PathBuf,
@@ -13,7 +11,9 @@ use std::{
     time::Duration,
 };
 
-use support::{berth_sa::repo_root, browser::Browser, cluster::eventually};
+use crate::helpers::{
+    alone, berth_sa::repo_root, browser, browser::Browser, cluster::eventually, unique,
+};
 
 const BASE: &str = "http://localhost:8080";
 const STUDENT: &str = "student@purdue.edu";
@@ -111,8 +111,11 @@ impl Serve {
 
 #[tokio::test]
 async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
+    // A second cluster on the same two cores: no Berth of another test runs
+    // meanwhile (as when this was a test binary of its own).
+    let _alone = alone().await;
     let serve = Serve::start();
-    let http = support::browser();
+    let http = browser();
     eventually(
         Duration::from_secs(900),
         "testenv/serve is ready",
@@ -139,17 +142,11 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
         })
         .and_then(|rest| rest.split_whitespace().next().map(str::to_owned))
         .expect("the terminal says where addresses live");
-    let ns = support::unique("cs101");
+    let ns = unique("cs101");
 
     let browser = Browser::start().await;
     // The admin creates the namespace and adds the student.
-    browser.goto(&format!("{BASE}/auth/login")).await;
-    browser.fill("#email", "admin@purdue.edu").await;
-    browser.click("input[name=admin]").await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&format!("{BASE}/")).await;
+    browser.sign_in(BASE, "admin@purdue.edu", true).await;
     browser.goto(&format!("{BASE}/admin/namespaces/new")).await;
     browser.fill("#name", &ns).await;
     browser
@@ -183,11 +180,7 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
 
     // The student saves the robot credential the terminal printed; the local
     // registry is the one offered.
-    browser.fill("#email", STUDENT).await;
-    browser
-        .click("form[action='/auth/dev'] button[type=submit]")
-        .await;
-    browser.wait_for_url(&format!("{BASE}/")).await;
+    browser.sign_in(BASE, STUDENT, false).await;
     browser
         .goto(&format!("{BASE}/namespaces/{ns}/registry"))
         .await;

@@ -1,14 +1,12 @@
 //! Sign-in against the test world's real OIDC provider (Dex), sessions, CSRF
 //! and the access rules, all over HTTP with a cookie-keeping client.
 
-mod support;
-
-use reqwest::{StatusCode, header};
-use support::{
-    TestApp, browser, location,
+use crate::helpers::{
+    TestApp, TestPerson, browser, client_builder, csrf_from_html, location,
     oidc::{self, Provider},
     post_form,
 };
+use reqwest::{StatusCode, header};
 
 const STUDENT: &str = "student@purdue.edu";
 const ADMIN: &str = "admin@purdue.edu";
@@ -273,7 +271,7 @@ async fn state_changes_without_the_right_csrf_token_get_403_and_change_nothing()
         .text()
         .await
         .expect("body");
-    let other_token = support::csrf_from_html(&other_html).expect("token");
+    let other_token = csrf_from_html(&other_html).expect("token");
     let foreign = app
         .post_form("/auth/logout", &[("csrf_token", &other_token)])
         .await;
@@ -285,19 +283,18 @@ async fn state_changes_without_the_right_csrf_token_get_403_and_change_nothing()
 #[tokio::test]
 async fn sign_out_ends_the_session_on_the_server() {
     let (app, provider) = spawn_with_provider(&[]).await;
-    let callback = oidc::sign_in(&app, &app.client, &provider, STUDENT).await;
+    let student = TestPerson::new(&app.base);
+    let callback = oidc::sign_in(&app, &student.client, &provider, STUDENT).await;
     let cookie = session_cookie(&callback).expect("cookie");
     let pair = cookie.split(';').next().expect("name=value").to_owned();
 
-    let out = app.submit("/auth/logout", &[]).await;
+    let out = student.submit("/auth/logout", &[]).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&out), "/auth/login");
     assert_eq!(count(&app, "SELECT COUNT(*) FROM sessions").await, 0);
 
     // Replaying the old cookie by hand gets nowhere.
-    let replay = reqwest::Client::builder()
-        .resolve("localhost", support::loopback_v4())
-        .redirect(reqwest::redirect::Policy::none())
+    let replay = client_builder()
         .build()
         .expect("client")
         .get(app.url("/"))
@@ -506,17 +503,17 @@ async fn a_loop_of_sign_in_starts_is_cut_off() {
 #[tokio::test]
 async fn a_second_tab_from_another_origin_cannot_post() {
     let app = TestApp::spawn().await;
-    app.sign_in_dev(STUDENT, false).await;
-    let token = app.csrf_token().await;
+    let student = TestPerson::student(&app, STUDENT).await;
+    let token = student.csrf_token().await;
     // The right CSRF token, but a page on another site sent the form.
     for (name, value) in [
         ("origin", "http://evil.example"),
         ("origin", "null"),
         ("sec-fetch-site", "cross-site"),
     ] {
-        let response = app
+        let response = student
             .client
-            .post(app.url("/auth/logout"))
+            .post(student.url("/auth/logout"))
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(name, value)
             .body(format!("csrf_token={token}"))
@@ -526,14 +523,14 @@ async fn a_second_tab_from_another_origin_cannot_post() {
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
     }
     assert_eq!(
-        app.get("/").await.status(),
+        student.get("/").await.status(),
         StatusCode::OK,
         "still signed in"
     );
     // From Berth's own page it goes through.
-    let own = app
+    let own = student
         .client
-        .post(app.url("/auth/logout"))
+        .post(student.url("/auth/logout"))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header("origin", &app.base)
         .body(format!("csrf_token={token}"))
@@ -569,8 +566,8 @@ async fn a_rebound_dns_name_cannot_use_the_dev_sign_in() {
 #[tokio::test]
 async fn signed_in_pages_are_not_stored_and_https_gets_hsts() {
     let app = TestApp::spawn().await;
-    app.sign_in_dev(STUDENT, false).await;
-    let home = app.get("/").await;
+    let student = TestPerson::student(&app, STUDENT).await;
+    let home = student.get("/").await;
     assert_eq!(
         home.headers()
             .get(header::CACHE_CONTROL)
@@ -602,15 +599,15 @@ async fn signed_in_pages_are_not_stored_and_https_gets_hsts() {
 #[tokio::test]
 async fn an_admin_ends_someones_sessions_at_once() {
     let app = TestApp::spawn().await;
-    let student = app.browser_for(STUDENT, false).await;
-    let other_tab = app.browser_for(STUDENT, false).await;
-    app.sign_in_dev(ADMIN, true).await;
-    let response = app
+    let student = TestPerson::student(&app, STUDENT).await;
+    let other_tab = TestPerson::student(&app, STUDENT).await;
+    let admin = TestPerson::admin(&app, ADMIN).await;
+    let response = admin
         .submit("/admin/sessions/end", &[("email", STUDENT)])
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    for client in [&student, &other_tab] {
-        let page = client.get(app.url("/")).send().await.expect("GET");
+    for person in [&student, &other_tab] {
+        let page = person.get("/").await;
         assert_eq!(page.status(), StatusCode::SEE_OTHER, "signed out");
         assert!(location(&page).starts_with("/auth/login"));
     }
@@ -624,26 +621,19 @@ async fn an_admin_ends_someones_sessions_at_once() {
     .expect("audit");
     assert_eq!(audited, 1);
     // A student cannot do it.
-    let refused = app
-        .submit_as(
-            &student_again(&app).await,
-            "/admin/sessions/end",
-            &[("email", ADMIN)],
-        )
+    let student_again = TestPerson::student(&app, STUDENT).await;
+    let refused = student_again
+        .submit("/admin/sessions/end", &[("email", ADMIN)])
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
 
-async fn student_again(app: &TestApp) -> reqwest::Client {
-    app.browser_for(STUDENT, false).await
-}
-
 #[tokio::test]
 async fn a_removed_admin_is_refused_at_the_next_request() {
     let app = TestApp::spawn().await;
-    app.sign_in_dev(ADMIN, true).await;
-    assert_eq!(app.get("/admin").await.status(), StatusCode::OK);
+    let admin = TestPerson::admin(&app, ADMIN).await;
+    assert_eq!(admin.get("/admin").await.status(), StatusCode::OK);
     // An admin by configuration whose line was taken out of the list (Berth
     // restarted with the new list): the flag stored at sign-in still says
     // admin, and the session they hold stays open. Only the claim is cleared
@@ -653,7 +643,7 @@ async fn a_removed_admin_is_refused_at_the_next_request() {
         .execute(&app.db)
         .await
         .expect("taking the admin claim away");
-    assert_eq!(app.get("/admin").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(admin.get("/admin").await.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
 

@@ -1,15 +1,13 @@
 //! The portal skeleton over a real socket: health, static files, security
 //! headers, error pages, migrations, and the sign-in gate.
 
-mod support;
-
+use crate::helpers::{TestApp, TestPerson, location};
 use reqwest::StatusCode;
-use support::{TestApp, location};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
     // Readiness includes the cluster caches; without a cluster Berth is up but
-    // not ready (tests/namespaces.rs checks it becomes ready with one).
+    // not ready (namespaces.rs checks it becomes ready with one).
     let app =
         TestApp::spawn_with(&["--dev-login", "--kubeconfig", "/nonexistent/kubeconfig"]).await;
     let health = app.get("/healthz").await;
@@ -61,7 +59,7 @@ async fn static_files_are_built_into_the_binary_and_served_with_cache_headers() 
     let etag = css.headers()["etag"].clone();
     assert_eq!(
         css.text().await.expect("body"),
-        include_str!("../../static/berth.css")
+        include_str!("../../../static/berth.css")
     );
     let icon = app.get("/static/icon.svg").await;
     assert_eq!(icon.status(), StatusCode::OK);
@@ -107,8 +105,8 @@ async fn static_dir_overrides_the_built_in_files_for_development() {
 #[tokio::test]
 async fn unknown_pages_render_the_404_page_with_a_request_id() {
     let app = TestApp::spawn().await;
-    app.sign_in_dev("student@purdue.edu", false).await;
-    let response = app.get("/no/such/page").await;
+    let student = TestPerson::student(&app, "student@purdue.edu").await;
+    let response = student.get("/no/such/page").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let request_id = response.headers()["x-request-id"]
         .to_str()
@@ -133,8 +131,8 @@ async fn anonymous_visitors_are_sent_to_sign_in_and_come_back() {
         "and says so loudly"
     );
 
-    app.sign_in_dev("student@purdue.edu", false).await;
-    let home = app.get("/").await;
+    let student = TestPerson::student(&app, "student@purdue.edu").await;
+    let home = student.get("/").await;
     assert_eq!(home.status(), StatusCode::OK);
     let html = home.text().await.expect("body");
     assert!(html.contains("Hello, student@purdue.edu"), "{html}");
@@ -170,15 +168,15 @@ async fn migrations_are_applied_to_a_new_database_file() {
 #[tokio::test]
 async fn a_flash_message_is_shown_once() {
     let app = TestApp::spawn().await;
-    app.sign_in_dev("student@purdue.edu", false).await;
+    let student = TestPerson::student(&app, "student@purdue.edu").await;
     sqlx::query("UPDATE sessions SET flash_kind = 'success', flash_message = 'Saved the thing.'")
         .execute(&app.db)
         .await
         .expect("leaving a flash");
-    let first = app.get("/").await.text().await.expect("body");
+    let first = student.html("/").await;
     assert!(first.contains("flash-success"), "{first}");
     assert!(first.contains("Saved the thing."), "{first}");
-    let second = app.get("/").await.text().await.expect("body");
+    let second = student.html("/").await;
     assert!(!second.contains("Saved the thing."), "shown only once");
     app.stop().await;
 }

@@ -1,9 +1,7 @@
 //! Berth in a real browser (headless Chromium, JavaScript off): the pages a
 //! person sees work without script, under Berth's own CSP.
 
-mod support;
-
-use support::{TestApp, browser::Browser};
+use crate::helpers::{TestApp, browser::Browser};
 
 #[tokio::test]
 async fn a_student_signs_in_and_out_with_javascript_off() {
