@@ -19,6 +19,7 @@
 # They are pushed with the Harbor-style robot account `robot$cs101+ci`, whose
 # token is random per run.
 
+# shellcheck disable=SC2016 # a literal `$`: Harbor's robot accounts are named so
 ROBOT_NAME='robot$cs101+ci'
 
 # images_build_add_two: start the static build of add-two in the background
@@ -45,10 +46,12 @@ layer() {
 image() {
     local ref=$1 tar=$2
     shift 2
-    DOCKER_CONFIG=$D/docker "$TESTENV_CRANE" append --insecure -f "$tar" -t "$ref" >>"$D/logs/crane.log" 2>&1 &&
-        DOCKER_CONFIG=$D/docker "$TESTENV_CRANE" mutate --insecure --set-platform linux/amd64 "$@" \
-            -t "$ref" "$ref" >>"$D/logs/crane.log" 2>&1 ||
-        { tail -n 20 "$D/logs/crane.log" >&2; die "building image $ref failed"; }
+    if ! DOCKER_CONFIG=$D/docker "$TESTENV_CRANE" append --insecure -f "$tar" -t "$ref" >>"$D/logs/crane.log" 2>&1 ||
+        ! DOCKER_CONFIG=$D/docker "$TESTENV_CRANE" mutate --insecure --set-platform linux/amd64 "$@" \
+            -t "$ref" "$ref" >>"$D/logs/crane.log" 2>&1; then
+        tail -n 20 "$D/logs/crane.log" >&2
+        die "building image $ref failed"
+    fi
 }
 
 images_push() {

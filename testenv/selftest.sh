@@ -32,9 +32,10 @@ trap 'kubectl delete namespace "$NS" --wait=false >/dev/null 2>&1; rm -rf "$work
 # --- Kubernetes -----------------------------------------------------------------
 ready_nodes() { [[ $(kubectl get nodes --no-headers | awk '$2 == "Ready"' | wc -l) -eq 2 ]]; }
 check "2 Ready nodes" ready_nodes
-check "/version reports $TESTENV_KUBE_VERSION" \
-    eval '[[ $(kubectl get --raw /version | grep -o "\"gitVersion\": *\"[^\"]*\"") == *"\"$TESTENV_KUBE_VERSION\""* ]]'
-check "kubectl on PATH is the built one" eval '[[ $(command -v kubectl) == "$TESTENV_KUBECTL" ]]'
+version_is_built() { [[ $(kubectl get --raw /version | grep -o '"gitVersion": *"[^"]*"') == *"\"$TESTENV_KUBE_VERSION\""* ]]; }
+check "/version reports $TESTENV_KUBE_VERSION" version_is_built
+kubectl_is_built() { [[ $(command -v kubectl) == "$TESTENV_KUBECTL" ]]; }
+check "kubectl on PATH is the built one" kubectl_is_built
 
 kubectl create namespace "$NS" >/dev/null
 kubectl -n "$NS" create deployment demo --image="$TESTENV_IMAGE" --replicas=2 >/dev/null
@@ -45,8 +46,8 @@ check "pods are bound to kwok-node-*" on_kwok
 pod_log() { kubectl -n "$NS" logs deploy/demo --tail=5 2>/dev/null | grep -q 'add-two: listening'; }
 check "kubectl logs serves the fake container log (TESTENV_POD_LOG)" eventually 30 pod_log
 
-check "TokenRequest works (kubectl create token)" \
-    eval '[[ $(kubectl -n "$NS" create token default --duration=10m) == eyJ* ]]'
+token_request() { [[ $(kubectl -n "$NS" create token default --duration=10m) == eyJ* ]]; }
+check "TokenRequest works (kubectl create token)" token_request
 
 # ResourceQuota: the controller computes status, admission refuses over-quota pods.
 kubectl -n "$NS" create quota q --hard=requests.cpu=1,limits.cpu=1,pods=5 >/dev/null
@@ -72,8 +73,8 @@ spec:
     defaultRequest: {cpu: 50m, memory: 32Mi}
 EOF
 kubectl -n "$NS" run small --image="$TESTENV_IMAGE" --restart=Never >/dev/null 2>&1
-check "LimitRange defaults applied" \
-    eval '[[ $(kubectl -n "$NS" get pod small -o jsonpath="{.spec.containers[0].resources.requests.cpu}") == 50m ]]'
+limits_defaulted() { [[ $(kubectl -n "$NS" get pod small -o jsonpath='{.spec.containers[0].resources.requests.cpu}') == 50m ]]; }
+check "LimitRange defaults applied" limits_defaulted
 
 # Garbage collector: deleting the Deployment removes its ReplicaSet and pods.
 kubectl -n "$NS" delete deployment demo --wait=false >/dev/null
@@ -116,6 +117,8 @@ dex_login() { # dex_login <email> <password> → prints the code, or fails
     local c=${loc#*code=}
     echo "${c%%&*}"
 }
+# id_token_names <base64 payload> <email>: the payload's email claim is <email>.
+id_token_names() { [[ $(base64 -d <<<"$1" 2>/dev/null) == *"\"email\":\"$2\""* ]]; }
 IFS=, read -ra users <<<"$TESTENV_OIDC_USERS"
 for u in "${users[@]}"; do
     email=${u%%:*} pw=${u#*:}
@@ -125,8 +128,7 @@ for u in "${users[@]}"; do
             -d redirect_uri=http://localhost:45678/auth/callback "$TESTENV_OIDC_ISSUER/token")
         idt=$(sed -n 's/.*"id_token":"\([^"]*\)".*/\1/p' <<<"$tok" | cut -d. -f2 | tr '_-' '/+')
         while ((${#idt} % 4)); do idt+="="; done
-        check "Dex login + token exchange for $email (id_token email claim)" \
-            eval '[[ $(base64 -d <<<"$idt" 2>/dev/null) == *"\"email\":\"$email\""* ]]'
+        check "Dex login + token exchange for $email (id_token email claim)" id_token_names "$idt" "$email"
     else
         bad "Dex login for $email"
     fi
