@@ -102,7 +102,15 @@ pub fn registry_args(host: &str) -> Vec<String> {
 
 /// Sets a robot's password in the run's registry (htpasswd is re-read when
 /// it changes): a new token, which revokes the old one.
+///
+/// `htpasswd` rewrites the whole file, so two at once can lose each other's
+/// lines (the shared robot's included): every test runs in this one process,
+/// so one lock keeps them in turn.
 pub fn set_registry_token(robot: &str, token: &str) {
+    static HTPASSWD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = HTPASSWD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let out = std::process::Command::new("htpasswd")
         .args([
             "-bB",
