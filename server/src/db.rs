@@ -42,8 +42,10 @@ async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
         .foreign_keys(true)
         // Writers queue instead of failing with SQLITE_BUSY under a burst of submits.
         .busy_timeout(Duration::from_secs(5));
+    // Each connection is a thread of sqlx's and a page cache of SQLite's; on
+    // a 2-core node four keep both cores busy (WAL readers run in parallel).
     SqlitePoolOptions::new()
-        .max_connections(8)
+        .max_connections(4)
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {}", path.display()))

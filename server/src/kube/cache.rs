@@ -51,6 +51,11 @@ pub const EVENTS_PER_OBJECT: usize = 20;
 pub const EVENTS_PER_NAMESPACE: usize = 200;
 /// Events older than this are dropped (the apiserver's own TTL is one hour).
 pub const EVENT_MAX_AGE: i64 = 3600;
+/// Objects per page of a cache's (re)list. Each page arrives whole, before it
+/// is slimmed, and all caches list at once at start: kube's default of 500
+/// full Pods (managed fields and all) per page, eight caches at a time, made
+/// start-up's transient memory several times what the caches keep.
+const LIST_PAGE_SIZE: u32 = 100;
 /// The kinds whose Events pages explain.
 const EVENT_KINDS: [&str; 4] = ["Pod", "ReplicaSet", "Deployment", "Service"];
 
@@ -298,6 +303,7 @@ impl<K: Slim> Cache<K> {
         keep: Option<Filter<K>>,
     ) {
         let cache = self.clone();
+        let config = config.page_size(LIST_PAGE_SIZE);
         tokio::spawn(async move {
             let mut relist: Option<Index<K>> = None;
             let mut events = std::pin::pin!(watcher(api, config).default_backoff());
