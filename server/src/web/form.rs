@@ -112,6 +112,63 @@ mod tests {
         assert_eq!(errors.len(), 4);
     }
 
+    /// The shared field macro and summary, as every form uses them.
+    #[derive(askama::Template)]
+    #[template(
+        ext = "html",
+        source = r#"{% import "partials/form.html" as f %}
+{%- call f::summary(errors) %}{% endcall %}
+{%- call(part) f::field("name", "Name", errors.get("name"), value = value, help = true) %}
+  {%- if part == "attrs" %} required{% else if part == "help" %}Lower-case <code>only</code>.{% endif %}
+{%- endcall %}
+{%- call(part) f::field("kind", "Kind", errors.get("kind"), kind = "select") %}
+  {%- if part == "options" %}<option value="a">A</option>{% endif %}
+{%- endcall %}"#
+    )]
+    struct Sample<'a> {
+        errors: &'a FieldErrors,
+        value: &'a str,
+    }
+
+    #[test]
+    fn the_field_macro_links_label_help_and_message() {
+        use askama::Template;
+        let mut errors = FieldErrors::in_order(&["name", "kind"]);
+        errors.add("name", "Use <lower> case.");
+        let html = Sample {
+            errors: &errors,
+            value: "Bad\"Name",
+        }
+        .render()
+        .expect("renders");
+        assert!(
+            html.contains(r##"<a href="#name">Use &#60;lower&#62; case.</a>"##),
+            "{html}"
+        );
+        assert!(html.contains(r#"<div class="field invalid">"#), "{html}");
+        assert!(
+            html.contains(r#"value="Bad&#34;Name" required aria-describedby="name-help name-error" aria-invalid="true">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"<span class="help" id="name-help">Lower-case <code>only</code>.</span>"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"<span class="error" id="name-error">Use &#60;lower&#62; case.</span>"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<select id="kind" name="kind"><option value="a">A</option>"#),
+            "{html}"
+        );
+        assert_eq!(html.matches("aria-invalid").count(), 1, "{html}");
+    }
+
     #[test]
     fn without_an_order_messages_keep_theirs() {
         let mut errors = FieldErrors::new();
