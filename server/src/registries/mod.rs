@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod forms;
+pub mod keys;
 mod pages;
 pub mod pull;
 pub mod reference;
@@ -26,12 +27,7 @@ pub use client::{Login, Policy, RegistryClient, RegistryError};
 
 use std::sync::Arc;
 
-use crate::{
-    app::AppState,
-    auth::audited,
-    config::ServeConfig,
-    crypto::{self, Keyring},
-};
+use crate::{app::AppState, auth::audited, config::ServeConfig, crypto::Keyring};
 
 /// Which registries Berth offers and may contact.
 #[derive(Debug, Clone, Args)]
@@ -110,7 +106,7 @@ pub async fn prepare(
 ) -> anyhow::Result<(Arc<Keyring>, RegistryClient)> {
     let has_secrets = !store::sealed_samples(db).await?.is_empty();
     let keys = Keyring::for_serve(&config.keys, &config.database, has_secrets)?;
-    crypto::check_database(db, &keys).await?;
+    keys::check_database(db, &keys).await?;
     tracing::info!(active_key = keys.active_id(), keys = ?keys.ids(), "master keys loaded");
     let registry = RegistryClient::from_config(&config.registry)?;
     Ok((Arc::new(keys), registry))
