@@ -435,7 +435,7 @@ async fn edit_form(
 ) -> AppResult<Response> {
     let ctx = context(&state, &user, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
-    let deployment = super::pages::find_workload(state.kube.caches()?, &ns, &name)?;
+    let deployment = super::lookup::find_workload(state.kube.caches()?, &ns, &name)?;
     let form = form_of(&state, &ns, &deployment, &name);
     let current = Current::of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
@@ -525,7 +525,7 @@ async fn submit(
         form.name = name.clone();
     }
     let current = match &mode {
-        Mode::Edit(name) => Some(super::pages::find_workload(
+        Mode::Edit(name) => Some(super::lookup::find_workload(
             state.kube.caches()?,
             &ns,
             name,
