@@ -159,10 +159,23 @@ struct Submitted {
     #[serde(flatten)]
     form: DeployForm,
     #[serde(default)]
-    action: String,
+    action: Action,
     /// `on`: a new volume although the namespace has one (see `volumes`).
     #[serde(default)]
     reuse_confirmed: Option<String>,
+}
+
+/// Which of the form's buttons was pressed (`name="action"`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    /// "Check quota": validate and preview, apply nothing.
+    Check,
+    /// "Deploy" or "Save changes"; so is a form without the field or with
+    /// any other value, as before.
+    #[default]
+    #[serde(other)]
+    Deploy,
 }
 
 enum Mode {
@@ -579,7 +592,7 @@ async fn submit(
         };
         return screen.respond(StatusCode::UNPROCESSABLE_ENTITY, form, rendering);
     }
-    if submitted.action == "check" {
+    if submitted.action == Action::Check {
         let rendering = Rendering {
             checked: true,
             reuse_confirmed,
@@ -645,3 +658,20 @@ async fn submit(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pressed_button_is_read_and_anything_else_deploys() {
+        let action = |body: &str| {
+            serde_urlencoded::from_str::<Submitted>(body)
+                .map(|s| s.action)
+                .ok()
+        };
+        assert_eq!(action("name=web&action=check"), Some(Action::Check));
+        assert_eq!(action("name=web&action=deploy"), Some(Action::Deploy));
+        assert_eq!(action("name=web"), Some(Action::Deploy));
+        assert_eq!(action("name=web&action=other"), Some(Action::Deploy));
+    }
+}
