@@ -5,7 +5,8 @@
 //! (large enough that random nonces never collide in practice) and the row's
 //! identity as associated data, so a ciphertext copied into another row does
 //! not open. The key id is stored beside the ciphertext, so several keys can be
-//! configured while `berth rotate-keys` moves every secret to the active one.
+//! configured while `berth rotate-keys` (the registries feature, which knows
+//! where the sealed rows are) moves every secret to the active one.
 //!
 //! Keys come from a file (a mounted Kubernetes Secret in the cluster) and/or
 //! `BERTH_MASTER_KEYS`, as lines `keyid:base64-of-32-bytes`. When nothing is
@@ -413,45 +414,6 @@ fn warn_if_readable_by_others(path: &Path) {
             "the master key file is readable by other users; chmod 600 it"
         );
     }
-}
-
-/// Checks that every sealed value in the database can be opened with the
-/// configured keys: one sample per key id is opened, so a missing key *or* a
-/// wrong key under a known id stops start-up before anything is written.
-pub async fn check_database(db: &sqlx::SqlitePool, keys: &Keyring) -> anyhow::Result<()> {
-    for sample in crate::registries::store::sealed_samples(db).await? {
-        let key_id = sample.sealed.key_id.clone();
-        keys.open(&sample.sealed, &sample.aad).map_err(|error| {
-            anyhow::anyhow!(
-                "the database holds registry tokens that cannot be opened: {error}. \
-                 Configure master key `{key_id}` (--master-keys-file or BERTH_MASTER_KEYS); \
-                 nothing was changed"
-            )
-        })?;
-    }
-    Ok(())
-}
-
-/// `berth rotate-keys`: re-seals every secret under the active key in one
-/// transaction. If any secret does not open, nothing is written.
-pub async fn rotate_keys(config: &RotateKeysConfig) -> anyhow::Result<()> {
-    if !config.database.path.exists() {
-        bail!(
-            "there is no database at {}; nothing to rotate",
-            config.database.path.display()
-        );
-    }
-    let keys = Keyring::for_command(&config.keys, &config.database)?;
-    let db = crate::db::connect(&config.database).await?;
-    let result = crate::registries::store::reseal_all(&db, &keys).await;
-    db.close().await;
-    let count = result?;
-    println!(
-        "{}: re-sealed {count} secret(s) under master key `{}`",
-        config.database.path.display(),
-        keys.active_id()
-    );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(serve) => berth::app::serve(*serve).await,
         Command::Migrate(db) => berth::db::migrate_only(&db).await,
-        Command::RotateKeys(config) => berth::crypto::rotate_keys(&config).await,
+        Command::RotateKeys(config) => berth::registries::keys::rotate_keys(&config).await,
         Command::Rebind(config) => berth::namespaces::rebind::run(&config).await,
     };
     match result {

@@ -7,11 +7,15 @@
 //! credential with [`credential_for_image`] to write an image pull Secret.
 
 pub mod client;
+mod credentials;
 pub mod forms;
-mod pages;
+mod images;
+pub mod keys;
+mod ops;
 pub mod pull;
 pub mod reference;
 pub mod store;
+mod view;
 
 use axum::{
     Router,
@@ -26,12 +30,7 @@ pub use client::{Login, Policy, RegistryClient, RegistryError};
 
 use std::sync::Arc;
 
-use crate::{
-    app::AppState,
-    auth::audited,
-    config::ServeConfig,
-    crypto::{self, Keyring},
-};
+use crate::{app::AppState, auth::audited, config::ServeConfig, crypto::Keyring};
 
 /// Which registries Berth offers and may contact.
 #[derive(Debug, Clone, Args)]
@@ -74,31 +73,32 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/namespaces/{ns}/registry",
-            get(pages::credentials_page)
-                .post(pages::credential_create.layer(audited("credential.create"))),
+            get(credentials::credentials_page)
+                .post(credentials::credential_create.layer(audited("credential.create"))),
         )
         .route(
             "/namespaces/{ns}/credentials/{id}/replace",
-            get(pages::replace_form)
-                .post(pages::replace_submit.layer(audited("credential.replace"))),
+            get(credentials::replace_form)
+                .post(credentials::replace_submit.layer(audited("credential.replace"))),
         )
         .route(
             "/namespaces/{ns}/credentials/{id}/delete",
-            get(pages::credential_delete_form)
-                .post(pages::credential_delete.layer(audited("credential.delete"))),
+            get(credentials::credential_delete_form)
+                .post(credentials::credential_delete.layer(audited("credential.delete"))),
         )
         .route(
             "/namespaces/{ns}/images",
-            get(pages::images_page).post(pages::image_register.layer(audited("image.register"))),
+            get(images::images_page).post(images::image_register.layer(audited("image.register"))),
         )
-        .route("/namespaces/{ns}/images/{id}", get(pages::image_page))
+        .route("/namespaces/{ns}/images/{id}", get(images::image_page))
         .route(
             "/namespaces/{ns}/images/{id}/recheck",
-            post(pages::image_recheck.layer(audited("image.recheck"))),
+            post(images::image_recheck.layer(audited("image.recheck"))),
         )
         .route(
             "/namespaces/{ns}/images/{id}/delete",
-            get(pages::image_delete_form).post(pages::image_delete.layer(audited("image.delete"))),
+            get(images::image_delete_form)
+                .post(images::image_delete.layer(audited("image.delete"))),
         )
 }
 
@@ -110,7 +110,7 @@ pub async fn prepare(
 ) -> anyhow::Result<(Arc<Keyring>, RegistryClient)> {
     let has_secrets = !store::sealed_samples(db).await?.is_empty();
     let keys = Keyring::for_serve(&config.keys, &config.database, has_secrets)?;
-    crypto::check_database(db, &keys).await?;
+    keys::check_database(db, &keys).await?;
     tracing::info!(active_key = keys.active_id(), keys = ?keys.ids(), "master keys loaded");
     let registry = RegistryClient::from_config(&config.registry)?;
     Ok((Arc::new(keys), registry))

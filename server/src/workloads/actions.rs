@@ -24,7 +24,8 @@ use serde_json::json;
 
 use super::{
     form::MAX_REPLICAS,
-    pages::{self, find_workload},
+    lookup::{Objects, find_workload},
+    view,
 };
 use crate::{
     app::AppState,
@@ -66,8 +67,8 @@ async fn refused(
     name: &str,
     error: &KubeError,
 ) -> AppResult<Response> {
-    let data = pages::show_page(state, user, ns, name, None, None, Some(error.to_string())).await?;
-    pages::show_response(error.status(), &data)
+    let data = view::show_page(state, user, ns, name, None, None, Some(error.to_string())).await?;
+    view::show_response(error.status(), &data)
 }
 
 /// The scale form.
@@ -119,7 +120,7 @@ pub async fn scale(
     let replicas = match parse_replicas(&form.replicas) {
         Ok(n) => n,
         Err(message) => {
-            let data = pages::show_page(
+            let data = view::show_page(
                 &state,
                 &user,
                 &ns,
@@ -129,7 +130,7 @@ pub async fn scale(
                 None,
             )
             .await?;
-            return pages::show_response(StatusCode::UNPROCESSABLE_ENTITY, &data);
+            return view::show_response(StatusCode::UNPROCESSABLE_ENTITY, &data);
         }
     };
     let before = current.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
@@ -235,8 +236,8 @@ async fn delete_page(
     cluster_error: Option<String>,
 ) -> AppResult<DeletePage> {
     let caches = state.kube.caches()?;
-    let objects = pages::Objects::collect(caches, find_workload(caches, ns, name)?);
-    let (own, other): (Vec<_>, Vec<_>) = pages::claims_of(&objects.deployment)
+    let objects = Objects::collect(caches, find_workload(caches, ns, name)?);
+    let (own, other): (Vec<_>, Vec<_>) = view::claims_of(&objects.deployment)
         .into_iter()
         .partition(|(_, own)| *own);
     Ok(DeletePage {
@@ -309,7 +310,7 @@ pub async fn delete_submit(
     let with_volume = form.delete_volume.as_deref() == Some("on");
     // Only the claim Berth made for this workload; a claim it mounted but
     // did not make may be shared, so it always stays.
-    let own_claims: Vec<String> = pages::claims_of(&deployment)
+    let own_claims: Vec<String> = view::claims_of(&deployment)
         .into_iter()
         .filter(|(_, own)| *own)
         .map(|(c, _)| c)

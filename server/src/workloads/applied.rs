@@ -32,10 +32,9 @@ use kube::ResourceExt;
 use serde::Serialize;
 
 use super::{
-    build::{self, ExposeSettings},
-    deploy::FORM_ANNOTATION,
+    build::{self, ExposeSettings, FORM_ANNOTATION},
     form::DeployForm,
-    pages::{self, Objects},
+    lookup::{self, Objects},
 };
 use crate::{app::AppState, auth::NamespaceMember, error::AppResult, kube::FIELD_MANAGER};
 
@@ -197,7 +196,7 @@ pub async fn download(
     Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
     let caches = state.kube.caches()?;
-    let deployment = pages::find_workload(caches, &ns, &name)?;
+    let deployment = lookup::find_workload(caches, &ns, &name)?;
     let applied = applied(&state, &Objects::collect(caches, deployment));
     // The name is a DNS label (checked by the lookup), so it is safe in the header.
     let disposition =

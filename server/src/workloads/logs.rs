@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::{Api, ResourceExt, api::LogParams};
 use serde::Deserialize;
 
-use super::pages::{find_workload, pods_of};
+use super::lookup::{find_workload, pods_of};
 use crate::{
     app::AppState,
     auth::NamespaceMember,

@@ -1,10 +1,15 @@
 //! Workloads: deploy and expose an image with one form, applied as the user.
 //!
-//! The validated domain type ([`spec`]) and the pure builders that turn it
-//! into Kubernetes objects ([`build`]); the pages that show a namespace's
-//! workloads from the watch caches ([`pages`]), their Events in plain words
-//! ([`events`]), their logs ([`logs`]), a shell in a container ([`shell`]), what Berth applied ([`applied`]), and
-//! scale, restart and delete ([`actions`]).
+//! The form ([`form`]) and the validated domain type it parses into
+//! ([`spec`]); the pure builders that turn it into Kubernetes objects
+//! ([`build`]); the deploy and edit form ([`deploy`]: its handlers, the plan
+//! of what a submit applies, and applying it), with quota and storage checks
+//! ([`quota`], [`volumes`]). Finding Berth's workloads in the watch caches
+//! ([`lookup`]) and what the templates get from them ([`view`]) serve the
+//! thin handlers: the list and detail pages ([`pages`]), logs ([`logs`]), a
+//! shell in a container ([`shell`]), what Berth applied ([`applied`]), and
+//! scale, restart and delete ([`actions`]). Events are told in plain words by
+//! [`events`]. Handler files share only through `lookup` and `view`.
 
 pub mod actions;
 pub mod applied;
@@ -13,10 +18,12 @@ pub mod deploy;
 pub mod events;
 pub mod form;
 pub mod logs;
+pub mod lookup;
 pub mod pages;
 pub mod quota;
 pub mod shell;
 pub mod spec;
+pub mod view;
 pub mod volumes;
 
 pub use deploy::{ExposeConfig, deploy_router};

@@ -39,7 +39,7 @@ use kube::{
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::pages::{find_workload, pods_of};
+use super::lookup::{find_workload, pods_of};
 use crate::{
     app::AppState,
     audit::{self, Outcome},

@@ -107,7 +107,7 @@ pub fn claim_views<'a>(
             let mut mounted_by: Vec<String> = deployments
                 .clone()
                 .into_iter()
-                .filter(|d| super::pages::claims_of(d).iter().any(|(c, _)| *c == name))
+                .filter(|d| super::view::claims_of(d).iter().any(|(c, _)| *c == name))
                 .map(ResourceExt::name_any)
                 .collect();
             mounted_by.sort();

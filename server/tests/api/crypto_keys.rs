@@ -91,7 +91,7 @@ async fn rotate_keys(dir: &Path, keys_file: &Path) -> anyhow::Result<()> {
     let Command::RotateKeys(config) = cli.command else {
         anyhow::bail!("not rotate-keys");
     };
-    berth::crypto::rotate_keys(&config).await
+    berth::registries::keys::rotate_keys(&config).await
 }
 
 fn token() -> String {

@@ -5,6 +5,12 @@
 //! Order matters and is shown: Secret → claim → Deployment → Service. If a step
 //! fails, the page says what exists and what failed, and submitting again
 //! finishes the job (server-side apply makes every step idempotent).
+//!
+//! The handlers here parse the form and show the page; what a submit would
+//! apply is decided in [`plan`], and applied and recorded in [`execute`].
+
+mod execute;
+mod plan;
 
 use std::sync::Arc;
 
@@ -17,27 +23,21 @@ use axum::{
     routing::get,
 };
 use clap::{ArgAction, Args};
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    core::v1::{Secret, Service},
-};
-use kube::{Api, Client};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use k8s_openapi::api::apps::v1::Deployment;
+use serde::{Deserialize, Serialize};
 
 use super::{
     build::{self, ExposeSettings},
-    form::{Deploy, DeployForm, ImageChoice, Preset},
+    form::{DeployForm, Preset},
     quota::{self, Check, Defaults},
-    spec::{Exposure, FieldErrors},
+    spec::FieldErrors,
     volumes::{self, ClaimView},
 };
 use crate::{
     app::AppState,
-    audit::{self, Outcome},
     auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
-    kube::KubeError,
-    registries::{self, store},
+    registries::store,
     web::{FlashKind, Layout, flash},
 };
 
@@ -159,10 +159,23 @@ struct Submitted {
     #[serde(flatten)]
     form: DeployForm,
     #[serde(default)]
-    action: String,
+    action: Action,
     /// `on`: a new volume although the namespace has one (see `volumes`).
     #[serde(default)]
     reuse_confirmed: Option<String>,
+}
+
+/// Which of the form's buttons was pressed (`name="action"`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    /// "Check quota": validate and preview, apply nothing.
+    Check,
+    /// "Deploy" or "Save changes"; so is a form without the field or with
+    /// any other value, as before.
+    #[default]
+    #[serde(other)]
+    Deploy,
 }
 
 enum Mode {
@@ -435,7 +448,7 @@ async fn edit_form(
 ) -> AppResult<Response> {
     let ctx = context(&state, &user, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
-    let deployment = super::pages::find_workload(state.kube.caches()?, &ns, &name)?;
+    let deployment = super::lookup::find_workload(state.kube.caches()?, &ns, &name)?;
     let form = form_of(&state, &ns, &deployment, &name);
     let current = Current::of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
@@ -525,7 +538,7 @@ async fn submit(
         form.name = name.clone();
     }
     let current = match &mode {
-        Mode::Edit(name) => Some(super::pages::find_workload(
+        Mode::Edit(name) => Some(super::lookup::find_workload(
             state.kube.caches()?,
             &ns,
             name,
@@ -552,47 +565,24 @@ async fn submit(
         Ok(deploy) => deploy,
         Err(errors) => return screen.invalid(form, errors),
     };
-    let mut errors = super::spec::field_errors();
-    if let (Mode::New, Some(_)) = (&mode, &current) {
-        errors.add(
-            "name",
-            format!(
-                "A workload named {} already exists here: edit it, or pick another name.",
-                deploy.spec.name
-            ),
-        );
-    }
-    if deploy.spec.exposure == Exposure::Public && !state.config.expose.public_exposure {
-        errors.add(
-            "exposure",
-            "Public exposure is switched off on this cluster: choose campus or cluster.",
-        );
-    }
     let caches = state.kube.caches()?;
     let quotas = caches.quotas.in_namespace(&ns);
-    let edit = screen.current.as_ref().map(|c| c.edit(&state, &ns, &form));
-    let check = quota::check(
-        &deploy.spec,
-        &screen.ctx.defaults,
-        quotas.iter().map(AsRef::as_ref),
-        edit.as_ref(),
-    );
-    if let Some(refusal) = check.refusal() {
-        errors.add("quota", refusal);
-    }
-    // Storage guard rails, before anything is applied.
-    let reuse_confirmed = submitted.reuse_confirmed.as_deref() == Some("on");
     let quota_refs: Vec<&k8s_openapi::api::core::v1::ResourceQuota> =
         quotas.iter().map(AsRef::as_ref).collect();
-    let storage = volumes::check(
-        &deploy.spec,
-        screen.ctx.claims.as_deref().ok(),
-        &quota_refs,
-        reuse_confirmed,
+    let edit = screen.current.as_ref().map(|c| c.edit(&state, &ns, &form));
+    let reuse_confirmed = submitted.reuse_confirmed.as_deref() == Some("on");
+    let errors = plan::refusals(
+        &deploy,
+        &plan::Limits {
+            name_taken: matches!((&mode, &current), (Mode::New, Some(_))),
+            public_exposure: state.config.expose.public_exposure,
+            defaults: &screen.ctx.defaults,
+            quotas: &quota_refs,
+            edit: edit.as_ref(),
+            claims: screen.ctx.claims.as_deref().ok(),
+            reuse_confirmed,
+        },
     );
-    for (field, message) in storage.iter() {
-        errors.add(field.to_owned(), message);
-    }
     if !errors.is_empty() {
         let rendering = Rendering {
             errors,
@@ -602,7 +592,7 @@ async fn submit(
         };
         return screen.respond(StatusCode::UNPROCESSABLE_ENTITY, form, rendering);
     }
-    if submitted.action == "check" {
+    if submitted.action == Action::Check {
         let rendering = Rendering {
             checked: true,
             reuse_confirmed,
@@ -611,35 +601,14 @@ async fn submit(
         return screen.respond(StatusCode::OK, form, rendering);
     }
 
-    // The registered image: its reference, and the Secret to pull it with.
-    let mut secret = None;
-    if let ImageChoice::Registered(id) = deploy.image {
-        let image = store::image(&state.db, &ns, id).await?;
-        let opened = registries::credential_for_image(&state.db, &state.keys, &ns, id)
-            .await
-            .map_err(AppError::Internal)?;
-        match (image, opened) {
-            (Some(image), Some(credential)) => {
-                let name = registries::pull::secret_name(image.credential_id);
-                deploy.spec.image = image.reference();
-                deploy.spec.pull_secret = Some(name.clone());
-                secret = Some(registries::pull::pull_secret(
-                    &ns,
-                    &name,
-                    &credential.host,
-                    &credential.robot,
-                    &credential.token,
-                ));
-            }
-            _ => {
-                errors.add(
-                    "image_id",
-                    "That image is not registered in this namespace (any more).",
-                );
-                return screen.invalid(form, errors);
-            }
-        }
-    }
+    let Ok(secret) = plan::pull_secret(&state, &ns, &mut deploy).await? else {
+        let mut errors = super::spec::field_errors();
+        errors.add(
+            "image_id",
+            "That image is not registered in this namespace (any more).",
+        );
+        return screen.invalid(form, errors);
+    };
 
     let client = state.kube.client_for(&user.identity())?;
     let settings = ExposeSettings {
@@ -647,7 +616,7 @@ async fn submit(
     };
     let form_json =
         serde_json::to_string(&form).map_err(|e| AppError::internal("encoding the form", e))?;
-    let (steps, failure) = apply(
+    let (steps, failure) = execute::apply(
         &client,
         &deploy,
         secret,
@@ -656,30 +625,10 @@ async fn submit(
         current.is_some(),
     )
     .await;
-    let action = if editing {
-        "workload.update"
-    } else {
-        "workload.deploy"
-    };
+    execute::record(&state, &user, &ns, &deploy, editing, failure.as_ref()).await;
     match failure {
         None => {
-            audit::Entry::new(&user.email, action)
-                .in_namespace(&ns)
-                .on(&deploy.spec.name)
-                .outcome(Outcome::Ok, Some(&deploy.spec.image))
-                .record(&state.db)
-                .await;
-            let message = if editing {
-                format!(
-                    "Saved {}: Kubernetes is rolling out the change.",
-                    deploy.spec.name
-                )
-            } else {
-                format!(
-                    "Deployed {}. It shows Running once its pod has started.",
-                    deploy.spec.name
-                )
-            };
+            let message = execute::done_message(&deploy.spec.name, editing);
             flash(&state.db, &user, FlashKind::Success, &message).await?;
             Ok(
                 Redirect::to(&format!("/namespaces/{ns}/workloads/{}", deploy.spec.name))
@@ -687,11 +636,6 @@ async fn submit(
             )
         }
         Some(error) => {
-            audit::Entry::new(&user.email, action)
-                .in_namespace(&ns)
-                .on(&deploy.spec.name)
-                .record_refusal(&state.db, &error)
-                .await;
             let status = if error.is_denied() {
                 StatusCode::FORBIDDEN
             } else {
@@ -699,7 +643,7 @@ async fn submit(
             };
             let mut errors = super::spec::field_errors();
             let message = error.to_string();
-            if let Some(field) = field_of(&error) {
+            if let Some(field) = execute::field_of(&error) {
                 errors.add(field, message.clone());
             }
             let rendering = Rendering {
@@ -714,161 +658,20 @@ async fn submit(
     }
 }
 
-/// Which form field an apiserver validation error is about, from the field
-/// path in its message.
-fn field_of(error: &KubeError) -> Option<&'static str> {
-    let KubeError::Api {
-        code: 422, message, ..
-    } = error
-    else {
-        return None;
-    };
-    let rules: [(&str, &'static str); 9] = [
-        (".image", "image"),
-        ("containerPort", "container_port"),
-        ("targetPort", "target_port"),
-        ("spec.ports", "published_port"),
-        ("resources", "cpu_request"),
-        ("mountPath", "mount_path"),
-        (".env", "env"),
-        ("storageClassName", "storage_class"),
-        ("metadata.name", "name"),
-    ];
-    rules
-        .iter()
-        .find(|(path, _)| message.contains(path))
-        .map(|(_, field)| *field)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Applies `object` in `ns`; what it returns is not needed.
-async fn apply_one<K>(client: &Client, ns: &str, object: &K) -> Result<(), KubeError>
-where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Serialize
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    crate::kube::apply(&Api::namespaced(client.clone(), ns), object)
-        .await
-        .map(drop)
-}
-
-/// Deletes Berth's Service of a workload; one that is already gone is fine.
-async fn delete_service(client: &Client, ns: &str, name: &str) -> Result<(), KubeError> {
-    crate::kube::delete_opt(&Api::<Service>::namespaced(client.clone(), ns), name)
-        .await
-        .map(drop)
-}
-
-/// Applies the workload's objects: the pull Secret and the claim together,
-/// then the Deployment and the Service together; a failure stops before
-/// the next pair.
-async fn apply(
-    client: &Client,
-    deploy: &Deploy,
-    secret: Option<Secret>,
-    settings: &ExposeSettings,
-    form_json: &str,
-    update: bool,
-) -> (Vec<StepView>, Option<KubeError>) {
-    let spec = &deploy.spec;
-    let ns = spec.namespace.as_str();
-    let mut steps = Vec::new();
-    let mut record = |what: String, result: Result<(), KubeError>| -> Option<KubeError> {
-        match result {
-            Ok(()) => {
-                steps.push(StepView {
-                    what,
-                    ok: true,
-                    message: if update {
-                        "applied".into()
-                    } else {
-                        "created".into()
-                    },
-                });
-                None
-            }
-            Err(error) => {
-                steps.push(StepView {
-                    what,
-                    ok: false,
-                    message: error.to_string(),
-                });
-                Some(error)
-            }
-        }
-    };
-
-    // Two round trips, not four: the pull Secret and the claim need nothing
-    // from each other, nor the Deployment and its Service; the pod needs the
-    // first two, so they go first.
-    let secret = async {
-        match &secret {
-            Some(secret) => {
-                let name = secret.metadata.name.clone().unwrap_or_default();
-                let result = apply_one(client, ns, secret).await;
-                Some((format!("Image pull Secret {name}"), result))
-            }
-            None => None,
-        }
-    };
-    let claim = async {
-        let claim = build::claim(spec)?;
-        let name = build::claim_name(&spec.name);
-        let result = apply_one(client, ns, &claim).await;
-        Some((format!("Volume {name}"), result))
-    };
-    let (secret, claim) = futures::join!(secret, claim);
-    let mut failed = None;
-    for (what, result) in [secret, claim].into_iter().flatten() {
-        failed = failed.or(record(what, result));
+    #[test]
+    fn the_pressed_button_is_read_and_anything_else_deploys() {
+        let action = |body: &str| {
+            serde_urlencoded::from_str::<Submitted>(body)
+                .map(|s| s.action)
+                .ok()
+        };
+        assert_eq!(action("name=web&action=check"), Some(Action::Check));
+        assert_eq!(action("name=web&action=deploy"), Some(Action::Deploy));
+        assert_eq!(action("name=web"), Some(Action::Deploy));
+        assert_eq!(action("name=web&action=other"), Some(Action::Deploy));
     }
-    if failed.is_some() {
-        return (steps, failed);
-    }
-
-    let deployment = async {
-        let deployment = build::deployment_with_form(spec, form_json);
-        apply_one(client, ns, &deployment).await
-    };
-    let service = async {
-        match build::service(spec, settings) {
-            Some(service) => Some((
-                format!("Service {}", spec.name),
-                apply_one(client, ns, &service).await,
-            )),
-            // Exposure switched off: the Service Berth made goes.
-            None if update => Some((
-                format!("Service {} (removed)", spec.name),
-                delete_service(client, ns, &spec.name).await,
-            )),
-            None => None,
-        }
-    };
-    let (deployment, service) = futures::join!(deployment, service);
-    let deployment_failed = record(format!("Deployment {}", spec.name), deployment);
-    let service_made = matches!(&service, Some((_, Ok(()))));
-    let mut failed = deployment_failed;
-    if let Some((what, result)) = service {
-        failed = failed.or(record(what, result));
-    }
-    // A new workload whose Deployment was refused keeps no Service (it would
-    // hold a load-balancer address for nothing).
-    if !update && service_made && failed.is_some() {
-        let removed = delete_service(client, ns, &spec.name).await;
-        steps.push(StepView {
-            what: format!("Service {}", spec.name),
-            ok: removed.is_ok(),
-            message: match removed {
-                Ok(()) => "removed again, since the Deployment was refused".into(),
-                Err(error) => format!("could not be removed again: {error}"),
-            },
-        });
-    }
-    if failed.is_some() {
-        return (steps, failed);
-    }
-    (steps, None)
 }
