@@ -150,9 +150,24 @@ async fn overview_rows(
             .map(|ns| usage_of(ns))
             .collect()
     } else {
-        let mut rows: Vec<_> = namespaces.iter().map(|ns| usage_of(ns)).collect();
-        usage::sort(&mut rows, sort, descending);
-        rows.into_iter().skip(skip).take(PAGE_SIZE).collect()
+        // Every namespace's value in the column, then rows for the page only.
+        let mut keyed: Vec<_> = namespaces
+            .iter()
+            .map(|ns| {
+                let name = ns.metadata.name.as_deref().unwrap_or_default();
+                let members = counts.get(name).copied().unwrap_or(0);
+                (usage::sort_value(caches, ns, sort, members), ns)
+            })
+            .collect();
+        usage::sort_by_value(&mut keyed, descending, |(value, ns)| {
+            (*value, ns.metadata.name.as_deref().unwrap_or_default())
+        });
+        keyed
+            .into_iter()
+            .skip(skip)
+            .take(PAGE_SIZE)
+            .map(|(_, ns)| usage_of(ns))
+            .collect()
     };
     Ok((rows, total))
 }

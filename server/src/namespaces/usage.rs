@@ -1,7 +1,7 @@
 //! Usage of a namespace as pages show it: quota used/hard as bars, workload
 //! counts. Read from the watch caches only.
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use kube::ResourceExt;
 
 use super::{objects, spec::QUOTA};
@@ -52,8 +52,8 @@ impl NamespaceUsage {
     }
 }
 
-/// A bar from used and hard quantities.
-pub fn bar(key: &'static str, label: &'static str, used: &str, hard: &str) -> Bar {
+/// Used / hard as 0–100 (100 when over, or when the quota is zero).
+fn percent(used: &str, hard: &str) -> u32 {
     let used_n = quantity::parse(used).unwrap_or(0.0);
     let hard_n = quantity::parse(hard).unwrap_or(0.0);
     let ratio = if hard_n > 0.0 {
@@ -70,6 +70,12 @@ pub fn bar(key: &'static str, label: &'static str, used: &str, hard: &str) -> Ba
         reason = "clamped to 0..=100 first"
     )]
     let percent = (ratio * 100.0).clamp(0.0, 100.0).round() as u32;
+    percent
+}
+
+/// A bar from used and hard quantities.
+pub fn bar(key: &'static str, label: &'static str, used: &str, hard: &str) -> Bar {
+    let percent = percent(used, hard);
     Bar {
         key,
         label,
@@ -93,23 +99,11 @@ pub fn bar(key: &'static str, label: &'static str, used: &str, hard: &str) -> Ba
 pub fn usage_of(caches: &Caches, namespace: &Namespace) -> NamespaceUsage {
     let name = namespace.name_any();
     let quota = caches.quotas.get(&name, objects::QUOTA_NAME);
-    let status = quota.as_ref().and_then(|q| q.status.as_ref());
-    let hard = status
-        .and_then(|s| s.hard.clone())
-        .or_else(|| {
-            quota
-                .as_ref()
-                .and_then(|q| q.spec.as_ref())
-                .and_then(|s| s.hard.clone())
-        })
-        .unwrap_or_default();
-    let used = status.and_then(|s| s.used.clone()).unwrap_or_default();
     let bars = QUOTA
         .iter()
         .filter_map(|setting| {
-            let hard = hard.get(setting.key)?;
-            let used = used.get(setting.key).map_or("0", |q| q.0.as_str());
-            Some(bar(setting.key, setting.label, used, &hard.0))
+            let (used, hard) = used_and_hard(quota.as_deref(), setting.key)?;
+            Some(bar(setting.key, setting.label, used, hard))
         })
         .collect();
     NamespaceUsage {
@@ -135,69 +129,110 @@ pub const SORT_KEYS: [(&str, &str); 7] = [
     ("running", "Running pods"),
 ];
 
-/// Sorts the overview by `key` (a [`SORT_KEYS`] key; unknown keys sort by name).
-pub fn sort(rows: &mut [NamespaceUsage], key: &str, descending: bool) {
-    let percent = |row: &NamespaceUsage, k: &str| row.bar(k).map_or(-1, |b| i64::from(b.percent));
+/// Sorts by a column's value, then by name; `value` gives both.
+pub fn sort_by_value<T>(rows: &mut [T], descending: bool, value: impl Fn(&T) -> (i64, &str)) {
     rows.sort_by(|a, b| {
-        let order = match key {
-            "members" => a.members.cmp(&b.members),
-            "deployments" => a.deployments.cmp(&b.deployments),
-            "running" => a.pods.cmp(&b.pods),
-            "requests.cpu" | "requests.memory" | "pods" => percent(a, key).cmp(&percent(b, key)),
-            _ => std::cmp::Ordering::Equal,
-        }
-        .then_with(|| a.name.cmp(&b.name));
+        let order = value(a).cmp(&value(b));
         if descending { order.reverse() } else { order }
     });
+}
+
+/// A namespace's value in the column `key` (a [`SORT_KEYS`] key), read
+/// straight from the caches, so sorting every namespace by a usage column
+/// builds no rows but the shown page's: 0 for the name, which sorts by name
+/// alone; -1 for a quota the namespace does not set.
+pub fn sort_value(caches: &Caches, namespace: &Namespace, key: &str, members: i64) -> i64 {
+    let name = namespace.metadata.name.as_deref().unwrap_or_default();
+    match key {
+        "members" => members,
+        "deployments" => count(caches.deployments.count_in(name)),
+        "running" => count(caches.pods.count_in(name)),
+        "requests.cpu" | "requests.memory" | "pods" => {
+            let quota = caches.quotas.get(name, objects::QUOTA_NAME);
+            used_and_hard(quota.as_deref(), key)
+                .map_or(-1, |(used, hard)| i64::from(percent(used, hard)))
+        }
+        _ => 0,
+    }
+}
+
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Used and hard of one quota key: the quota's status (what the apiserver
+/// enforces), or before the quota controller has counted, the spec with
+/// nothing used; `None` when the quota does not set the key.
+fn used_and_hard<'q>(quota: Option<&'q ResourceQuota>, key: &str) -> Option<(&'q str, &'q str)> {
+    let quota = quota?;
+    let status = quota.status.as_ref();
+    let hard = status
+        .and_then(|s| s.hard.as_ref())
+        .or_else(|| quota.spec.as_ref().and_then(|s| s.hard.as_ref()))?
+        .get(key)?;
+    let used = status
+        .and_then(|s| s.used.as_ref())
+        .and_then(|used| used.get(key))
+        .map_or("0", |q| q.0.as_str());
+    Some((used, &hard.0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bars_compare_used_with_hard_across_units() {
-        let b = bar("requests.memory", "Memory", "512Mi", "1Gi");
-        assert_eq!((b.percent, b.step, b.class), (50, 50, ""));
-        let b = bar("requests.cpu", "CPU", "900m", "1");
-        assert_eq!((b.percent, b.class), (90, "warn"));
-        let b = bar("pods", "Pods", "5", "4");
-        assert_eq!((b.percent, b.class), (100, "full"));
-        let b = bar("pods", "Pods", "0", "10");
-        assert_eq!((b.percent, b.step), (0, 0));
-        let b = bar("pods", "Pods", "3", "7");
-        assert_eq!((b.percent, b.step), (43, 40));
-    }
-
-    fn row(name: &str, members: i64, memory: &str) -> NamespaceUsage {
-        NamespaceUsage {
-            name: name.to_owned(),
-            description: String::new(),
-            terminating: false,
-            bars: vec![bar("requests.memory", "Memory", memory, "1Gi")],
-            deployments: 0,
-            pods: 0,
-            members,
-        }
-    }
+    use crate::kube::Cache;
 
     #[test]
     fn the_overview_sorts_by_any_column() {
-        let mut rows = vec![row("b", 3, "100Mi"), row("a", 1, "900Mi"), row("c", 2, "0")];
-        sort(&mut rows, "name", false);
+        let namespace = |name: &str| -> Namespace {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+                .expect("a namespace")
+        };
+        let quota = |ns: &str, used: &str| -> ResourceQuota {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": objects::QUOTA_NAME, "namespace": ns},
+                "spec": {"hard": {"requests.memory": "1Gi"}},
+                "status": {"hard": {"requests.memory": "1Gi"}, "used": {"requests.memory": used}},
+            }))
+            .expect("a quota")
+        };
+        let caches = Caches {
+            namespaces: Cache::from_objects([]),
+            quotas: Cache::from_objects([quota("b", "100Mi"), quota("a", "900Mi")]),
+            limit_ranges: Cache::from_objects([]),
+            deployments: Cache::from_objects([]),
+            pods: Cache::from_objects([]),
+            services: Cache::from_objects([]),
+            replica_sets: Cache::from_objects([]),
+            events: Cache::from_objects([]),
+        };
+        let rows = [
+            (namespace("b"), 3),
+            (namespace("a"), 1),
+            (namespace("c"), 2),
+        ];
+        let sorted = |key: &str, descending: bool| {
+            let mut keyed: Vec<_> = rows
+                .iter()
+                .map(|(ns, members)| (sort_value(&caches, ns, key, *members), ns.name_any()))
+                .collect();
+            sort_by_value(&mut keyed, descending, |(value, name)| {
+                (*value, name.as_str())
+            });
+            keyed.into_iter().map(|(_, name)| name).collect::<Vec<_>>()
+        };
+        assert_eq!(sorted("name", false), ["a", "b", "c"]);
+        assert_eq!(sorted("name", true), ["c", "b", "a"]);
+        assert_eq!(sorted("members", true), ["b", "c", "a"]);
         assert_eq!(
-            rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-            ["a", "b", "c"]
+            sorted("requests.memory", true),
+            ["a", "b", "c"],
+            "c sets no quota"
         );
-        sort(&mut rows, "members", true);
         assert_eq!(
-            rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-            ["b", "c", "a"]
-        );
-        sort(&mut rows, "requests.memory", true);
-        assert_eq!(
-            rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-            ["a", "b", "c"]
+            sorted("requests.cpu", false),
+            ["a", "b", "c"],
+            "none sets it"
         );
     }
 }
