@@ -9,7 +9,7 @@ use k8s_openapi::api::{
     core::v1::{Namespace, PersistentVolumeClaim, Service},
 };
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client,
     api::{Patch, PatchParams},
 };
 use serde_json::json;
@@ -393,13 +393,8 @@ fn berth_deployments(caches: &Caches, ns: &str) -> Vec<String> {
         .deployments
         .in_namespace(ns)
         .iter()
-        .filter(|d| {
-            d.labels()
-                .get(crate::kube::MANAGED_BY.0)
-                .map(String::as_str)
-                == Some(crate::kube::MANAGED_BY.1)
-        })
-        .map(|d| d.name_any())
+        .filter(|d| d.managed)
+        .map(|d| d.metadata.name.clone())
         .collect()
 }
 

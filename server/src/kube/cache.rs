@@ -10,8 +10,9 @@
 //!   namespaces about the kinds pages explain, at most [`EVENTS_PER_OBJECT`]
 //!   per object and [`EVENTS_PER_NAMESPACE`] per namespace, none older than
 //!   [`EVENT_MAX_AGE`];
-//! - each object is slimmed before it is stored to what pages read (no
-//!   managed fields, no pod volumes or environment, …; see `Slim`);
+//! - the kinds there are thousands of are kept as Berth's own compact types
+//!   with only what pages read (see `cached`); the others lose their managed
+//!   fields (see `Kept`);
 //! - objects are indexed by namespace and name, so a lookup is by key and a
 //!   namespace's objects are found without looking at anyone else's.
 //!
@@ -27,13 +28,7 @@ use std::{
 
 use futures::StreamExt;
 use k8s_openapi::{
-    api::{
-        apps::v1::{Deployment, ReplicaSet, ReplicaSetStatus},
-        core::v1::{
-            Container, Event, EventSeries, LimitRange, Namespace, ObjectReference, Pod, PodSpec,
-            PodStatus, ResourceQuota, Service,
-        },
-    },
+    api::core::v1::{LimitRange, Namespace, ResourceQuota, Service},
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 use kube::{
@@ -43,7 +38,10 @@ use kube::{
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
-use super::MANAGED_BY_SELECTOR;
+use super::{
+    MANAGED_BY_SELECTOR,
+    cached::{self, Deployment, Event, Pod, ReplicaSet},
+};
 
 /// Events kept per object (a workload page shows the newest 20).
 pub const EVENTS_PER_OBJECT: usize = 20;
@@ -104,7 +102,7 @@ impl Caches {
         let events = caches.events.clone();
         tokio::spawn(async move {
             ours.wait_until_ready().await;
-            let keep: Filter<Event> = Arc::new(move |event: &Event| {
+            let keep: Filter<cached::wire::Event> = Arc::new(move |event| {
                 let ns = event.metadata.namespace.as_deref().unwrap_or_default();
                 ours.get("", ns).is_some()
                     && EVENT_KINDS.contains(&event.involved_object.kind.as_deref().unwrap_or(""))
@@ -196,9 +194,9 @@ impl<K> Clone for Cache<K> {
     }
 }
 
-type Filter<K> = Arc<dyn Fn(&K) -> bool + Send + Sync>;
+type Filter<W> = Arc<dyn Fn(&W) -> bool + Send + Sync>;
 
-impl<K: Slim> Cache<K> {
+impl<K: Kept> Cache<K> {
     fn new() -> Self {
         Self {
             index: Arc::default(),
@@ -206,19 +204,19 @@ impl<K: Slim> Cache<K> {
         }
     }
 
-    fn watching(api: Api<K>, config: watcher::Config, what: &'static str) -> Self {
+    fn watching(api: Api<K::Wire>, config: watcher::Config, what: &'static str) -> Self {
         let cache = Self::new();
         cache.spawn(api, config, what, None);
         cache
     }
 
     /// A cache filled by hand, for tests of what reads it.
-    pub fn from_objects(objects: impl IntoIterator<Item = K>) -> Self {
+    pub fn from_objects(objects: impl IntoIterator<Item = K::Wire>) -> Self {
         let cache = Self::new();
         {
             let mut index = cache.write();
             for object in objects {
-                index.insert(object.slim());
+                index.insert(K::keep(object));
             }
         }
         cache.ready.send_replace(true);
@@ -297,10 +295,10 @@ impl<K: Slim> Cache<K> {
     /// objects it accepts are kept.
     fn spawn(
         &self,
-        api: Api<K>,
+        api: Api<K::Wire>,
         config: watcher::Config,
         what: &'static str,
-        keep: Option<Filter<K>>,
+        keep: Option<Filter<K::Wire>>,
     ) {
         let cache = self.clone();
         let config = config.page_size(LIST_PAGE_SIZE);
@@ -308,14 +306,14 @@ impl<K: Slim> Cache<K> {
             let mut relist: Option<Index<K>> = None;
             let mut events = std::pin::pin!(watcher(api, config).default_backoff());
             while let Some(event) = events.next().await {
-                let accepts = |object: &K| keep.as_ref().is_none_or(|keep| keep(object));
+                let accepts = |object: &K::Wire| keep.as_ref().is_none_or(|keep| keep(object));
                 match event {
                     Ok(watcher::Event::Init) => relist = Some(Index::default()),
                     Ok(watcher::Event::InitApply(object)) => {
                         if let Some(index) = relist.as_mut()
                             && accepts(&object)
                         {
-                            index.insert(object.slim());
+                            index.insert(K::keep(object));
                         }
                     }
                     Ok(watcher::Event::InitDone) => {
@@ -326,13 +324,13 @@ impl<K: Slim> Cache<K> {
                     }
                     Ok(watcher::Event::Apply(object)) => {
                         if accepts(&object) {
-                            cache.write().insert(object.slim());
+                            cache.write().insert(K::keep(object));
                         } else {
                             // It may have been kept before it changed.
-                            cache.write().remove(&object);
+                            cache.write().remove(object.meta());
                         }
                     }
-                    Ok(watcher::Event::Delete(object)) => cache.write().remove(&object),
+                    Ok(watcher::Event::Delete(object)) => cache.write().remove(object.meta()),
                     Err(error) => {
                         tracing::warn!(%error, cache = what, "watching the cluster failed; retrying");
                     }
@@ -356,11 +354,10 @@ impl<K> Default for Index<K> {
     }
 }
 
-impl<K: Slim> Index<K> {
+impl<K: Kept> Index<K> {
     fn insert(&mut self, object: K) {
-        let meta = object.meta();
-        let namespace = meta.namespace.clone().unwrap_or_default();
-        let name = meta.name.clone().unwrap_or_default();
+        let (namespace, name) = object.key();
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
         let objects = self.by_namespace.entry(namespace).or_default();
         if objects.insert(name, Arc::new(object)).is_none() {
             self.len += 1;
@@ -370,8 +367,7 @@ impl<K: Slim> Index<K> {
         self.len -= before - objects.len();
     }
 
-    fn remove(&mut self, object: &K) {
-        let meta = object.meta();
+    fn remove(&mut self, meta: &ObjectMeta) {
         let namespace = meta.namespace.as_deref().unwrap_or_default();
         let name = meta.name.as_deref().unwrap_or_default();
         if let Some(objects) = self.by_namespace.get_mut(namespace) {
@@ -385,140 +381,78 @@ impl<K: Slim> Index<K> {
     }
 }
 
-/// What a cached kind keeps of its objects, and how many per namespace.
-pub trait Slim:
-    Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + Sized + 'static
-{
-    /// The object with only what pages read; by default, all but its
-    /// managed fields.
-    fn slim(mut self) -> Self {
-        self.meta_mut().managed_fields = None;
-        self
-    }
+/// What a cache keeps of each object of its kind, and how many per
+/// namespace.
+pub trait Kept: Clone + Debug + Send + Sync + Sized + 'static {
+    /// The kind as a watch decodes it.
+    type Wire: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static;
+
+    /// What is kept of one object.
+    fn keep(object: Self::Wire) -> Self;
+
+    /// Its namespace (`""` for cluster-scoped kinds) and name.
+    fn key(&self) -> (&str, &str);
 
     /// Drops objects of one namespace beyond what is kept (Events only).
     fn bound(_objects: &mut BTreeMap<String, Arc<Self>>) {}
 }
 
-/// Metadata pages read: identity, labels, owners, times, and the named
-/// annotations.
-fn slim_meta(meta: ObjectMeta, annotations: &[&str]) -> ObjectMeta {
-    let annotations = meta.annotations.map(|all| {
-        all.into_iter()
-            .filter(|(key, _)| annotations.contains(&key.as_str()))
-            .collect::<BTreeMap<_, _>>()
-    });
-    ObjectMeta {
-        name: meta.name,
-        namespace: meta.namespace,
-        uid: meta.uid,
-        resource_version: meta.resource_version,
-        generation: meta.generation,
-        labels: meta.labels,
-        annotations: annotations.filter(|a| !a.is_empty()),
-        owner_references: meta.owner_references,
-        creation_timestamp: meta.creation_timestamp,
-        deletion_timestamp: meta.deletion_timestamp,
-        ..ObjectMeta::default()
-    }
+/// The kinds kept as k8s-openapi has them, but their managed fields: there
+/// are a few per namespace.
+macro_rules! kept_whole {
+    ($($kind:ty),*) => {$(
+        impl Kept for $kind {
+            type Wire = Self;
+
+            fn keep(mut object: Self) -> Self {
+                object.metadata.managed_fields = None;
+                object
+            }
+
+            fn key(&self) -> (&str, &str) {
+                (
+                    self.metadata.namespace.as_deref().unwrap_or_default(),
+                    self.metadata.name.as_deref().unwrap_or_default(),
+                )
+            }
+        }
+    )*};
 }
 
-impl Slim for Namespace {}
+kept_whole!(Namespace, ResourceQuota, LimitRange, Service);
 
-impl Slim for ResourceQuota {}
+/// The kinds kept as Berth's compact types (see `cached`).
+macro_rules! kept_compact {
+    ($($kind:ty => $wire:ty),*) => {$(
+        impl Kept for $kind {
+            type Wire = $wire;
 
-impl Slim for LimitRange {}
+            fn keep(object: $wire) -> Self {
+                object.into()
+            }
 
-impl Slim for Service {}
-
-impl Slim for Deployment {
-    /// The whole spec stays: the edit form and "what Berth applied" read it.
-    fn slim(mut self) -> Self {
-        self.metadata.managed_fields = None;
-        if let Some(annotations) = self.metadata.annotations.as_mut() {
-            annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+            fn key(&self) -> (&str, &str) {
+                (&self.metadata.namespace, &self.metadata.name)
+            }
         }
-        self
-    }
+    )*};
 }
 
-impl Slim for ReplicaSet {
-    /// Owner, revision and ready count: which version a rollout is at.
-    fn slim(self) -> Self {
-        Self {
-            metadata: slim_meta(self.metadata, &["deployment.kubernetes.io/revision"]),
-            spec: None,
-            status: self.status.map(|s| ReplicaSetStatus {
-                ready_replicas: s.ready_replicas,
-                replicas: s.replicas,
-                available_replicas: s.available_replicas,
-                ..ReplicaSetStatus::default()
-            }),
-        }
-    }
-}
+kept_compact!(
+    Deployment => k8s_openapi::api::apps::v1::Deployment,
+    Pod => cached::wire::Pod,
+    ReplicaSet => cached::wire::ReplicaSet
+);
 
-impl Slim for Pod {
-    /// Where it runs and its containers' names and images from the spec;
-    /// the status whole (phase, conditions, container states).
-    fn slim(self) -> Self {
-        let spec = self.spec.map(|spec| PodSpec {
-            node_name: spec.node_name,
-            containers: spec
-                .containers
-                .into_iter()
-                .map(|c| Container {
-                    name: c.name,
-                    image: c.image,
-                    ..Container::default()
-                })
-                .collect(),
-            ..PodSpec::default()
-        });
-        let status = self.status.map(|s| PodStatus {
-            phase: s.phase,
-            conditions: s.conditions,
-            container_statuses: s.container_statuses,
-            init_container_statuses: s.init_container_statuses,
-            message: s.message,
-            reason: s.reason,
-            pod_ip: s.pod_ip,
-            host_ip: s.host_ip,
-            start_time: s.start_time,
-            ..PodStatus::default()
-        });
-        Self {
-            metadata: slim_meta(self.metadata, &[]),
-            spec,
-            status,
-        }
-    }
-}
+impl Kept for Event {
+    type Wire = cached::wire::Event;
 
-impl Slim for Event {
-    /// What the page says: about what, why, how often and when.
-    fn slim(self) -> Self {
-        Self {
-            metadata: slim_meta(self.metadata, &[]),
-            involved_object: ObjectReference {
-                kind: self.involved_object.kind,
-                name: self.involved_object.name,
-                namespace: self.involved_object.namespace,
-                ..ObjectReference::default()
-            },
-            reason: self.reason,
-            message: self.message,
-            type_: self.type_,
-            count: self.count,
-            first_timestamp: self.first_timestamp,
-            last_timestamp: self.last_timestamp,
-            event_time: self.event_time,
-            series: self.series.map(|s| EventSeries {
-                count: s.count,
-                last_observed_time: s.last_observed_time,
-            }),
-            ..Event::default()
-        }
+    fn keep(object: Self::Wire) -> Self {
+        object.into()
+    }
+
+    fn key(&self) -> (&str, &str) {
+        (&self.metadata.namespace, &self.metadata.name)
     }
 
     /// The newest per object and per namespace, none too old.
@@ -561,18 +495,11 @@ pub fn event_seconds(e: &Event) -> i64 {
         .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0.as_second()))
         .or_else(|| e.last_timestamp.as_ref().map(|t| t.0.as_second()))
         .or_else(|| e.event_time.as_ref().map(|t| t.0.as_second()))
-        .or_else(|| {
-            e.metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0.as_second())
-        })
-        .unwrap_or(0)
+        .unwrap_or(e.metadata.created)
 }
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
     use serde_json::json;
 
     use super::*;
@@ -600,9 +527,14 @@ mod tests {
         index.insert(pod("a", "p1"));
         assert_eq!(index.len, 3);
         assert_eq!(index.by_namespace["a"].len(), 2);
-        index.remove(&pod("a", "p1"));
-        index.remove(&pod("a", "p2"));
-        index.remove(&pod("a", "never"));
+        let meta = |ns: &str, name: &str| ObjectMeta {
+            namespace: Some(ns.to_owned()),
+            name: Some(name.to_owned()),
+            ..ObjectMeta::default()
+        };
+        index.remove(&meta("a", "p1"));
+        index.remove(&meta("a", "p2"));
+        index.remove(&meta("a", "never"));
         assert_eq!(index.len, 1);
         assert!(!index.by_namespace.contains_key("a"), "empty namespaces go");
     }
@@ -648,32 +580,35 @@ mod tests {
             },
             "status": {
                 "phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True"}],
+                "conditions": [{"type": "Ready", "status": "True"},
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
                 "containerStatuses": [{"name": "web", "ready": true, "restartCount": 2,
                     "image": "r/web:1", "imageID": "sha256:0"}],
             },
         }))
         .expect("a pod");
-        let slim = pod.slim();
-        let meta = &slim.metadata;
-        assert_eq!(meta.managed_fields, None::<Vec<ManagedFieldsEntry>>);
-        assert_eq!(meta.annotations, None);
+        let meta = &pod.metadata;
         assert_eq!(
-            meta.labels.as_ref().expect("labels")["app.kubernetes.io/name"],
-            "web"
+            (meta.namespace.as_str(), meta.name.as_str()),
+            ("cs101", "web-1")
         );
-        assert_eq!(
-            meta.owner_references.as_ref().expect("owners")[0].name,
-            "web-abc"
-        );
+        assert_eq!(pod.workload.as_deref(), Some("web"));
+        assert!(!pod.deleting);
+        let slim = pod;
         let spec = slim.spec.as_ref().expect("spec");
         assert_eq!(spec.node_name.as_deref(), Some("node-1"));
-        assert_eq!(spec.volumes, None);
+        assert!(spec.volumes.is_none());
         assert_eq!(spec.containers[0].name, "web");
         assert_eq!(spec.containers[0].image.as_deref(), Some("r/web:1"));
-        assert_eq!(spec.containers[0].env, None);
         let status = slim.status.as_ref().expect("status");
         assert_eq!(status.phase.as_deref(), Some("Running"));
+        let unmet: Vec<_> = status
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(unmet, ["PodScheduled"], "only conditions not met");
         assert_eq!(
             status.container_statuses.as_ref().expect("statuses")[0].restart_count,
             2
@@ -681,32 +616,50 @@ mod tests {
     }
 
     #[test]
-    fn deployments_keep_their_spec_and_drop_what_kubectl_and_the_apiserver_added() {
+    fn deployments_keep_their_spec_whole_and_drop_what_kubectl_and_the_apiserver_added() {
         let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "web", "namespace": "cs101",
-                "annotations": {"berth.io/form": "{}",
+            "metadata": {"name": "web", "namespace": "cs101", "resourceVersion": "7",
+                "annotations": {"berth.io/form": "{}", "berth.io/notice": "Moved.",
                     "kubectl.kubernetes.io/last-applied-configuration": "{…}"},
                 "managedFields": [{"manager": "berth"}]},
-            "spec": {"replicas": 2, "selector": {}, "template": {"spec": {"containers": [
-                {"name": "web", "image": "r/web:1", "env": [{"name": "A", "value": "1"}]}]}}},
+            "spec": {"replicas": 2, "selector": {}, "template": {"spec": {
+                "containers": [{"name": "web", "image": "r/web:1", "env": [{"name": "A", "value": "1"}]}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}},
+                            {"name": "tmp", "emptyDir": {}}]}}},
         }))
         .expect("a deployment");
-        let slim = deployment.slim();
-        let annotations = slim.metadata.annotations.as_ref().expect("annotations");
-        assert!(annotations.contains_key("berth.io/form"));
+        let slim = deployment;
+        assert_eq!(slim.metadata.name, "web");
+        assert_eq!(slim.notice.as_deref(), Some("Moved."));
+        assert!(!slim.managed, "it has no managed-by label");
+        let spec = slim.spec.as_ref().expect("spec");
+        assert_eq!(spec.replicas, Some(2));
+        let template = spec.template.spec.as_ref().expect("pod spec");
+        assert_eq!(template.containers[0].image.as_deref(), Some("r/web:1"));
+        let volumes = template.volumes.as_ref().expect("volumes");
+        assert_eq!(volumes.len(), 1, "only claims");
+        assert_eq!(
+            volumes[0]
+                .persistent_volume_claim
+                .as_ref()
+                .expect("claim")
+                .claim_name,
+            "web-data"
+        );
+
+        let full = slim.full();
+        let annotations = full.metadata.annotations.as_ref().expect("annotations");
+        assert!(
+            annotations.contains_key("berth.io/form"),
+            "the edit form reads it"
+        );
         assert!(!annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-        assert_eq!(slim.metadata.managed_fields, None);
-        let template = slim
-            .spec
-            .as_ref()
-            .expect("spec")
-            .template
-            .spec
-            .as_ref()
-            .expect("pod spec");
+        assert_eq!(full.metadata.managed_fields, None);
+        let template = full.spec.expect("spec").template.spec.expect("pod spec");
         assert!(
             template.containers[0].env.is_some(),
             "the edit form reads the spec"
         );
+        assert_eq!(template.volumes.expect("volumes").len(), 2);
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod cache;
+pub mod cached;
 pub mod errors;
 pub mod quantity;
 
@@ -34,6 +35,8 @@ use crate::config::KubeConfig;
 
 /// The label every object Berth creates carries, and its value.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "berth");
+/// Label that ties a workload's objects together (and selects its pods).
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// The label selector for objects Berth manages.
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=berth";
 /// Label on the pods of an exposed workload: the namespace's NetworkPolicy

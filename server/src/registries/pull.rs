@@ -83,7 +83,7 @@ pub fn workloads_using(caches: &Caches, namespace: &str, credential_id: i64) -> 
                 .and_then(|p| p.image_pull_secrets.as_ref())
                 .is_some_and(|refs| refs.iter().any(|r| r.name == name))
         })
-        .filter_map(|d| d.metadata.name.clone())
+        .map(|d| d.metadata.name.clone())
         .collect();
     names.sort();
     names

@@ -163,7 +163,7 @@ pub fn applied(state: &AppState, objects: &Objects) -> Applied {
     let settings = ExposeSettings {
         public_annotation: state.config.expose.public_pool_annotation.clone(),
     };
-    let d = &objects.deployment;
+    let d = &objects.deployment.full();
     let name = d.name_any();
     let ns = d.namespace().unwrap_or_default();
     let (yaml, from_form) = match from_form(d, &state.config.registry.default_registry, &settings) {

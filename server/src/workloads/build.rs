@@ -26,10 +26,8 @@ use k8s_openapi::{
 };
 
 use super::spec::{ClaimSource, Exposure, Resources, WorkloadSpec};
+pub use crate::kube::NAME_LABEL;
 use crate::kube::{EXPOSURE_LABEL, MANAGED_BY};
-
-/// Label that ties a workload's objects together (and selects its pods).
-pub const NAME_LABEL: &str = "app.kubernetes.io/name";
 /// Annotation naming who deployed it.
 pub const OWNER_ANNOTATION: &str = "berth.io/owner";
 /// Annotation on the Deployment holding the form it was made from (no

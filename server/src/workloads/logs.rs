@@ -13,7 +13,7 @@ use axum::{
 };
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::{Api, ResourceExt, api::LogParams};
+use kube::{Api, api::LogParams};
 use serde::Deserialize;
 
 use super::lookup::{find_workload, pods_of};
@@ -21,7 +21,7 @@ use crate::{
     app::AppState,
     auth::NamespaceMember,
     error::{AppError, AppResult},
-    kube::KubeError,
+    kube::{KubeError, cached},
 };
 
 /// Lines shown when the query does not say.
@@ -110,7 +110,7 @@ fn is_on(flag: Option<&str>) -> bool {
 
 /// The log request for one pod's last `lines`, of its current container or
 /// (`previous`) the one before it.
-pub fn last_lines(pod: &Pod, lines: i64, previous: bool) -> LogParams {
+pub fn last_lines(pod: &cached::Pod, lines: i64, previous: bool) -> LogParams {
     LogParams {
         tail_lines: Some(lines),
         container: container_of(pod),
@@ -149,7 +149,7 @@ fn refusal(error: &KubeError) -> Response {
 }
 
 /// The container whose log to read: the pod's first (Berth's pods have one).
-fn container_of(pod: &Pod) -> Option<String> {
+fn container_of(pod: &cached::Pod) -> Option<String> {
     pod.spec
         .as_ref()
         .and_then(|s| s.containers.first())
@@ -174,7 +174,7 @@ pub async fn logs(
     };
     let mut pods = pods_of(caches, &ns, &name);
     if let Some(wanted) = query.pod.as_deref().filter(|p| !p.is_empty()) {
-        pods.retain(|p| p.name_any() == wanted);
+        pods.retain(|p| p.metadata.name == wanted);
         if pods.is_empty() {
             return Err(AppError::NotFound(format!(
                 "{name} has no pod called {wanted}."
@@ -212,7 +212,7 @@ pub async fn logs(
             container: container_of(pod),
             ..LogParams::default()
         };
-        let reader = match api.log_stream(&pod.name_any(), &params).await {
+        let reader = match api.log_stream(&pod.metadata.name, &params).await {
             Ok(reader) => reader,
             Err(error) => return Ok(refusal(&KubeError::from(error))),
         };
@@ -257,9 +257,9 @@ pub async fn logs(
             ..last_lines(pod, lines, previous)
         };
         if many || previous {
-            body.push_str(&format!("==> pod {} <==\n", pod.name_any()));
+            body.push_str(&format!("==> pod {} <==\n", pod.metadata.name));
         }
-        match api.logs(&pod.name_any(), &params).await {
+        match api.logs(&pod.metadata.name, &params).await {
             Ok(log) => {
                 body.push_str(&log);
                 if !log.is_empty() && !log.ends_with('\n') {
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn previous_asks_kubernetes_for_the_container_before_the_restart() {
-        let pod: Pod = serde_json::from_value(serde_json::json!({
+        let pod: cached::Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web-1"},
             "spec": {"containers": [{"name": "web"}]},
         }))

@@ -4,28 +4,15 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::{
-    api::{
-        apps::v1::{Deployment, ReplicaSet},
-        core::v1::{Event, Pod, Service},
-    },
-    apimachinery::pkg::apis::meta::v1::Time,
-};
-use kube::ResourceExt;
+use k8s_openapi::api::core::v1::Service;
 
-use super::build;
 use crate::{
     error::{AppError, AppResult},
-    kube::{Caches, MANAGED_BY},
+    kube::{
+        Caches,
+        cached::{Deployment, Event, Pod, ReplicaSet},
+    },
 };
-
-/// Whether Berth made the object (its managed-by label).
-fn is_managed(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
-    meta.labels
-        .as_ref()
-        .and_then(|l| l.get(MANAGED_BY.0))
-        .is_some_and(|v| v == MANAGED_BY.1)
-}
 
 /// Berth's Deployments in `ns`, by name.
 pub fn workloads_in(caches: &Caches, ns: &str) -> Vec<Arc<Deployment>> {
@@ -33,9 +20,9 @@ pub fn workloads_in(caches: &Caches, ns: &str) -> Vec<Arc<Deployment>> {
         .deployments
         .in_namespace(ns)
         .into_iter()
-        .filter(|d| is_managed(&d.metadata))
+        .filter(|d| d.managed)
         .collect();
-    list.sort_by_key(|d| d.name_any());
+    list.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     list
 }
 
@@ -45,7 +32,7 @@ pub fn find_workload(caches: &Caches, ns: &str, name: &str) -> AppResult<Arc<Dep
     caches
         .deployments
         .get(ns, name)
-        .filter(|d| is_managed(&d.metadata))
+        .filter(|d| d.managed)
         .ok_or_else(|| AppError::NotFound(format!("There is no workload {name} in {ns}.")))
 }
 
@@ -55,14 +42,12 @@ pub fn pods_of(caches: &Caches, ns: &str, name: &str) -> Vec<Arc<Pod>> {
         .pods
         .in_namespace(ns)
         .into_iter()
-        .filter(|p| p.labels().get(build::NAME_LABEL).map(String::as_str) == Some(name))
+        .filter(|p| p.workload.as_deref() == Some(name))
         .collect();
-    pods.sort_by_key(|p| (created(&p.metadata.creation_timestamp), p.name_any()));
+    pods.sort_by(|a, b| {
+        (a.metadata.created, &a.metadata.name).cmp(&(b.metadata.created, &b.metadata.name))
+    });
     pods
-}
-
-pub(super) fn created(time: &Option<Time>) -> i64 {
-    time.as_ref().map_or(0, |t| t.0.as_second())
 }
 
 /// Everything about one workload the pages need, from the caches.
@@ -82,29 +67,25 @@ pub struct Objects {
 impl Objects {
     /// Collects the workload's objects from the caches.
     pub fn collect(caches: &Caches, deployment: Arc<Deployment>) -> Self {
-        let ns = deployment.namespace().unwrap_or_default();
-        let name = deployment.name_any();
-        let pods = pods_of(caches, &ns, &name);
+        let ns = deployment.metadata.namespace.as_str();
+        let name = deployment.metadata.name.as_str();
+        let pods = pods_of(caches, ns, name);
         let replica_sets: Vec<_> = caches
             .replica_sets
-            .in_namespace(&ns)
+            .in_namespace(ns)
             .into_iter()
-            .filter(|rs| {
-                rs.owner_references()
-                    .iter()
-                    .any(|o| o.kind == "Deployment" && o.name == name)
-            })
+            .filter(|rs| rs.deployment.as_deref() == Some(name))
             .collect();
-        let service = caches.services.get(&ns, &name);
+        let service = caches.services.get(ns, name);
         let about = |kind: &str, object: &str| match kind {
             "Deployment" | "Service" => object == name,
-            "ReplicaSet" => replica_sets.iter().any(|rs| rs.name_any() == object),
-            "Pod" => pods.iter().any(|p| p.name_any() == object),
+            "ReplicaSet" => replica_sets.iter().any(|rs| rs.metadata.name == object),
+            "Pod" => pods.iter().any(|p| p.metadata.name == object),
             _ => false,
         };
         let events = caches
             .events
-            .in_namespace(&ns)
+            .in_namespace(ns)
             .into_iter()
             .filter(|e| {
                 about(

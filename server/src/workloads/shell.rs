@@ -33,7 +33,7 @@ use axum::{
 use futures::{SinkExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::{
-    Api, ResourceExt,
+    Api,
     api::{AttachParams, TerminalSize},
 };
 use serde::Deserialize;
@@ -45,7 +45,7 @@ use crate::{
     audit::{self, Outcome},
     auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
-    kube::KubeError,
+    kube::{KubeError, cached},
 };
 
 /// The command run in the container: bash where the image has it, else sh
@@ -127,7 +127,7 @@ struct Resize {
 }
 
 /// The container to open the shell in: the pod's first (Berth's pods have one).
-fn container_of(pod: &Pod) -> Option<String> {
+fn container_of(pod: &cached::Pod) -> Option<String> {
     pod.spec
         .as_ref()
         .and_then(|s| s.containers.first())
@@ -186,7 +186,7 @@ pub async fn shell(
     find_workload(caches, &ns, &name)?;
     let pods = pods_of(caches, &ns, &name);
     let pod = match query.pod.as_deref().filter(|p| !p.is_empty()) {
-        Some(wanted) => pods.iter().find(|p| p.name_any() == wanted).cloned(),
+        Some(wanted) => pods.iter().find(|p| p.metadata.name == wanted).cloned(),
         None => pods.last().cloned(),
     };
     let Some(pod) = pod else {
@@ -202,7 +202,7 @@ pub async fn shell(
                 actor: &user.email,
                 action: "shell.open",
                 namespace: Some(&ns),
-                target: Some(&pod.name_any()),
+                target: Some(&pod.metadata.name),
                 outcome: Outcome::Denied,
                 detail: Some("too many shells open"),
             },
@@ -213,7 +213,7 @@ pub async fn shell(
         )));
     };
     let container = container_of(&pod);
-    let pod = pod.name_any();
+    let pod = pod.metadata.name.clone();
     Ok(upgrade
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)

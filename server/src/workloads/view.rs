@@ -13,19 +13,24 @@ use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Response},
 };
-use k8s_openapi::api::{
-    apps::v1::{Deployment, ReplicaSet},
-    core::v1::{Event, Pod, Service},
-};
+use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 
-use super::lookup::{Objects, created, find_workload};
+use super::lookup::{Objects, find_workload};
 use super::{
     applied, build,
     events::{self, PullCredential},
 };
 use crate::{
-    app::AppState, auth::CurrentUser, clock, error::AppResult, kube::event_seconds, registries,
+    app::AppState,
+    auth::CurrentUser,
+    clock,
+    error::AppResult,
+    kube::{
+        cached::{Deployment, Event, Pod, ReplicaSet},
+        event_seconds,
+    },
+    registries,
     web::Layout,
 };
 
@@ -149,7 +154,7 @@ pub fn age(now: i64, then: i64) -> String {
 }
 
 fn phase_of(pod: &Pod) -> String {
-    if pod.metadata.deletion_timestamp.is_some() {
+    if pod.deleting {
         return "Terminating".to_owned();
     }
     pod.status
@@ -278,13 +283,13 @@ pub fn row(objects: &Objects, now: i64, public_pool: &(String, String)) -> Workl
         ("warn", "starting")
     };
     WorkloadRow {
-        name: d.name_any(),
+        name: d.metadata.name.clone(),
         image: image_of(d),
         desired,
         ready,
         phases: counts.into_values().collect(),
         restarts,
-        age: age(now, created(&d.metadata.creation_timestamp)),
+        age: age(now, d.metadata.created),
         health,
         state,
         address: objects.service.as_deref().and_then(lb_address),
@@ -356,14 +361,14 @@ pub fn pod_views(objects: &Objects, now: i64, credential: Option<&PullCredential
                 .unwrap_or_default();
             let containers = p.spec.as_ref().map_or(0, |s| s.containers.len());
             PodView {
-                name: p.name_any(),
+                name: p.metadata.name.clone(),
                 phase: phase_of(p),
                 ready: format!(
                     "{}/{containers}",
                     statuses.iter().filter(|c| c.ready).count()
                 ),
                 restarts: restarts_of(p),
-                age: age(now, created(&p.metadata.creation_timestamp)),
+                age: age(now, p.metadata.created),
                 node: p
                     .spec
                     .as_ref()
@@ -424,7 +429,7 @@ pub fn service_view(objects: &Objects, domain: &str) -> Option<ServiceView> {
         (Some(address), Some(port)) if port.protocol == "TCP" => {
             let base = format!("http://{address}:{}", port.published);
             if is_add_two(
-                &objects.deployment.name_any(),
+                &objects.deployment.metadata.name,
                 &image_of(&objects.deployment),
             ) {
                 (
@@ -485,13 +490,7 @@ pub struct RolloutView {
 
 /// How many pods of the newest ReplicaSet (the latest version) are ready.
 fn newest_ready(replica_sets: &[Arc<ReplicaSet>]) -> Option<i32> {
-    let revision = |rs: &ReplicaSet| {
-        rs.annotations()
-            .get("deployment.kubernetes.io/revision")
-            .and_then(|r| r.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    replica_sets.iter().max_by_key(|rs| revision(rs)).map(|rs| {
+    replica_sets.iter().max_by_key(|rs| rs.revision).map(|rs| {
         rs.status
             .as_ref()
             .and_then(|s| s.ready_replicas)
@@ -510,8 +509,7 @@ pub fn rollout_view(deployment: &Deployment, replica_sets: &[Arc<ReplicaSet>]) -
         .and_then(|s| s.replicas)
         .unwrap_or(1);
     let status = deployment.status.clone().unwrap_or_default();
-    let seen =
-        status.observed_generation.unwrap_or(0) >= deployment.metadata.generation.unwrap_or(0);
+    let seen = status.observed_generation.unwrap_or(0) >= deployment.generation;
     let updated = status.updated_replicas.unwrap_or(0);
     let ready = status.ready_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
@@ -579,7 +577,7 @@ pub fn rollout_view(deployment: &Deployment, replica_sets: &[Arc<ReplicaSet>]) -
 /// Volume claims the workload mounts, and whether Berth made each for it
 /// (named `<workload>-data`, so deleting the workload may offer to delete it).
 pub fn claims_of(deployment: &Deployment) -> Vec<(String, bool)> {
-    let name = deployment.name_any();
+    let name = &deployment.metadata.name;
     deployment
         .spec
         .as_ref()
@@ -589,7 +587,7 @@ pub fn claims_of(deployment: &Deployment) -> Vec<(String, bool)> {
         .flatten()
         .filter_map(|v| v.persistent_volume_claim.as_ref())
         .map(|c| {
-            let own = c.claim_name == build::claim_name(&name);
+            let own = c.claim_name == build::claim_name(name);
             (c.claim_name.clone(), own)
         })
         .collect()
@@ -727,10 +725,9 @@ pub struct ShellView {
 
 fn shell_view(objects: &Objects, ns: &str, name: &str) -> Option<ShellView> {
     let pod = objects.pods.iter().rev().find(|p| {
-        p.metadata.deletion_timestamp.is_none()
-            && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+        !p.deleting && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
     })?;
-    let pod = pod.name_any();
+    let pod = pod.metadata.name.clone();
     Some(ShellView {
         command: super::shell::kubectl_command(ns, &pod),
         socket: format!("/namespaces/{ns}/workloads/{name}/shell?pod={pod}"),
@@ -771,7 +768,7 @@ pub async fn show_page(
         }
         None => (None, None),
     };
-    let notice = notice_of(&objects.deployment.metadata);
+    let notice = objects.deployment.notice.clone();
     let shell = shell_view(&objects, ns, name);
     Ok(ShowPage {
         notice,

@@ -7,17 +7,14 @@
 //! person (PersistentVolumeClaims are not in the watch caches: only the form
 //! needs them). Who mounts a claim comes from the Deployment cache.
 
-use k8s_openapi::api::{
-    apps::v1::Deployment,
-    core::v1::{PersistentVolumeClaim, ResourceQuota},
-};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, ResourceQuota};
 use kube::{Api, Client, ResourceExt, api::ListParams};
 
 use super::{
     build, quota,
     spec::{ClaimSource, FieldErrors, WorkloadSpec},
 };
-use crate::kube::{KubeError, quantity};
+use crate::kube::{KubeError, cached::Deployment, quantity};
 
 /// One volume claim of the namespace, as the form shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +105,7 @@ pub fn claim_views<'a>(
                 .clone()
                 .into_iter()
                 .filter(|d| super::view::claims_of(d).iter().any(|(c, _)| *c == name))
-                .map(ResourceExt::name_any)
+                .map(|d| d.metadata.name.clone())
                 .collect();
             mounted_by.sort();
             ClaimView {

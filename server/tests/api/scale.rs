@@ -126,25 +126,33 @@ async fn the_caches_hold_berths_objects_slimmed_and_nothing_of_the_rest_of_the_c
     );
     assert_eq!(caches.pods.in_namespace(&ours).len(), 1, "web's pod only");
     for deployment in caches.deployments.all() {
-        assert_eq!(
-            deployment.metadata.labels.as_ref().expect("labels")["app.kubernetes.io/managed-by"],
-            "berth"
-        );
+        assert!(deployment.managed, "{}", deployment.metadata.name);
     }
     // Slimmed: nothing pages never read.
-    assert_eq!(pod.metadata.managed_fields, None);
-    let container = &pod.spec.as_ref().expect("spec").containers[0];
-    assert_eq!(container.env, None, "the pod's environment is not kept");
-    assert_eq!(container.image.as_deref(), Some("registry.example/app:1"));
+    assert_eq!(pod.workload.as_deref(), Some("web"));
+    let spec = pod.spec.as_ref().expect("spec");
+    assert!(
+        spec.volumes.is_none(),
+        "the pod's volumes (its ServiceAccount token at least) are not kept"
+    );
+    assert_eq!(
+        spec.containers[0].image.as_deref(),
+        Some("registry.example/app:1")
+    );
     let cached = caches.deployments.get(&ours, "web").expect("web");
-    assert_eq!(cached.metadata.managed_fields, None);
+    let whole = cached.full();
+    assert_eq!(whole.metadata.managed_fields, None);
+    assert_eq!(whole.metadata.name.as_deref(), Some("web"), "{whole:?}");
     for event in caches.events.in_namespace(&ours) {
         assert!(
             ["Pod", "ReplicaSet", "Deployment", "Service"]
                 .contains(&event.involved_object.kind.as_deref().unwrap_or_default()),
             "{event:?}"
         );
-        assert_eq!(event.involved_object.uid, None, "slimmed");
+        assert_eq!(
+            event.involved_object.namespace.as_deref(),
+            Some(ours.as_str())
+        );
     }
 
     // Deleting an object takes it out of the cache.

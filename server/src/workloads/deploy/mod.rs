@@ -12,8 +12,6 @@
 mod execute;
 mod plan;
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::{
     Form, Router,
@@ -448,7 +446,7 @@ async fn edit_form(
 ) -> AppResult<Response> {
     let ctx = context(&state, &user, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
-    let deployment = super::lookup::find_workload(state.kube.caches()?, &ns, &name)?;
+    let deployment = super::lookup::find_workload(state.kube.caches()?, &ns, &name)?.full();
     let form = form_of(&state, &ns, &deployment, &name);
     let current = Current::of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
@@ -486,9 +484,14 @@ async fn edit_submit(
     submit(state, user, ns, Mode::Edit(name), submitted).await
 }
 
-/// The Deployment Berth manages under that name, from the cache.
-fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Arc<Deployment>>> {
-    Ok(state.kube.caches()?.deployments.get(ns, name))
+/// The Deployment of that name, Berth's or not, from the cache.
+fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Deployment>> {
+    Ok(state
+        .kube
+        .caches()?
+        .deployments
+        .get(ns, name)
+        .map(|d| d.full()))
 }
 
 /// The form kept on a Deployment Berth made (annotation [`FORM_ANNOTATION`]).
@@ -538,11 +541,9 @@ async fn submit(
         form.name = name.clone();
     }
     let current = match &mode {
-        Mode::Edit(name) => Some(super::lookup::find_workload(
-            state.kube.caches()?,
-            &ns,
-            name,
-        )?),
+        Mode::Edit(name) => {
+            Some(super::lookup::find_workload(state.kube.caches()?, &ns, name)?.full())
+        }
         // Any Deployment of that name, Berth's or not, makes the name taken.
         Mode::New => existing(&state, &ns, form.name.trim())?,
     };
