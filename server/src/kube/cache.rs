@@ -626,6 +626,9 @@ mod tests {
                 "containers": [{"name": "web", "image": "r/web:1", "env": [{"name": "A", "value": "1"}]}],
                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}},
                             {"name": "tmp", "emptyDir": {}}]}}},
+            "status": {"readyReplicas": 1, "conditions": [
+                {"type": "Available", "status": "True"},
+                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]},
         }))
         .expect("a deployment");
         let slim = deployment;
@@ -647,7 +650,18 @@ mod tests {
             "web-data"
         );
 
+        let status = slim.status.as_ref().expect("status");
+        assert_eq!(status.ready_replicas, Some(1));
+        let unmet: Vec<_> = status
+            .conditions
+            .iter()
+            .flatten()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(unmet, ["Progressing"], "only conditions not met");
+
         let full = slim.full();
+        assert!(full.status.is_none(), "the status is kept as fields only");
         let annotations = full.metadata.annotations.as_ref().expect("annotations");
         assert!(
             annotations.contains_key("berth.io/form"),

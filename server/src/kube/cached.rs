@@ -353,8 +353,9 @@ pub struct PodTemplateSpec {
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 impl Deployment {
-    /// The Deployment as the apiserver has it, without managed fields and
-    /// kubectl's last-applied copy: for the edit form and "what is live".
+    /// The Deployment as the apiserver has it, without managed fields,
+    /// kubectl's last-applied copy and its status: for the edit form and
+    /// "what is live".
     pub fn full(&self) -> apps::Deployment {
         // It was serialized from this type, so it deserializes back.
         serde_json::from_str(&self.full).unwrap_or_default()
@@ -367,15 +368,9 @@ impl From<apps::Deployment> for Deployment {
         if let Some(annotations) = whole.metadata.annotations.as_mut() {
             annotations.remove(LAST_APPLIED);
         }
-        let full = serde_json::to_string(&whole).unwrap_or_default();
-        // What lists read, from the same JSON: one decoding for both.
-        #[derive(Deserialize)]
-        struct Parts {
-            spec: Option<DeploymentSpec>,
-            status: Option<DeploymentStatus>,
-        }
-        let parts: Option<Parts> = serde_json::from_str(&full).ok();
-        let (spec, status) = parts.map_or((None, None), |p| (p.spec, p.status));
+        // The status is kept as fields only: neither page reads it whole.
+        let status = whole.status.take().and_then(|s| reshape(&s));
+        let spec = whole.spec.as_ref().and_then(reshape);
         let meta = &whole.metadata;
         Self {
             metadata: Meta::of(meta),
@@ -384,9 +379,16 @@ impl From<apps::Deployment> for Deployment {
             notice: entry(&meta.annotations, NOTICE_ANNOTATION),
             spec,
             status,
-            full: full.into(),
+            full: serde_json::to_string(&whole).unwrap_or_default().into(),
         }
     }
+}
+
+/// A k8s-openapi value as one of the types here, through its JSON.
+fn reshape<T: serde::de::DeserializeOwned>(value: &impl serde::Serialize) -> Option<T> {
+    serde_json::to_value(value)
+        .and_then(serde_json::from_value)
+        .ok()
 }
 
 /// The shapes watches decode: the kind's metadata and the fields kept.
