@@ -30,7 +30,7 @@ use serde::Deserialize;
 use super::{
     membership::{self, Member, Role},
     objects,
-    spec::{self, DEFAULTS, FieldError, Limits, NamespaceSpec, QUOTA, Setting},
+    spec::{self, DEFAULTS, Limits, NamespaceSpec, QUOTA, Setting},
     usage::{self, NamespaceUsage, SORT_KEYS},
 };
 use crate::{
@@ -39,7 +39,7 @@ use crate::{
     auth::{AdminUser, CurrentUser},
     error::{AppError, AppResult},
     kube::{Caches, FIELD_MANAGER, KubeError, apply},
-    web::{FlashKind, Layout, flash},
+    web::{FieldErrors, FlashKind, Layout, flash},
 };
 
 /// Renders a page with a status.
@@ -270,7 +270,6 @@ pub struct FieldView {
     label: &'static str,
     help: &'static str,
     value: String,
-    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -279,27 +278,14 @@ struct NamespaceFormPage {
     layout: Layout,
     editing: bool,
     name: String,
-    name_error: Option<String>,
     description: String,
-    description_error: Option<String>,
     quota: Vec<FieldView>,
     defaults: Vec<FieldView>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     cluster_error: Option<String>,
 }
 
-fn error_for(errors: &[FieldError], field: &str) -> Option<String> {
-    errors
-        .iter()
-        .find(|e| e.field == field)
-        .map(|e| e.message.clone())
-}
-
-fn field_views(
-    settings: &[Setting],
-    values: &HashMap<String, String>,
-    errors: &[FieldError],
-) -> Vec<FieldView> {
+fn field_views(settings: &[Setting], values: &HashMap<String, String>) -> Vec<FieldView> {
     settings
         .iter()
         .map(|s| FieldView {
@@ -307,7 +293,6 @@ fn field_views(
             label: s.label,
             help: s.help,
             value: values.get(s.field).cloned().unwrap_or_default(),
-            error: error_for(errors, s.field),
         })
         .collect()
 }
@@ -324,18 +309,16 @@ async fn form_page(
     user: &CurrentUser,
     editing: bool,
     values: &HashMap<String, String>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     cluster_error: Option<String>,
 ) -> AppResult<NamespaceFormPage> {
     Ok(NamespaceFormPage {
         layout: Layout::for_user(&state.db, user).await?,
         editing,
         name: values.get("name").cloned().unwrap_or_default(),
-        name_error: error_for(&errors, "name"),
         description: values.get("description").cloned().unwrap_or_default(),
-        description_error: error_for(&errors, "description"),
-        quota: field_views(&QUOTA, values, &errors),
-        defaults: field_views(&DEFAULTS, values, &errors),
+        quota: field_views(&QUOTA, values),
+        defaults: field_views(&DEFAULTS, values),
         errors,
         cluster_error,
     })
@@ -350,7 +333,15 @@ pub async fn new_form(
     let cluster_error = state.kube.caches().err().map(|e| e.to_string());
     page(
         StatusCode::OK,
-        &form_page(&state, &user, false, &values, Vec::new(), cluster_error).await?,
+        &form_page(
+            &state,
+            &user,
+            false,
+            &values,
+            spec::field_errors(),
+            cluster_error,
+        )
+        .await?,
     )
 }
 
@@ -507,12 +498,12 @@ pub async fn create_submit(
         }
         Err(error) => {
             let status = error.status();
-            let mut errors = Vec::new();
+            let mut errors = spec::field_errors();
             if matches!(&error, KubeError::Api { code: 409, .. }) {
-                errors.push(FieldError {
-                    field: "name".to_owned(),
-                    message: "A namespace of that name exists already (or is still being deleted); pick another.".to_owned(),
-                });
+                errors.add(
+                    "name",
+                    "A namespace of that name exists already (or is still being deleted); pick another.",
+                );
             }
             let form = form_page(
                 &state,
@@ -565,7 +556,7 @@ pub async fn edit_form(
     );
     page(
         StatusCode::OK,
-        &form_page(&state, &user, true, &values, Vec::new(), None).await?,
+        &form_page(&state, &user, true, &values, spec::field_errors(), None).await?,
     )
 }
 
@@ -615,7 +606,7 @@ pub async fn edit_submit(
                 &user,
                 true,
                 &values,
-                Vec::new(),
+                spec::field_errors(),
                 Some(error.to_string()),
             )
             .await?;
@@ -635,7 +626,7 @@ struct ShowPage {
     members: Vec<Member>,
     email: String,
     role: String,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     cluster_error: Option<String>,
 }
 
@@ -644,7 +635,7 @@ async fn show_page(
     user: &CurrentUser,
     name: &str,
     values: &HashMap<String, String>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     cluster_error: Option<String>,
 ) -> AppResult<ShowPage> {
     let namespace = managed_namespace(state, name)?;
@@ -677,7 +668,15 @@ pub async fn show(
     AdminUser(user): AdminUser,
     Path(name): Path<String>,
 ) -> AppResult<Response> {
-    let page_data = show_page(&state, &user, &name, &HashMap::new(), Vec::new(), None).await?;
+    let page_data = show_page(
+        &state,
+        &user,
+        &name,
+        &HashMap::new(),
+        FieldErrors::default(),
+        None,
+    )
+    .await?;
     page(StatusCode::OK, &page_data)
 }
 
@@ -765,7 +764,7 @@ pub async fn add_member(
                 &user,
                 &name,
                 &values,
-                Vec::new(),
+                FieldErrors::default(),
                 Some(error.to_string()),
             )
             .await?;
@@ -965,5 +964,112 @@ pub async fn delete_submit(
             .await?;
             page(error.status(), &data)
         }
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    //! The namespace form and page render their messages with the shared
+    //! field macro and summary.
+    use super::*;
+
+    fn usage() -> NamespaceUsage {
+        NamespaceUsage {
+            name: "cs101".into(),
+            description: String::new(),
+            terminating: false,
+            bars: Vec::new(),
+            deployments: 0,
+            pods: 0,
+            members: 0,
+        }
+    }
+
+    #[test]
+    fn the_namespace_form_links_its_messages() {
+        let mut values = HashMap::new();
+        values.insert("pods".to_owned(), "lots".to_owned());
+        let mut errors = spec::field_errors();
+        errors.add("pods", "Enter a whole number.");
+        errors.add("name", "Use only lower-case letters.");
+        let html = NamespaceFormPage {
+            layout: Layout::bare(),
+            editing: false,
+            name: "CS_101".into(),
+            description: String::new(),
+            quota: field_views(&QUOTA, &values),
+            defaults: field_views(&DEFAULTS, &values),
+            errors,
+            cluster_error: Some("Berth is not connected to a cluster.".into()),
+        }
+        .render()
+        .expect("renders");
+        assert!(html.contains("<h2>This could not be saved</h2>"), "{html}");
+        let cluster = html.find("<li>Berth is not connected").expect("cluster");
+        let name = html
+            .find(r##"<li><a href="#name">Use only lower-case letters.</a></li>"##)
+            .expect("name in the summary");
+        let pods = html
+            .find(r##"<li><a href="#pods">Enter a whole number.</a></li>"##)
+            .expect("pods in the summary");
+        assert!(cluster < name && name < pods, "{html}");
+        assert!(
+            html.contains(r#"value="lots" spellcheck="false" aria-describedby="pods-help pods-error" aria-invalid="true">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<span class="error" id="pods-error">Enter a whole number.</span>"#)
+        );
+    }
+
+    #[test]
+    fn the_add_member_form_links_its_messages() {
+        let mut errors = FieldErrors::in_order(&spec::MEMBER_FORM_ORDER);
+        errors.add("role", "Choose owner or member.");
+        errors.add("email", "Enter an email address, like student@purdue.edu.");
+        let html = ShowPage {
+            layout: Layout::bare(),
+            usage: usage(),
+            limits: Vec::new(),
+            members: Vec::new(),
+            email: "bob".into(),
+            role: "owner".into(),
+            errors,
+            cluster_error: None,
+        }
+        .render()
+        .expect("renders");
+        let email = html.find(r##"<a href="#email">"##).expect("email");
+        let role = html.find(r##"<a href="#role">"##).expect("role");
+        assert!(email < role, "{html}");
+        assert!(
+            html.contains(r#"<input type="email" id="email" name="email" value="bob" required autocomplete="off" aria-describedby="email-error" aria-invalid="true">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<select id="role" name="role" aria-describedby="role-error" aria-invalid="true">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<option value="owner" selected>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<span class="error" id="role-error">Choose owner or member.</span>"#)
+        );
+
+        let clean = ShowPage {
+            layout: Layout::bare(),
+            usage: usage(),
+            limits: Vec::new(),
+            members: Vec::new(),
+            email: String::new(),
+            role: "member".into(),
+            errors: FieldErrors::default(),
+            cluster_error: None,
+        }
+        .render()
+        .expect("renders");
+        assert!(!clean.contains("error-summary") && !clean.contains("aria-invalid"));
     }
 }
