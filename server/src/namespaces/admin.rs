@@ -23,7 +23,7 @@ use serde::Deserialize;
 use super::{
     membership::{self, Role},
     objects, ops, spec,
-    usage::SORT_KEYS,
+    usage::SortKey,
     view::{self, AdminIndexPage},
 };
 use crate::{
@@ -63,10 +63,12 @@ pub async fn overview(
     AdminUser(user): AdminUser,
     Query(query): Query<SortQuery>,
 ) -> AppResult<Response> {
+    // An unknown column sorts by name.
     let sort = query
         .sort
-        .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
-        .unwrap_or_else(|| "name".to_owned());
+        .as_deref()
+        .and_then(SortKey::parse)
+        .unwrap_or_default();
     let descending = query.dir.as_deref() == Some("desc");
     let filter = query.q.unwrap_or_default().trim().to_lowercase();
     let asked = query

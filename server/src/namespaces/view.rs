@@ -13,7 +13,7 @@ use super::{
     membership::{self, Member},
     ops::{current_limits, managed_namespace},
     spec::{self, DEFAULTS, Limits, QUOTA, Setting},
-    usage::{self, NamespaceUsage, SORT_KEYS},
+    usage::{self, NamespaceUsage, SortKey},
 };
 use crate::{
     app::AppState,
@@ -52,7 +52,7 @@ pub(super) struct Pager {
     next: Option<String>,
     /// The name filter, the sort key and order, for the filter form.
     filter: String,
-    sort: String,
+    sort: &'static str,
     dir: &'static str,
 }
 
@@ -70,7 +70,7 @@ pub const PAGE_SIZE: usize = 50;
 async fn overview_rows(
     state: &AppState,
     filter: &str,
-    sort: &str,
+    sort: SortKey,
     descending: bool,
     page: usize,
 ) -> Result<(Vec<NamespaceUsage>, usize), AppError> {
@@ -89,7 +89,7 @@ async fn overview_rows(
         row
     };
     let skip = (page - 1) * PAGE_SIZE;
-    let rows = if sort == "name" {
+    let rows = if sort == SortKey::Name {
         // The cache keeps namespaces by name: only the page's rows are built.
         let ordered: Box<dyn Iterator<Item = _>> = if descending {
             Box::new(namespaces.iter().rev())
@@ -124,19 +124,19 @@ async fn overview_rows(
     Ok((rows, total))
 }
 
-/// The overview's page `asked` (from 1), sorted by `sort` (a key of
-/// [`SORT_KEYS`]) and filtered by `filter`; 503 without a cluster.
+/// The overview's page `asked` (from 1), sorted by `sort`
+/// and filtered by `filter`; 503 without a cluster.
 pub(super) async fn overview_page(
     state: &AppState,
     user: &CurrentUser,
-    sort: String,
+    sort: SortKey,
     descending: bool,
     filter: String,
     asked: usize,
 ) -> AppResult<(StatusCode, OverviewPage)> {
     let (rows, total, cluster_error) = match state.kube.caches() {
         Ok(_) => {
-            let (rows, total) = overview_rows(state, &filter, &sort, descending, asked).await?;
+            let (rows, total) = overview_rows(state, &filter, sort, descending, asked).await?;
             (rows, total, None)
         }
         Err(error) => (Vec::new(), 0, Some(error.to_string())),
@@ -166,21 +166,21 @@ pub(super) async fn overview_page(
             (asked - 1) * PAGE_SIZE + 1
         },
         last: ((asked - 1) * PAGE_SIZE + rows.len()),
-        previous: (asked > 1).then(|| link(&sort, dir, (asked - 1).min(pages))),
-        next: (asked < pages).then(|| link(&sort, dir, asked + 1)),
+        previous: (asked > 1).then(|| link(sort.as_str(), dir, (asked - 1).min(pages))),
+        next: (asked < pages).then(|| link(sort.as_str(), dir, asked + 1)),
         filter: filter.clone(),
-        sort: sort.clone(),
+        sort: sort.as_str(),
         dir,
     };
-    let columns = SORT_KEYS
-        .iter()
-        .map(|(key, label)| {
-            let active = *key == sort;
+    let columns = SortKey::ALL
+        .into_iter()
+        .map(|key| {
+            let active = key == sort;
             // Clicking the active column flips the order; another starts ascending.
             let dir = if active && !descending { "desc" } else { "asc" };
             Column {
-                label,
-                href: link(key, dir, 1),
+                label: key.label(),
+                href: link(key.as_str(), dir, 1),
                 aria_sort: match (active, descending) {
                     (false, _) => "none",
                     (true, false) => "ascending",
