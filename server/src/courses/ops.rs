@@ -24,8 +24,8 @@ use crate::{
     audit::{self},
     kube::{Caches, Identity, KubeError},
     namespaces::{
-        admin,
         membership::{self, Role},
+        ops as ns_ops,
         spec::{Limits, NamespaceSpec},
     },
 };
@@ -200,7 +200,7 @@ pub async fn apply(
                 description: format!("Course {course}, team {}", ns.team),
                 limits: plan.settings.limits.clone(),
             };
-            let result = admin::create_namespace(&client, &spec).await;
+            let result = ns_ops::create_namespace(&client, &spec).await;
             if result.is_ok() {
                 // A new namespace: nothing stored under its name is its.
                 membership::forget_namespace(&state.db, &ns.namespace)
@@ -221,7 +221,7 @@ pub async fn apply(
             }
             steps += 1;
         } else if ns.apply_quota {
-            let result = admin::apply_limits(&client, &ns.namespace, &plan.settings.limits).await;
+            let result = ns_ops::apply_limits(&client, &ns.namespace, &plan.settings.limits).await;
             let summary = limits_summary(&plan.settings.limits);
             audit::Entry::new(actor, "course.namespace.quota")
                 .in_namespace(&ns.namespace)
@@ -234,8 +234,8 @@ pub async fn apply(
         for change in &ns.changes {
             let result = match change {
                 MemberChange::Add(email, role) | MemberChange::Change(email, _, role) => {
-                    let bound = admin::until_authorized(|| {
-                        admin::bind_member(&client, &ns.namespace, email, *role)
+                    let bound = ns_ops::until_authorized(|| {
+                        ns_ops::bind_member(&client, &ns.namespace, email, *role)
                     })
                     .await;
                     if bound.is_ok() {
@@ -246,7 +246,7 @@ pub async fn apply(
                     bound
                 }
                 MemberChange::Remove(email) => {
-                    let unbound = admin::unbind_member(&client, &ns.namespace, email).await;
+                    let unbound = ns_ops::unbind_member(&client, &ns.namespace, email).await;
                     if unbound.is_ok() {
                         membership::remove(&state.db, &ns.namespace, email)
                             .await

@@ -27,9 +27,9 @@ use crate::{
     error::{AppError, AppResult},
     namespaces::{
         membership::{self, Role},
-        spec::{self as ns_spec, FieldError, Limits, QUOTA},
+        spec::{self as ns_spec, Limits, QUOTA},
     },
-    web::{FlashKind, Layout, flash},
+    web::{FieldErrors, FlashKind, Layout, flash},
 };
 
 /// One quota field of the form.
@@ -38,7 +38,6 @@ pub struct QuotaField {
     label: &'static str,
     help: &'static str,
     value: String,
-    error: Option<String>,
 }
 
 #[derive(Template)]
@@ -49,7 +48,7 @@ struct FormPage {
     course: Option<CourseView>,
     values: HashMap<String, String>,
     quota: Vec<QuotaField>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
     lines: Vec<LineError>,
     /// Settings are an admin's: owners see them read-only.
     settings_locked: bool,
@@ -59,13 +58,6 @@ struct FormPage {
 impl FormPage {
     fn value(&self, field: &str) -> &str {
         self.values.get(field).map_or("", String::as_str)
-    }
-
-    fn error(&self, field: &str) -> Option<&str> {
-        self.errors
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
     }
 }
 
@@ -108,7 +100,7 @@ fn html(status: StatusCode, template: &impl Template) -> AppResult<Response> {
     Ok((status, Html(template.render()?)).into_response())
 }
 
-fn quota_fields(values: &HashMap<String, String>, errors: &[FieldError]) -> Vec<QuotaField> {
+fn quota_fields(values: &HashMap<String, String>) -> Vec<QuotaField> {
     QUOTA
         .iter()
         .chain(ns_spec::DEFAULTS.iter())
@@ -117,10 +109,6 @@ fn quota_fields(values: &HashMap<String, String>, errors: &[FieldError]) -> Vec<
             label: s.label,
             help: s.help,
             value: values.get(s.field).cloned().unwrap_or_default(),
-            error: errors
-                .iter()
-                .find(|e| e.field == s.field)
-                .map(|e| e.message.clone()),
         })
         .collect()
 }
@@ -239,9 +227,9 @@ pub async fn new_form(
     let page = FormPage {
         layout: Layout::for_user(&state.db, &user).await?,
         course: None,
-        quota: quota_fields(&values, &[]),
+        quota: quota_fields(&values),
         values,
-        errors: Vec::new(),
+        errors: FieldErrors::in_order(&spec::FORM_ORDER),
         lines: Vec::new(),
         settings_locked: false,
         message: None,
@@ -283,9 +271,9 @@ pub async fn show(
     let page = FormPage {
         layout: Layout::for_user(&state.db, &user).await?,
         course: Some(course_view(&stored)),
-        quota: quota_fields(&values, &[]),
+        quota: quota_fields(&values),
         values,
-        errors: Vec::new(),
+        errors: FieldErrors::in_order(&spec::FORM_ORDER),
         lines: Vec::new(),
         settings_locked: !user.is_admin,
         message: None,
@@ -319,7 +307,7 @@ async fn refused(
     let page = FormPage {
         layout: Layout::for_user(&state.db, user).await?,
         course,
-        quota: quota_fields(&values, &refusal.fields),
+        quota: quota_fields(&values),
         values,
         errors: refusal.fields,
         lines: refusal.lines,
@@ -498,18 +486,11 @@ pub async fn preview(
 ) -> AppResult<Response> {
     let (values, file_error) = read_upload(request).await?;
     if let Some(message) = file_error {
-        let refusal = Refusal {
-            fields: vec![FieldError {
-                field: "roster_file".to_owned(),
-                message,
-            }],
-            lines: Vec::new(),
-        };
         return refused(
             &state,
             &user,
             values,
-            refusal,
+            Refusal::of_field("roster_file", message),
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
         )
@@ -576,5 +557,48 @@ pub async fn apply(
             )
             .await
         }
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    //! The course form renders its messages with the shared field macro and
+    //! summary, in form order.
+    use super::*;
+
+    #[test]
+    fn the_course_form_links_its_messages_in_form_order() {
+        let allowed = |_: &str| true;
+        let mut values = HashMap::new();
+        values.insert("course".to_owned(), "Bad Name".to_owned());
+        values.insert("pods".to_owned(), "lots".to_owned());
+        values.insert("grace_days".to_owned(), "-1".to_owned());
+        values.insert("ends_at".to_owned(), "2026-12-18".to_owned());
+        let refusal = spec::parse(&values, &allowed).expect_err("refused");
+        assert_eq!(refusal.fields.fields(), ["course", "grace_days", "pods"]);
+        let html = FormPage {
+            layout: Layout::bare(),
+            course: None,
+            quota: quota_fields(&values),
+            values,
+            errors: refusal.fields,
+            lines: refusal.lines,
+            settings_locked: false,
+            message: Some("Only an admin can do this.".into()),
+        }
+        .render()
+        .expect("renders");
+        assert!(html.contains("<h2>Nothing was changed</h2>"), "{html}");
+        let message = html
+            .find("<li>Only an admin can do this.</li>")
+            .expect("message");
+        let course = html.find(r##"<li><a href="#course">"##).expect("course");
+        let grace = html.find(r##"<li><a href="#grace_days">"##).expect("grace");
+        let pods = html.find(r##"<li><a href="#pods">"##).expect("pods");
+        assert!(message < course && course < grace && grace < pods, "{html}");
+        assert!(
+            html.contains(r#"aria-describedby="pods-help pods-error" aria-invalid="true""#),
+            "{html}"
+        );
     }
 }

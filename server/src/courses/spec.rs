@@ -9,9 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use time::{PrimitiveDateTime, macros::format_description};
 
-use crate::namespaces::{
-    membership::{self, Role},
-    spec::{self as ns_spec, FieldError, Limits},
+use crate::{
+    namespaces::{
+        membership::{self, Role},
+        spec::{self as ns_spec, Limits, SETTINGS},
+    },
+    web::FieldErrors,
 };
 
 /// The largest roster Berth reads (bytes): a course of a few hundred people
@@ -75,29 +78,41 @@ pub struct LineError {
     pub message: String,
 }
 
+/// The course form's fields, top to bottom.
+pub const FORM_ORDER: [&str; 6 + SETTINGS] = ns_spec::form_order(
+    &["course", "ends_at", "grace_days", "delete_volumes"],
+    &["roster_file", "roster"],
+);
+
 /// Why an upload was refused: form fields and roster lines.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
-    /// Messages beside form fields.
-    pub fields: Vec<FieldError>,
+    /// Messages beside form fields, in form order.
+    pub fields: FieldErrors,
     /// Messages about roster lines.
     pub lines: Vec<LineError>,
 }
 
+impl Default for Refusal {
+    fn default() -> Self {
+        Self {
+            fields: FieldErrors::in_order(&FORM_ORDER),
+            lines: Vec::new(),
+        }
+    }
+}
+
 impl Refusal {
-    fn field(&mut self, field: &str, message: impl Into<String>) {
-        self.fields.push(FieldError {
-            field: field.to_owned(),
-            message: message.into(),
-        });
+    /// A refusal of one form field.
+    pub fn of_field(field: &'static str, message: impl Into<String>) -> Self {
+        let mut refusal = Self::default();
+        refusal.fields.add(field, message);
+        refusal
     }
 
     /// The message for a form field.
     pub fn for_field(&self, field: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|e| e.field == field)
-            .map(|e| e.message.as_str())
+        self.fields.get(field)
     }
 
     /// Nothing wrong.
@@ -294,7 +309,7 @@ pub fn parse(
         .unwrap_or_default();
     // The course name plus a dash and at least one character must stay a label.
     if name.is_empty() || name.len() > 40 || !membership::valid_name(&name) {
-        refusal.field(
+        refusal.fields.add(
             "course",
             "Use lowercase letters, digits and dashes (at most 40), like cs101-fall.",
         );
@@ -309,7 +324,7 @@ pub fn parse(
     let ends_at = match parse_end(form.get("ends_at").map_or("", String::as_str)) {
         Ok(at) => Some(at),
         Err(e) => {
-            refusal.field("ends_at", e);
+            refusal.fields.add("ends_at", e);
             None
         }
     };
@@ -317,14 +332,16 @@ pub fn parse(
     let grace_secs = match grace_days.parse::<u32>() {
         Ok(days) if days <= 365 => Some(i64::from(days) * 86_400),
         _ => {
-            refusal.field("grace_days", "Enter whole days, 0 to 365.");
+            refusal
+                .fields
+                .add("grace_days", "Enter whole days, 0 to 365.");
             None
         }
     };
     let delete_volumes = form.get("delete_volumes").map(String::as_str) == Some("on");
     let text = form.get("roster").map_or("", String::as_str);
     let rows = if text.len() > MAX_ROSTER_BYTES {
-        refusal.field(
+        refusal.fields.add(
             "roster",
             format!("The roster is larger than {} KiB.", MAX_ROSTER_BYTES / 1024),
         );
@@ -335,7 +352,7 @@ pub fn parse(
         match parse_roster(&name, text, allowed) {
             Ok(rows) => Some(rows),
             Err(lines) => {
-                refusal.field(
+                refusal.fields.add(
                     "roster",
                     format!(
                         "{} line{} of the roster need fixing; nothing was changed.",

@@ -6,101 +6,46 @@
 //! `berth-admin`, which admins hold only in the namespaces Berth made (the
 //! `berth-admins` RoleBinding written at creation); each ends with an audit
 //! row, whatever the outcome.
+//!
+//! The handlers are thin: [`super::spec`] parses the forms, [`super::ops`]
+//! acts on the cluster and the store, [`super::view`] builds the pages.
 
 use std::collections::HashMap;
 
-use askama::Template;
 use axum::{
     Form,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use k8s_openapi::api::{
-    core::v1::{LimitRange, Namespace, ResourceQuota},
-    networking::v1::NetworkPolicy,
-    rbac::v1::RoleBinding,
-};
-use kube::{
-    Api, Client, ResourceExt,
-    api::{DeleteParams, PostParams},
-};
 use serde::Deserialize;
 
 use super::{
-    membership::{self, Member, Role},
-    objects,
-    spec::{self, DEFAULTS, FieldError, Limits, NamespaceSpec, QUOTA, Setting},
-    usage::{self, NamespaceUsage, SORT_KEYS},
+    membership::{self, Role},
+    objects, ops, spec,
+    usage::SortKey,
+    view::{self, AdminIndexPage},
 };
 use crate::{
     app::AppState,
     audit::{self},
-    auth::{AdminUser, CurrentUser},
+    auth::AdminUser,
     error::{AppError, AppResult},
-    kube::{Caches, FIELD_MANAGER, KubeError, apply},
-    web::{FlashKind, Layout, flash},
+    kube::KubeError,
+    web::{FieldErrors, FlashKind, Layout, flash, render, render_with_status},
 };
-
-/// Renders a page with a status.
-fn page(status: StatusCode, template: &impl Template) -> AppResult<Response> {
-    Ok((status, axum::response::Html(template.render()?)).into_response())
-}
-
-// ---------------------------------------------------------------- admin index
-
-#[derive(Template)]
-#[template(path = "admin/index.html")]
-struct AdminIndexPage {
-    layout: Layout,
-}
 
 /// `GET /admin`: where the admin pages are.
 pub async fn admin_index(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
 ) -> AppResult<Response> {
-    page(
-        StatusCode::OK,
-        &AdminIndexPage {
-            layout: Layout::for_user(&state.db, &user).await?,
-        },
-    )
+    render(&AdminIndexPage {
+        layout: Layout::for_user(&state.db, &user).await?,
+    })
 }
 
 // ------------------------------------------------------------------- overview
-
-#[derive(Template)]
-#[template(path = "namespaces/overview.html")]
-struct OverviewPage {
-    layout: Layout,
-    rows: Vec<NamespaceUsage>,
-    cluster_error: Option<String>,
-    columns: Vec<Column>,
-    pager: Pager,
-}
-
-/// Where the overview's page is among all pages.
-struct Pager {
-    page: usize,
-    pages: usize,
-    total: usize,
-    /// Numbers of the first and last row shown (from 1).
-    first: usize,
-    last: usize,
-    previous: Option<String>,
-    next: Option<String>,
-    /// The name filter, the sort key and order, for the filter form.
-    filter: String,
-    sort: String,
-    dir: &'static str,
-}
-
-struct Column {
-    label: &'static str,
-    href: String,
-    aria_sort: &'static str,
-}
 
 /// Query of the overview: sort column and order, page, and a name filter.
 #[derive(Debug, Default, Deserialize)]
@@ -111,67 +56,6 @@ pub struct SortQuery {
     q: Option<String>,
 }
 
-/// Rows per page of the overview.
-pub const PAGE_SIZE: usize = 50;
-
-/// One page of the overview, and how many rows match in all.
-async fn overview_rows(
-    state: &AppState,
-    filter: &str,
-    sort: &str,
-    descending: bool,
-    page: usize,
-) -> Result<(Vec<NamespaceUsage>, usize), AppError> {
-    let caches = state.kube.caches()?;
-    let counts = membership::member_counts(&state.db).await?;
-    let namespaces: Vec<_> = caches
-        .namespaces
-        .all()
-        .into_iter()
-        .filter(|ns| filter.is_empty() || ns.name_any().contains(filter))
-        .collect();
-    let total = namespaces.len();
-    let usage_of = |ns: &Namespace| {
-        let mut row = usage::usage_of(caches, ns);
-        row.members = counts.get(&row.name).copied().unwrap_or(0);
-        row
-    };
-    let skip = (page - 1) * PAGE_SIZE;
-    let rows = if sort == "name" {
-        // The cache keeps namespaces by name: only the page's rows are built.
-        let ordered: Box<dyn Iterator<Item = _>> = if descending {
-            Box::new(namespaces.iter().rev())
-        } else {
-            Box::new(namespaces.iter())
-        };
-        ordered
-            .skip(skip)
-            .take(PAGE_SIZE)
-            .map(|ns| usage_of(ns))
-            .collect()
-    } else {
-        // Every namespace's value in the column, then rows for the page only.
-        let mut keyed: Vec<_> = namespaces
-            .iter()
-            .map(|ns| {
-                let name = ns.metadata.name.as_deref().unwrap_or_default();
-                let members = counts.get(name).copied().unwrap_or(0);
-                (usage::sort_value(caches, ns, sort, members), ns)
-            })
-            .collect();
-        usage::sort_by_value(&mut keyed, descending, |(value, ns)| {
-            (*value, ns.metadata.name.as_deref().unwrap_or_default())
-        });
-        keyed
-            .into_iter()
-            .skip(skip)
-            .take(PAGE_SIZE)
-            .map(|(_, ns)| usage_of(ns))
-            .collect()
-    };
-    Ok((rows, total))
-}
-
 /// `GET /admin/namespaces`: the overview, a page at a time, sortable by any
 /// column and filtered by name.
 pub async fn overview(
@@ -179,10 +63,12 @@ pub async fn overview(
     AdminUser(user): AdminUser,
     Query(query): Query<SortQuery>,
 ) -> AppResult<Response> {
+    // An unknown column sorts by name.
     let sort = query
         .sort
-        .filter(|s| SORT_KEYS.iter().any(|(k, _)| k == s))
-        .unwrap_or_else(|| "name".to_owned());
+        .as_deref()
+        .and_then(SortKey::parse)
+        .unwrap_or_default();
     let descending = query.dir.as_deref() == Some("desc");
     let filter = query.q.unwrap_or_default().trim().to_lowercase();
     let asked = query
@@ -190,273 +76,32 @@ pub async fn overview(
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let (rows, total, cluster_error) = match state.kube.caches() {
-        Ok(_) => {
-            let (rows, total) = overview_rows(&state, &filter, &sort, descending, asked).await?;
-            (rows, total, None)
-        }
-        Err(error) => (Vec::new(), 0, Some(error.to_string())),
-    };
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let link = |sort: &str, dir: &str, page: usize| {
-        let mut pairs = vec![("sort", sort.to_owned()), ("dir", dir.to_owned())];
-        if !filter.is_empty() {
-            pairs.push(("q", filter.clone()));
-        }
-        if page > 1 {
-            pairs.push(("page", page.to_string()));
-        }
-        format!(
-            "/admin/namespaces?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    };
-    let dir = if descending { "desc" } else { "asc" };
-    let pager = Pager {
-        page: asked,
-        pages,
-        total,
-        first: if total == 0 {
-            0
-        } else {
-            (asked - 1) * PAGE_SIZE + 1
-        },
-        last: ((asked - 1) * PAGE_SIZE + rows.len()),
-        previous: (asked > 1).then(|| link(&sort, dir, (asked - 1).min(pages))),
-        next: (asked < pages).then(|| link(&sort, dir, asked + 1)),
-        filter: filter.clone(),
-        sort: sort.clone(),
-        dir,
-    };
-    let columns = SORT_KEYS
-        .iter()
-        .map(|(key, label)| {
-            let active = *key == sort;
-            // Clicking the active column flips the order; another starts ascending.
-            let dir = if active && !descending { "desc" } else { "asc" };
-            Column {
-                label,
-                href: link(key, dir, 1),
-                aria_sort: match (active, descending) {
-                    (false, _) => "none",
-                    (true, false) => "ascending",
-                    (true, true) => "descending",
-                },
-            }
-        })
-        .collect();
-    let status = if cluster_error.is_some() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    page(
-        status,
-        &OverviewPage {
-            layout: Layout::for_user(&state.db, &user).await?,
-            rows,
-            cluster_error,
-            columns,
-            pager,
-        },
-    )
+    let (status, overview) =
+        view::overview_page(&state, &user, sort, descending, filter, asked).await?;
+    render_with_status(status, &overview)
 }
 
 // ------------------------------------------------------------ create and edit
-
-/// One quota or default field on the form.
-pub struct FieldView {
-    field: &'static str,
-    label: &'static str,
-    help: &'static str,
-    value: String,
-    error: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "namespaces/form.html")]
-struct NamespaceFormPage {
-    layout: Layout,
-    editing: bool,
-    name: String,
-    name_error: Option<String>,
-    description: String,
-    description_error: Option<String>,
-    quota: Vec<FieldView>,
-    defaults: Vec<FieldView>,
-    errors: Vec<FieldError>,
-    cluster_error: Option<String>,
-}
-
-fn error_for(errors: &[FieldError], field: &str) -> Option<String> {
-    errors
-        .iter()
-        .find(|e| e.field == field)
-        .map(|e| e.message.clone())
-}
-
-fn field_views(
-    settings: &[Setting],
-    values: &HashMap<String, String>,
-    errors: &[FieldError],
-) -> Vec<FieldView> {
-    settings
-        .iter()
-        .map(|s| FieldView {
-            field: s.field,
-            label: s.label,
-            help: s.help,
-            value: values.get(s.field).cloned().unwrap_or_default(),
-            error: error_for(errors, s.field),
-        })
-        .collect()
-}
-
-/// Form values (keyed by field) for a [`Limits`].
-fn values_of(limits: &Limits) -> HashMap<String, String> {
-    spec::all_settings()
-        .filter_map(|s| limits.get(s).map(|v| (s.field.to_owned(), v.to_owned())))
-        .collect()
-}
-
-async fn form_page(
-    state: &AppState,
-    user: &CurrentUser,
-    editing: bool,
-    values: &HashMap<String, String>,
-    errors: Vec<FieldError>,
-    cluster_error: Option<String>,
-) -> AppResult<NamespaceFormPage> {
-    Ok(NamespaceFormPage {
-        layout: Layout::for_user(&state.db, user).await?,
-        editing,
-        name: values.get("name").cloned().unwrap_or_default(),
-        name_error: error_for(&errors, "name"),
-        description: values.get("description").cloned().unwrap_or_default(),
-        description_error: error_for(&errors, "description"),
-        quota: field_views(&QUOTA, values, &errors),
-        defaults: field_views(&DEFAULTS, values, &errors),
-        errors,
-        cluster_error,
-    })
-}
 
 /// `GET /admin/namespaces/new`: the form, filled with the default quota.
 pub async fn new_form(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
 ) -> AppResult<Response> {
-    let values = values_of(&state.default_limits);
+    let values = view::values_of(&state.default_limits);
     let cluster_error = state.kube.caches().err().map(|e| e.to_string());
-    page(
+    render_with_status(
         StatusCode::OK,
-        &form_page(&state, &user, false, &values, Vec::new(), cluster_error).await?,
+        &view::form_page(
+            &state,
+            &user,
+            false,
+            &values,
+            spec::field_errors(),
+            cluster_error,
+        )
+        .await?,
     )
-}
-
-/// Creates the namespace, then applies its quota and defaults; if those fail
-/// the namespace is removed again, so there is never one without its quota.
-pub async fn create_namespace(client: &Client, spec: &NamespaceSpec) -> Result<(), KubeError> {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    // POST, not apply: apply would quietly adopt a namespace that exists
-    // already and is not Berth's.
-    namespaces
-        .create(
-            &PostParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..PostParams::default()
-            },
-            &objects::namespace(&spec.name, &spec.description),
-        )
-        .await?;
-    // The admins' rights in the new namespace come from its own RoleBinding
-    // (admins hold none cluster-wide but `create`), written first; the
-    // apiserver's authorizer sees it a moment later, hence the retry.
-    let bound = Api::<RoleBinding>::namespaced(client.clone(), &spec.name)
-        .create(
-            &PostParams {
-                field_manager: Some(FIELD_MANAGER.to_owned()),
-                ..PostParams::default()
-            },
-            &objects::admins_binding(&spec.name),
-        )
-        .await
-        .map(|_| ())
-        .map_err(KubeError::from);
-    let limits = match bound {
-        Ok(()) => match until_authorized(|| apply_limits(client, &spec.name, &spec.limits)).await {
-            Ok(()) => apply_network_policies(client, &spec.name).await,
-            Err(error) => Err(error),
-        },
-        Err(error) => Err(error),
-    };
-    if let Err(error) = limits {
-        if let Err(cleanup) = namespaces
-            .delete(&spec.name, &DeleteParams::default())
-            .await
-        {
-            tracing::error!(%cleanup, namespace = spec.name, "removing a half-created namespace failed");
-        }
-        return Err(error);
-    }
-    Ok(())
-}
-
-/// Runs `attempt` until it is not refused with 403, for at most a few
-/// seconds: a RoleBinding just written takes a moment to be authorized.
-pub async fn until_authorized<F, Fut>(mut attempt: F) -> Result<(), KubeError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), KubeError>>,
-{
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match attempt().await {
-            Err(error) if error.is_denied() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Applies the namespace's default NetworkPolicies.
-pub async fn apply_network_policies(client: &Client, namespace: &str) -> Result<(), KubeError> {
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), namespace);
-    for policy in objects::network_policies(namespace) {
-        apply(&policies, &policy).await?;
-    }
-    Ok(())
-}
-
-/// Applies the quota and the container defaults (removing the LimitRange
-/// when no defaults are set).
-pub async fn apply_limits(
-    client: &Client,
-    namespace: &str,
-    limits: &Limits,
-) -> Result<(), KubeError> {
-    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), namespace);
-    apply(&quotas, &objects::resource_quota(namespace, limits)).await?;
-    let ranges: Api<LimitRange> = Api::namespaced(client.clone(), namespace);
-    match objects::limit_range(namespace, limits) {
-        Some(range) => {
-            apply(&ranges, &range).await?;
-        }
-        None => match ranges
-            .delete(objects::LIMIT_RANGE_NAME, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => {}
-            Err(error) => {
-                let error = KubeError::from(error);
-                if !error.is_not_found() {
-                    return Err(error);
-                }
-            }
-        },
-    }
-    Ok(())
 }
 
 /// `POST /admin/namespaces`: create a namespace with its quota.
@@ -468,19 +113,19 @@ pub async fn create_submit(
     let spec = match spec::parse_namespace(&values, None) {
         Ok(spec) => spec,
         Err(errors) => {
-            let form = form_page(&state, &user, false, &values, errors, None).await?;
-            return page(StatusCode::UNPROCESSABLE_ENTITY, &form);
+            let form = view::form_page(&state, &user, false, &values, errors, None).await?;
+            return render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &form);
         }
     };
     let result = match state.kube.client_for(&user.identity()) {
-        Ok(client) => create_namespace(&client, &spec).await,
+        Ok(client) => ops::create_namespace(&client, &spec).await,
         Err(error) => Err(error),
     };
     if result.is_ok() {
         // The namespace is new, so nothing stored under its name is its.
         membership::forget_namespace(&state.db, &spec.name).await?;
     }
-    let summary = quota_summary(&spec.limits);
+    let summary = ops::quota_summary(&spec.limits);
     audit::Entry::new(&user.email, "namespace.create")
         .in_namespace(&spec.name)
         .on(&spec.name)
@@ -507,14 +152,14 @@ pub async fn create_submit(
         }
         Err(error) => {
             let status = error.status();
-            let mut errors = Vec::new();
+            let mut errors = spec::field_errors();
             if matches!(&error, KubeError::Api { code: 409, .. }) {
-                errors.push(FieldError {
-                    field: "name".to_owned(),
-                    message: "A namespace of that name exists already (or is still being deleted); pick another.".to_owned(),
-                });
+                errors.add(
+                    "name",
+                    "A namespace of that name exists already (or is still being deleted); pick another.",
+                );
             }
-            let form = form_page(
+            let form = view::form_page(
                 &state,
                 &user,
                 false,
@@ -523,30 +168,9 @@ pub async fn create_submit(
                 Some(error.to_string()),
             )
             .await?;
-            page(status, &form)
+            render_with_status(status, &form)
         }
     }
-}
-
-fn quota_summary(limits: &Limits) -> String {
-    spec::all_settings()
-        .filter_map(|s| limits.get(s).map(|v| format!("{}={v}", s.key)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The managed namespace, or 404.
-fn managed_namespace(state: &AppState, name: &str) -> AppResult<std::sync::Arc<Namespace>> {
-    let caches = state.kube.caches()?;
-    caches
-        .namespace(name)
-        .ok_or_else(|| AppError::NotFound(format!("There is no Berth namespace called {name}.")))
-}
-
-fn current_limits(caches: &Caches, name: &str) -> Limits {
-    let quota = caches.quotas.get(name, objects::QUOTA_NAME);
-    let range = caches.limit_ranges.get(name, objects::LIMIT_RANGE_NAME);
-    objects::limits_from_cluster(quota.as_deref(), range.as_deref())
 }
 
 /// `GET /admin/namespaces/{name}/edit`: the form with what the cluster has.
@@ -555,17 +179,17 @@ pub async fn edit_form(
     AdminUser(user): AdminUser,
     Path(name): Path<String>,
 ) -> AppResult<Response> {
-    let namespace = managed_namespace(&state, &name)?;
+    let namespace = ops::managed_namespace(&state, &name)?;
     let caches = state.kube.caches()?;
-    let mut values = values_of(&current_limits(caches, &name));
+    let mut values = view::values_of(&ops::current_limits(caches, &name));
     values.insert("name".to_owned(), name.clone());
     values.insert(
         "description".to_owned(),
         objects::description_of(&namespace),
     );
-    page(
+    render_with_status(
         StatusCode::OK,
-        &form_page(&state, &user, true, &values, Vec::new(), None).await?,
+        &view::form_page(&state, &user, true, &values, spec::field_errors(), None).await?,
     )
 }
 
@@ -576,23 +200,20 @@ pub async fn edit_submit(
     Path(name): Path<String>,
     Form(mut values): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    managed_namespace(&state, &name)?;
+    ops::managed_namespace(&state, &name)?;
     values.insert("name".to_owned(), name.clone());
     let spec = match spec::parse_namespace(&values, Some(&name)) {
         Ok(spec) => spec,
         Err(errors) => {
-            let form = form_page(&state, &user, true, &values, errors, None).await?;
-            return page(StatusCode::UNPROCESSABLE_ENTITY, &form);
+            let form = view::form_page(&state, &user, true, &values, errors, None).await?;
+            return render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &form);
         }
     };
-    let result = async {
-        let client = state.kube.client_for(&user.identity())?;
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        apply(&namespaces, &objects::namespace(&name, &spec.description)).await?;
-        apply_limits(&client, &name, &spec.limits).await
-    }
-    .await;
-    let summary = quota_summary(&spec.limits);
+    let result = match state.kube.client_for(&user.identity()) {
+        Ok(client) => ops::update_namespace(&client, &spec).await,
+        Err(error) => Err(error),
+    };
+    let summary = ops::quota_summary(&spec.limits);
     audit::Entry::new(&user.email, "namespace.update")
         .in_namespace(&name)
         .on(&name)
@@ -610,66 +231,21 @@ pub async fn edit_submit(
             Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
         }
         Err(error) => {
-            let form = form_page(
+            let form = view::form_page(
                 &state,
                 &user,
                 true,
                 &values,
-                Vec::new(),
+                spec::field_errors(),
                 Some(error.to_string()),
             )
             .await?;
-            page(error.status(), &form)
+            render_with_status(error.status(), &form)
         }
     }
 }
 
 // --------------------------------------------------------- detail and members
-
-#[derive(Template)]
-#[template(path = "namespaces/show.html")]
-struct ShowPage {
-    layout: Layout,
-    usage: NamespaceUsage,
-    limits: Vec<(&'static str, String)>,
-    members: Vec<Member>,
-    email: String,
-    role: String,
-    errors: Vec<FieldError>,
-    cluster_error: Option<String>,
-}
-
-async fn show_page(
-    state: &AppState,
-    user: &CurrentUser,
-    name: &str,
-    values: &HashMap<String, String>,
-    errors: Vec<FieldError>,
-    cluster_error: Option<String>,
-) -> AppResult<ShowPage> {
-    let namespace = managed_namespace(state, name)?;
-    let caches = state.kube.caches()?;
-    let mut usage = usage::usage_of(caches, &namespace);
-    let members = membership::members_of(&state.db, name).await?;
-    usage.members = i64::try_from(members.len()).unwrap_or(i64::MAX);
-    let current = current_limits(caches, name);
-    let limits = spec::all_settings()
-        .map(|s| (s.label, current.get(s).unwrap_or("no limit").to_owned()))
-        .collect();
-    Ok(ShowPage {
-        layout: Layout::for_user(&state.db, user).await?,
-        usage,
-        limits,
-        members,
-        email: values.get("email").cloned().unwrap_or_default(),
-        role: values
-            .get("role")
-            .cloned()
-            .unwrap_or_else(|| "member".to_owned()),
-        errors,
-        cluster_error,
-    })
-}
 
 /// `GET /admin/namespaces/{name}`: usage, quota, members.
 pub async fn show(
@@ -677,39 +253,16 @@ pub async fn show(
     AdminUser(user): AdminUser,
     Path(name): Path<String>,
 ) -> AppResult<Response> {
-    let page_data = show_page(&state, &user, &name, &HashMap::new(), Vec::new(), None).await?;
-    page(StatusCode::OK, &page_data)
-}
-
-/// Binds `email` as `role` in `namespace`, then removes a binding for the
-/// other role (roleRef cannot change, so a new role is a new binding; the
-/// new one comes first so access never lapses).
-pub async fn bind_member(
-    client: &Client,
-    namespace: &str,
-    email: &str,
-    role: Role,
-) -> Result<(), KubeError> {
-    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
-    apply(&bindings, &objects::role_binding(namespace, email, role)).await?;
-    let other = match role {
-        Role::Member => Role::Owner,
-        Role::Owner => Role::Member,
-    };
-    delete_binding(&bindings, &objects::role_binding_name(email, other)).await
-}
-
-/// Removes every binding Berth made for `email` in `namespace`.
-pub async fn unbind_member(client: &Client, namespace: &str, email: &str) -> Result<(), KubeError> {
-    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), namespace);
-    for role in [Role::Member, Role::Owner] {
-        delete_binding(&bindings, &objects::role_binding_name(email, role)).await?;
-    }
-    Ok(())
-}
-
-async fn delete_binding(bindings: &Api<RoleBinding>, name: &str) -> Result<(), KubeError> {
-    crate::kube::delete_opt(bindings, name).await.map(drop)
+    let page_data = view::show_page(
+        &state,
+        &user,
+        &name,
+        &HashMap::new(),
+        FieldErrors::default(),
+        None,
+    )
+    .await?;
+    render_with_status(StatusCode::OK, &page_data)
 }
 
 /// `POST /admin/namespaces/{name}/members`: add someone, or change their role.
@@ -719,18 +272,18 @@ pub async fn add_member(
     Path(name): Path<String>,
     Form(values): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    managed_namespace(&state, &name)?;
+    ops::managed_namespace(&state, &name)?;
     let member = match spec::parse_member(&values) {
         Ok(member) => member,
         Err(errors) => {
-            let data = show_page(&state, &user, &name, &values, errors, None).await?;
-            return page(StatusCode::UNPROCESSABLE_ENTITY, &data);
+            let data = view::show_page(&state, &user, &name, &values, errors, None).await?;
+            return render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &data);
         }
     };
     // The cluster first: a membership Berth stores but the apiserver never
     // got would show access that does not exist.
     let result = match state.kube.client_for(&user.identity()) {
-        Ok(client) => bind_member(&client, &name, &member.email, member.role).await,
+        Ok(client) => ops::bind_member(&client, &name, &member.email, member.role).await,
         Err(error) => Err(error),
     };
     if result.is_ok() {
@@ -760,16 +313,16 @@ pub async fn add_member(
             Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
         }
         Err(error) => {
-            let data = show_page(
+            let data = view::show_page(
                 &state,
                 &user,
                 &name,
                 &values,
-                Vec::new(),
+                FieldErrors::default(),
                 Some(error.to_string()),
             )
             .await?;
-            page(error.status(), &data)
+            render_with_status(error.status(), &data)
         }
     }
 }
@@ -830,7 +383,7 @@ pub async fn remove_member(
         ));
     }
     let result = match state.kube.client_for(&user.identity()) {
-        Ok(client) => unbind_member(&client, &name, &email).await,
+        Ok(client) => ops::unbind_member(&client, &name, &email).await,
         Err(error) => Err(error),
     };
     if result.is_ok() {
@@ -857,46 +410,14 @@ pub async fn remove_member(
 
 // --------------------------------------------------------------------- delete
 
-#[derive(Template)]
-#[template(path = "namespaces/delete.html")]
-struct DeletePage {
-    layout: Layout,
-    usage: NamespaceUsage,
-    confirm: String,
-    confirm_error: Option<String>,
-    cluster_error: Option<String>,
-}
-
-async fn delete_page(
-    state: &AppState,
-    user: &CurrentUser,
-    name: &str,
-    confirm: String,
-    confirm_error: Option<String>,
-    cluster_error: Option<String>,
-) -> AppResult<DeletePage> {
-    let namespace = managed_namespace(state, name)?;
-    let caches = state.kube.caches()?;
-    let mut usage = usage::usage_of(caches, &namespace);
-    usage.members =
-        i64::try_from(membership::members_of(&state.db, name).await?.len()).unwrap_or(i64::MAX);
-    Ok(DeletePage {
-        layout: Layout::for_user(&state.db, user).await?,
-        usage,
-        confirm,
-        confirm_error,
-        cluster_error,
-    })
-}
-
 /// `GET /admin/namespaces/{name}/delete`: what goes with it, and the name to type.
 pub async fn delete_form(
     State(state): State<AppState>,
     AdminUser(user): AdminUser,
     Path(name): Path<String>,
 ) -> AppResult<Response> {
-    let data = delete_page(&state, &user, &name, String::new(), None, None).await?;
-    page(StatusCode::OK, &data)
+    let data = view::delete_page(&state, &user, &name, String::new(), None, None).await?;
+    render_with_status(StatusCode::OK, &data)
 }
 
 /// Form of the delete page.
@@ -914,7 +435,7 @@ pub async fn delete_submit(
     Form(form): Form<DeleteForm>,
 ) -> AppResult<Response> {
     if form.confirm.trim() != name {
-        let data = delete_page(
+        let data = view::delete_page(
             &state,
             &user,
             &name,
@@ -923,17 +444,13 @@ pub async fn delete_submit(
             None,
         )
         .await?;
-        return page(StatusCode::UNPROCESSABLE_ENTITY, &data);
+        return render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &data);
     }
-    managed_namespace(&state, &name)?;
-    let result = async {
-        let client = state.kube.client_for(&user.identity())?;
-        Api::<Namespace>::all(client)
-            .delete(&name, &DeleteParams::default())
-            .await?;
-        Ok::<(), KubeError>(())
-    }
-    .await;
+    ops::managed_namespace(&state, &name)?;
+    let result = match state.kube.client_for(&user.identity()) {
+        Ok(client) => ops::delete_namespace(&client, &name).await,
+        Err(error) => Err(error),
+    };
     if result.is_ok() {
         membership::forget_namespace(&state.db, &name).await?;
     }
@@ -954,7 +471,7 @@ pub async fn delete_submit(
             Ok(Redirect::to("/admin/namespaces").into_response())
         }
         Err(error) => {
-            let data = delete_page(
+            let data = view::delete_page(
                 &state,
                 &user,
                 &name,
@@ -963,7 +480,7 @@ pub async fn delete_submit(
                 Some(error.to_string()),
             )
             .await?;
-            page(error.status(), &data)
+            render_with_status(error.status(), &data)
         }
     }
 }

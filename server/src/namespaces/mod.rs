@@ -3,14 +3,20 @@
 //!
 //! Kubernetes holds the truth for namespaces, quotas and RBAC; SQLite holds
 //! only who belongs where (mirrored into RoleBindings).
+//!
+//! [`spec`] parses the forms, [`objects`] builds the Kubernetes objects,
+//! [`ops`] applies them and writes the store, [`usage`] and `view` are what
+//! pages show, [`admin`] holds the thin handlers.
 
 pub mod admin;
 pub mod membership;
 pub mod objects;
+pub mod ops;
 pub mod rebind;
 pub mod self_service;
 pub mod spec;
 pub mod usage;
+mod view;
 
 use axum::{
     Router,

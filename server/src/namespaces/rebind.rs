@@ -14,7 +14,7 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::{Api, Client, ResourceExt, api::PostParams};
 use sqlx::SqlitePool;
 
-use super::{admin, membership, objects};
+use super::{membership, objects, ops};
 use crate::{
     config::{DatabaseConfig, KubeConfig},
     kube::{FIELD_MANAGER, Identity, Kube, KubeError},
@@ -115,7 +115,7 @@ async fn rebind_one(client: &Client, db: &SqlitePool, name: &str) -> anyhow::Res
     }
     let members = membership::members_of(db, name).await?;
     for member in &members {
-        admin::until_authorized(|| admin::bind_member(client, name, &member.email, member.role))
+        ops::until_authorized(|| ops::bind_member(client, name, &member.email, member.role))
             .await
             .with_context(|| format!("the binding of {}", member.email))?;
     }

@@ -8,7 +8,7 @@
 
 use sqlx::SqlitePool;
 
-use super::{admin, membership, spec::NamespaceSpec};
+use super::{membership, ops, spec::NamespaceSpec};
 use crate::{
     app::AppState,
     audit::{self},
@@ -67,8 +67,8 @@ pub async fn ensure_personal_namespace(state: &AppState, email: &str) -> sqlx::R
     };
     let result = async {
         let client = state.kube.client_for(&Identity::system())?;
-        admin::create_namespace(&client, &spec).await?;
-        admin::bind_member(&client, &spec.name, &email, membership::Role::Owner).await?;
+        ops::create_namespace(&client, &spec).await?;
+        ops::bind_member(&client, &spec.name, &email, membership::Role::Owner).await?;
         Ok::<(), KubeError>(())
     }
     .await;

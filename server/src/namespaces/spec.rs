@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::membership::Role;
-use crate::kube::quantity;
+use crate::{kube::quantity, web::FieldErrors};
 
 /// What kind of value a setting holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +178,7 @@ impl Limits {
         parse_limits(&values).map_err(|errors| {
             errors
                 .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
+                .map(|(field, message)| format!("{field}: {message}"))
                 .collect::<Vec<_>>()
                 .join("; ")
         })
@@ -190,19 +190,61 @@ pub fn all_settings() -> impl Iterator<Item = &'static Setting> {
     QUOTA.iter().chain(DEFAULTS.iter())
 }
 
-/// A message for one form field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The form field's name (also the input's id).
-    pub field: String,
-    /// What to fix.
-    pub message: String,
+/// How many quota and default settings there are.
+pub const SETTINGS: usize = QUOTA.len() + DEFAULTS.len();
+
+/// A form's field names, top to bottom: `before`, every setting (quota
+/// first), then `after`. `N` is their number, checked when compiled.
+pub const fn form_order<const N: usize>(
+    before: &[&'static str],
+    after: &[&'static str],
+) -> [&'static str; N] {
+    let mut order = [""; N];
+    let mut at = 0;
+    let mut i = 0;
+    while i < before.len() {
+        order[at] = before[i];
+        at += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < QUOTA.len() {
+        order[at] = QUOTA[i].field;
+        at += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < DEFAULTS.len() {
+        order[at] = DEFAULTS[i].field;
+        at += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < after.len() {
+        order[at] = after[i];
+        at += 1;
+        i += 1;
+    }
+    assert!(at == N, "N is not the number of fields");
+    order
 }
 
-fn error(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field: field.to_owned(),
-        message: message.into(),
+/// The namespace form's fields, top to bottom.
+pub const FORM_ORDER: [&str; 2 + SETTINGS] = form_order(&["name", "description"], &[]);
+
+/// The member form's fields, top to bottom.
+pub const MEMBER_FORM_ORDER: [&str; 2] = ["email", "role"];
+
+/// Messages for the namespace form, in its order.
+pub fn field_errors() -> FieldErrors {
+    FieldErrors::in_order(&FORM_ORDER)
+}
+
+/// Sets `message` for `field` unless an earlier check gave it one: the
+/// first problem found with a field is the one shown beside it.
+fn keep_first(errors: &mut FieldErrors, field: &str, message: impl Into<String>) {
+    if !errors.has(field) {
+        errors.add(field.to_owned(), message);
     }
 }
 
@@ -225,14 +267,14 @@ pub const MAX_DESCRIPTION: usize = 500;
 pub fn parse_namespace(
     form: &HashMap<String, String>,
     fixed_name: Option<&str>,
-) -> Result<NamespaceSpec, Vec<FieldError>> {
-    let mut errors = Vec::new();
+) -> Result<NamespaceSpec, FieldErrors> {
+    let mut errors = field_errors();
     let name = match fixed_name {
         Some(name) => name.to_owned(),
         None => {
             let name = form.get("name").map(|n| n.trim()).unwrap_or_default();
             if let Err(message) = check_namespace_name(name) {
-                errors.push(error("name", message));
+                errors.add("name", message);
             }
             name.to_owned()
         }
@@ -242,12 +284,12 @@ pub fn parse_namespace(
         .map(|d| d.trim().replace("\r\n", "\n"))
         .unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION {
-        errors.push(error(
+        errors.add(
             "description",
             format!("Keep it under {MAX_DESCRIPTION} characters."),
-        ));
+        );
     } else if description.chars().any(|c| c.is_control() && c != '\n') {
-        errors.push(error("description", "Use plain text."));
+        errors.add("description", "Use plain text.");
     }
     let limits = match parse_limits(form) {
         Ok(limits) => Some(limits),
@@ -291,8 +333,8 @@ pub fn check_namespace_name(name: &str) -> Result<(), String> {
 }
 
 /// Parses and cross-checks the quota and default fields (keyed by form field).
-pub fn parse_limits(form: &HashMap<String, String>) -> Result<Limits, Vec<FieldError>> {
-    let mut errors = Vec::new();
+pub fn parse_limits(form: &HashMap<String, String>) -> Result<Limits, FieldErrors> {
+    let mut errors = field_errors();
     let mut limits = Limits::default();
     let mut numbers: HashMap<&str, f64> = HashMap::new();
     for setting in all_settings() {
@@ -311,17 +353,17 @@ pub fn parse_limits(form: &HashMap<String, String>) -> Result<Limits, Vec<FieldE
         match parsed {
             Ok(number) => {
                 if let Err(message) = unit_sense(setting, value) {
-                    errors.push(error(setting.field, message));
+                    errors.add(setting.field, message);
                 } else {
                     numbers.insert(setting.key, number);
                     limits.set(setting, value.to_owned());
                 }
             }
-            Err(problem) => errors.push(error(setting.field, problem.to_string())),
+            Err(problem) => errors.add(setting.field, problem.to_string()),
         }
     }
     if errors.is_empty() {
-        errors.extend(cross_check(&numbers));
+        cross_check(&numbers, &mut errors);
     }
     if errors.is_empty() {
         Ok(limits)
@@ -344,8 +386,9 @@ fn unit_sense(setting: &Setting, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn cross_check(n: &HashMap<&str, f64>) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+/// Checks the defaults against each other and the quota. A default may fail
+/// two checks; the first stays beside it.
+fn cross_check(n: &HashMap<&str, f64>, errors: &mut FieldErrors) {
     for (resource, unit) in [("cpu", "CPU"), ("memory", "memory")] {
         let request = n
             .get(format!("defaultRequest.{resource}").as_str())
@@ -356,47 +399,55 @@ fn cross_check(n: &HashMap<&str, f64>) -> Vec<FieldError> {
         if let (Some(r), Some(l)) = (request, limit)
             && r > l
         {
-            errors.push(error(
+            keep_first(
+                errors,
                 &format!("default_request_{resource}"),
                 format!("The default {unit} request cannot be more than the default {unit} limit."),
-            ));
+            );
         }
         // Kubernetes uses the default limit as the request when only a limit is given.
         let effective_request = request.or(limit);
         if quota_request.is_some() && effective_request.is_none() {
-            errors.push(error(
+            keep_first(
+                errors,
                 &format!("default_request_{resource}"),
-                format!("The quota caps {unit} requests, so set a default {unit} request; otherwise pods that state none are refused."),
-            ));
+                format!(
+                    "The quota caps {unit} requests, so set a default {unit} request; otherwise pods that state none are refused."
+                ),
+            );
         }
         if quota_limit.is_some() && limit.is_none() {
-            errors.push(error(
+            keep_first(
+                errors,
                 &format!("default_limit_{resource}"),
-                format!("The quota caps {unit} limits, so set a default {unit} limit; otherwise pods that state none are refused."),
-            ));
+                format!(
+                    "The quota caps {unit} limits, so set a default {unit} limit; otherwise pods that state none are refused."
+                ),
+            );
         }
         if let (Some(r), Some(q)) = (effective_request, quota_request)
             && r > q
         {
-            errors.push(error(
+            keep_first(
+                errors,
                 &format!("default_request_{resource}"),
                 format!(
                     "The default {unit} request is more than the whole quota, so no pod would fit."
                 ),
-            ));
+            );
         }
         if let (Some(l), Some(q)) = (limit, quota_limit)
             && l > q
         {
-            errors.push(error(
+            keep_first(
+                errors,
                 &format!("default_limit_{resource}"),
                 format!(
                     "The default {unit} limit is more than the whole quota, so no pod would fit."
                 ),
-            ));
+            );
         }
     }
-    errors
 }
 
 /// A validated "add member" form.
@@ -409,21 +460,18 @@ pub struct MemberSpec {
 }
 
 /// Parses the "add member" form.
-pub fn parse_member(form: &HashMap<String, String>) -> Result<MemberSpec, Vec<FieldError>> {
-    let mut errors = Vec::new();
+pub fn parse_member(form: &HashMap<String, String>) -> Result<MemberSpec, FieldErrors> {
+    let mut errors = FieldErrors::in_order(&MEMBER_FORM_ORDER);
     let email = form
         .get("email")
         .map(|e| e.trim().to_lowercase())
         .unwrap_or_default();
     if !valid_email(&email) {
-        errors.push(error(
-            "email",
-            "Enter an email address, like student@purdue.edu.",
-        ));
+        errors.add("email", "Enter an email address, like student@purdue.edu.");
     }
     let role = form.get("role").and_then(|r| Role::parse(r));
     if role.is_none() {
-        errors.push(error("role", "Choose owner or member."));
+        errors.add("role", "Choose owner or member.");
     }
     match role {
         Some(role) if errors.is_empty() => Ok(MemberSpec { email, role }),
@@ -512,8 +560,7 @@ mod tests {
         pairs.push(("requests_memory", "4 gigs"));
         pairs.push(("pods", "1.5"));
         let errors = parse_namespace(&form(&pairs), None).unwrap_err();
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["requests_memory", "pods"]);
+        assert_eq!(errors.fields(), vec!["requests_memory", "pods"]);
     }
 
     #[test]
@@ -522,8 +569,8 @@ mod tests {
         pairs.retain(|(k, _)| *k != "limits_memory");
         pairs.push(("limits_memory", "512"));
         let errors = parse_namespace(&form(&pairs), None).unwrap_err();
-        assert_eq!(errors[0].field, "limits_memory");
-        assert!(errors[0].message.contains("512Mi"));
+        assert_eq!(errors.fields()[0], "limits_memory");
+        assert!(errors.get("limits_memory").unwrap().contains("512Mi"));
     }
 
     #[test]
@@ -533,9 +580,8 @@ mod tests {
             ("limits_memory", "1Gi"),
         ]))
         .unwrap_err();
-        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(
-            fields,
+            errors.fields(),
             vec!["default_request_memory", "default_limit_memory"]
         );
 
@@ -544,14 +590,56 @@ mod tests {
             ("default_limit_memory", "2Gi"),
         ]))
         .unwrap_err();
-        assert!(errors[0].message.contains("more than the whole quota"));
+        assert!(
+            errors
+                .iter()
+                .next()
+                .unwrap()
+                .1
+                .contains("more than the whole quota")
+        );
 
         let errors = parse_limits(&form(&[
             ("default_request_cpu", "2"),
             ("default_limit_cpu", "1"),
         ]))
         .unwrap_err();
-        assert_eq!(errors[0].field, "default_request_cpu");
+        assert_eq!(errors.fields()[0], "default_request_cpu");
+    }
+
+    #[test]
+    fn a_default_failing_two_checks_keeps_the_first_message() {
+        let errors = parse_limits(&form(&[
+            ("requests_cpu", "1"),
+            ("limits_cpu", "4"),
+            ("default_request_cpu", "2"),
+            ("default_limit_cpu", "1"),
+        ]))
+        .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors
+                .get("default_request_cpu")
+                .unwrap()
+                .contains("cannot be more than the default CPU limit")
+        );
+    }
+
+    #[test]
+    fn messages_stand_in_form_order() {
+        assert_eq!(FORM_ORDER[..3], ["name", "description", "requests_cpu"]);
+        assert_eq!(FORM_ORDER.last(), Some(&"default_limit_memory"));
+        let errors = parse_namespace(
+            &form(&[
+                ("name", "Bad"),
+                ("requests_memory", "1Gi"),
+                ("default_limit_cpu", "many"),
+                ("pods", "lots"),
+            ]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(errors.fields(), ["name", "pods", "default_limit_cpu"]);
     }
 
     #[test]

@@ -118,16 +118,70 @@ pub fn usage_of(caches: &Caches, namespace: &Namespace) -> NamespaceUsage {
     }
 }
 
-/// How the overview can be sorted.
-pub const SORT_KEYS: [(&str, &str); 7] = [
-    ("name", "Name"),
-    ("requests.cpu", "CPU"),
-    ("requests.memory", "Memory"),
-    ("pods", "Pods"),
-    ("members", "Members"),
-    ("deployments", "Deployments"),
-    ("running", "Running pods"),
-];
+/// A column the overview can be sorted by; its wire value is the `sort`
+/// query parameter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortKey {
+    /// The namespace's name (the default).
+    #[default]
+    Name,
+    /// The share of the CPU request quota used.
+    Cpu,
+    /// The share of the memory request quota used.
+    Memory,
+    /// The share of the pod quota used.
+    Pods,
+    /// How many members it has.
+    Members,
+    /// How many Deployments are in it.
+    Deployments,
+    /// How many pods are in it.
+    Running,
+}
+
+impl SortKey {
+    /// Every column, in the order the overview shows them.
+    pub const ALL: [Self; 7] = [
+        Self::Name,
+        Self::Cpu,
+        Self::Memory,
+        Self::Pods,
+        Self::Members,
+        Self::Deployments,
+        Self::Running,
+    ];
+
+    /// The wire value (for quota columns, the quota key).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Cpu => "requests.cpu",
+            Self::Memory => "requests.memory",
+            Self::Pods => "pods",
+            Self::Members => "members",
+            Self::Deployments => "deployments",
+            Self::Running => "running",
+        }
+    }
+
+    /// The column's heading.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Name => "Name",
+            Self::Cpu => "CPU",
+            Self::Memory => "Memory",
+            Self::Pods => "Pods",
+            Self::Members => "Members",
+            Self::Deployments => "Deployments",
+            Self::Running => "Running pods",
+        }
+    }
+
+    /// The column of a wire value; `None` for one the overview does not know.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|key| key.as_str() == text)
+    }
+}
 
 /// Sorts by a column's value, then by name; `value` gives both.
 pub fn sort_by_value<T>(rows: &mut [T], descending: bool, value: impl Fn(&T) -> (i64, &str)) {
@@ -137,22 +191,22 @@ pub fn sort_by_value<T>(rows: &mut [T], descending: bool, value: impl Fn(&T) -> 
     });
 }
 
-/// A namespace's value in the column `key` (a [`SORT_KEYS`] key), read
+/// A namespace's value in the column `key`, read
 /// straight from the caches, so sorting every namespace by a usage column
 /// builds no rows but the shown page's: 0 for the name, which sorts by name
 /// alone; -1 for a quota the namespace does not set.
-pub fn sort_value(caches: &Caches, namespace: &Namespace, key: &str, members: i64) -> i64 {
+pub fn sort_value(caches: &Caches, namespace: &Namespace, key: SortKey, members: i64) -> i64 {
     let name = namespace.metadata.name.as_deref().unwrap_or_default();
     match key {
-        "members" => members,
-        "deployments" => count(caches.deployments.count_in(name)),
-        "running" => count(caches.pods.count_in(name)),
-        "requests.cpu" | "requests.memory" | "pods" => {
+        SortKey::Members => members,
+        SortKey::Deployments => count(caches.deployments.count_in(name)),
+        SortKey::Running => count(caches.pods.count_in(name)),
+        SortKey::Cpu | SortKey::Memory | SortKey::Pods => {
             let quota = caches.quotas.get(name, objects::QUOTA_NAME);
-            used_and_hard(quota.as_deref(), key)
+            used_and_hard(quota.as_deref(), key.as_str())
                 .map_or(-1, |(used, hard)| i64::from(percent(used, hard)))
         }
-        _ => 0,
+        SortKey::Name => 0,
     }
 }
 
@@ -212,6 +266,7 @@ mod tests {
             (namespace("c"), 2),
         ];
         let sorted = |key: &str, descending: bool| {
+            let key = SortKey::parse(key).expect("a sort key");
             let mut keyed: Vec<_> = rows
                 .iter()
                 .map(|(ns, members)| (sort_value(&caches, ns, key, *members), ns.name_any()))
@@ -234,5 +289,16 @@ mod tests {
             ["a", "b", "c"],
             "none sets it"
         );
+    }
+
+    #[test]
+    fn sort_keys_keep_their_wire_values() {
+        for key in SortKey::ALL {
+            assert_eq!(SortKey::parse(key.as_str()), Some(key));
+        }
+        assert_eq!(SortKey::parse("requests.memory"), Some(SortKey::Memory));
+        assert_eq!(SortKey::parse("running"), Some(SortKey::Running));
+        assert_eq!(SortKey::parse("bogus"), None);
+        assert_eq!(SortKey::parse(""), None);
     }
 }

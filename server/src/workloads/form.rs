@@ -25,7 +25,7 @@ pub struct DeployForm {
     /// Workload name.
     pub name: String,
     /// `registered` or `public`.
-    pub image_source: String,
+    pub image_source: ImageSource,
     /// Id of a registered image (when `image_source` is `registered`).
     pub image_id: String,
     /// A public image reference (when `image_source` is `public`).
@@ -49,7 +49,7 @@ pub struct DeployForm {
     /// Memory limit.
     pub memory_limit: String,
     /// `none`, `existing` or `new`.
-    pub volume: String,
+    pub volume: VolumeChoice,
     /// Name of an existing claim.
     pub existing_claim: String,
     /// Size of a new claim.
@@ -66,6 +66,37 @@ pub struct DeployForm {
     pub target_port: String,
     /// `TCP` or `UDP`.
     pub protocol: String,
+}
+
+/// Where the image comes from (`name="image_source"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageSource {
+    /// One of the namespace's registered images.
+    Registered,
+    /// Any image reference, pulled without credentials.
+    Public,
+    /// No choice, or a value the form does not offer: parsing asks for one.
+    #[default]
+    #[serde(other)]
+    Unchosen,
+}
+
+/// Which volume the workload mounts (`name="volume"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeChoice {
+    /// No volume (also a form without the field, or an empty value).
+    #[default]
+    #[serde(alias = "")]
+    None,
+    /// An existing claim, by name.
+    Existing,
+    /// A new claim of a size.
+    New,
+    /// A value the form does not offer: parsing asks for a choice.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Which image the form picked.
@@ -111,9 +142,9 @@ impl DeployForm {
     /// An empty form with sensible defaults (one replica, exposed on campus).
     pub fn blank() -> Self {
         Self {
-            image_source: "registered".into(),
+            image_source: ImageSource::Registered,
             replicas: "1".into(),
-            volume: "none".into(),
+            volume: VolumeChoice::None,
             mount_path: "/data".into(),
             volume_size: "1Gi".into(),
             exposure: "campus".into(),
@@ -137,7 +168,7 @@ impl DeployForm {
             },
             Preset::Jupyter => Self {
                 name: "jupyter".into(),
-                image_source: "public".into(),
+                image_source: ImageSource::Public,
                 image: "quay.io/jupyter/base-notebook:latest".into(),
                 container_port: "8888".into(),
                 published_port: "80".into(),
@@ -150,7 +181,7 @@ impl DeployForm {
                 cpu_request: "500m".into(),
                 memory_request: "1Gi".into(),
                 memory_limit: "2Gi".into(),
-                volume: "new".into(),
+                volume: VolumeChoice::New,
                 volume_size: "10Gi".into(),
                 mount_path: "/workspace".into(),
                 ..Self::blank()
@@ -181,7 +212,7 @@ impl DeployForm {
                 .and_then(|s| s.replicas)
                 .unwrap_or(1)
                 .to_string(),
-            image_source: "public".into(),
+            image_source: ImageSource::Public,
             image: container.and_then(|c| c.image.clone()).unwrap_or_default(),
             exposure: "none".into(),
             mount_path: String::new(),
@@ -227,7 +258,7 @@ impl DeployForm {
                 });
             if let Some((claim, mount_path)) = claim {
                 // Kept as an existing claim: its size is not Berth's to re-apply.
-                form.volume = "existing".into();
+                form.volume = VolumeChoice::Existing;
                 form.existing_claim = claim;
                 form.mount_path = mount_path;
             }
@@ -269,8 +300,8 @@ impl DeployForm {
             errors.add("name", e);
         }
 
-        let image = match self.image_source.as_str() {
-            "registered" => match self.image_id.trim().parse::<i64>() {
+        let image = match self.image_source {
+            ImageSource::Registered => match self.image_id.trim().parse::<i64>() {
                 Ok(id) => Some(ImageChoice::Registered(id)),
                 Err(_) => {
                     errors.add(
@@ -280,14 +311,14 @@ impl DeployForm {
                     None
                 }
             },
-            "public" => match reference::parse(&self.image, default_registry) {
+            ImageSource::Public => match reference::parse(&self.image, default_registry) {
                 Ok(image) => Some(ImageChoice::Public(image.to_string())),
                 Err(e) => {
                     errors.add("image", e.to_string());
                     None
                 }
             },
-            _ => {
+            ImageSource::Unchosen => {
                 errors.add("image_source", "Choose a registered or a public image.");
                 None
             }
@@ -350,14 +381,14 @@ impl DeployForm {
         };
         let volume_size = quantity("volume_size", &self.volume_size);
 
-        let volume = match self.volume.as_str() {
-            "" | "none" => None,
-            kind @ ("existing" | "new") => {
+        let volume = match self.volume {
+            VolumeChoice::None => None,
+            kind @ (VolumeChoice::Existing | VolumeChoice::New) => {
                 let mount_path = self.mount_path.trim().to_owned();
                 if let Err(e) = check_mount_path(&mount_path) {
                     errors.add("mount_path", e);
                 }
-                let claim = if kind == "existing" {
+                let claim = if kind == VolumeChoice::Existing {
                     let claim = self.existing_claim.trim().to_owned();
                     if let Err(e) = check_dns_label(&claim, 253) {
                         errors.add("existing_claim", e);
@@ -380,7 +411,7 @@ impl DeployForm {
                 };
                 Some(Volume { claim, mount_path })
             }
-            _ => {
+            VolumeChoice::Unknown => {
                 errors.add("volume", "Choose no volume, an existing one, or a new one.");
                 None
             }
@@ -484,6 +515,47 @@ mod tests {
     }
 
     #[test]
+    fn image_and_volume_choices_keep_their_wire_values() {
+        let read = |body: &str| serde_urlencoded::from_str::<DeployForm>(body).expect("reads");
+        assert_eq!(
+            read("image_source=registered").image_source,
+            ImageSource::Registered
+        );
+        assert_eq!(
+            read("image_source=public").image_source,
+            ImageSource::Public
+        );
+        assert_eq!(read("image_source=ftp").image_source, ImageSource::Unchosen);
+        assert_eq!(read("name=web").image_source, ImageSource::Unchosen);
+        assert_eq!(read("volume=none").volume, VolumeChoice::None);
+        assert_eq!(read("volume=").volume, VolumeChoice::None);
+        assert_eq!(read("name=web").volume, VolumeChoice::None);
+        assert_eq!(read("volume=existing").volume, VolumeChoice::Existing);
+        assert_eq!(read("volume=new").volume, VolumeChoice::New);
+        assert_eq!(read("volume=tape").volume, VolumeChoice::Unknown);
+
+        // Values the form does not offer get the same messages as before.
+        let errors = read("name=web&image_source=ftp&replicas=1&volume=tape&exposure=none")
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect_err("refused");
+        assert_eq!(
+            errors.get("image_source"),
+            Some("Choose a registered or a public image.")
+        );
+        assert_eq!(
+            errors.get("volume"),
+            Some("Choose no volume, an existing one, or a new one.")
+        );
+
+        // The form kept on a Deployment (JSON) carries the same words.
+        let json = serde_json::to_value(DeployForm::blank()).expect("json");
+        assert_eq!(json["image_source"], "registered");
+        assert_eq!(json["volume"], "none");
+        let back: DeployForm = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, DeployForm::blank());
+    }
+
+    #[test]
     fn the_add_two_preset_parses_to_port_80_on_campus() {
         let deploy = add_two()
             .parse("cs101", "s@purdue.edu", REGISTRY)
@@ -531,7 +603,7 @@ mod tests {
     fn every_bad_field_gets_its_own_message() {
         let form = DeployForm {
             name: "Bad_Name".into(),
-            image_source: "public".into(),
+            image_source: ImageSource::Public,
             image: "nginx".into(),
             replicas: "-1".into(),
             container_port: "70000".into(),
@@ -539,7 +611,7 @@ mod tests {
             env: "1BAD=x".into(),
             cpu_request: "lots".into(),
             memory_limit: "1GB".into(),
-            volume: "new".into(),
+            volume: VolumeChoice::New,
             volume_size: "".into(),
             mount_path: "relative".into(),
             exposure: "campus".into(),
@@ -572,7 +644,7 @@ mod tests {
     fn the_error_summary_follows_the_form_not_the_alphabet() {
         let form = DeployForm {
             name: "Bad_Name".into(),
-            image_source: "public".into(),
+            image_source: ImageSource::Public,
             image: "nginx".into(),
             replicas: "-1".into(),
             env: "1BAD=x".into(),
@@ -580,7 +652,7 @@ mod tests {
             cpu_request: "lots".into(),
             exposure: "campus".into(),
             published_port: "0".into(),
-            volume: "new".into(),
+            volume: VolumeChoice::New,
             volume_size: "".into(),
             mount_path: "relative".into(),
             ..DeployForm::blank()
@@ -638,13 +710,13 @@ mod tests {
     fn a_live_workload_without_its_kept_form_keeps_its_exposure_and_settings() {
         // What Berth builds from the add-two preset, read back without the form.
         let mut form = add_two();
-        form.image_source = "public".into();
+        form.image_source = ImageSource::Public;
         form.image = "reg.example/cs101/add-two:1.0".into();
         form.exposure = "public".into();
         form.env = "MODE=demo\nGREETING=hi there".into();
         form.command = "python app.py".into();
         form.args = "--name 'two words'".into();
-        form.volume = "existing".into();
+        form.volume = VolumeChoice::Existing;
         form.existing_claim = "shared".into();
         form.mount_path = "/data".into();
         let spec = form.parse("cs101", "s", REGISTRY).expect("valid").spec;

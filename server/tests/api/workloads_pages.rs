@@ -17,7 +17,7 @@ use berth::{
     namespaces::membership::{self, Role},
     workloads::{
         build::{self, ExposeSettings},
-        form::{DeployForm, Preset},
+        form::{DeployForm, ImageSource, Preset, VolumeChoice},
     },
 };
 use k8s_openapi::api::{
@@ -57,7 +57,7 @@ async fn namespace_with_student(app: &TestApp, quota: &[(&str, &str)]) -> String
 /// The add-two form as the lead's deploy form would have kept it.
 fn add_two_form(replicas: &str, memory: &str) -> DeployForm {
     DeployForm {
-        image_source: "public".into(),
+        image_source: ImageSource::Public,
         image: "registry.invalid/cs101/add-two:1.0".into(),
         replicas: replicas.into(),
         published_port: "8080".into(),
@@ -275,7 +275,7 @@ async fn scale_restart_and_delete_as_a_member_keep_the_volume_claim_unless_asked
     let app = TestApp::spawn_in_cluster(&[]).await;
     let ns = namespace_with_student(&app, &[]).await;
     let mut form = add_two_form("1", "128Mi");
-    form.volume = "new".into();
+    form.volume = VolumeChoice::New;
     form.volume_size = "1Gi".into();
     form.mount_path = "/data".into();
     let name = deploy_as_student(&ns, &form).await;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     build::{self, ExposeSettings},
-    form::{DeployForm, Preset},
+    form::{DeployForm, ImageSource, Preset, VolumeChoice},
     quota::{self, Check, Defaults},
     spec::FieldErrors,
     volumes::{self, ClaimView},
@@ -135,14 +135,22 @@ impl DeployPage {
         }
     }
 
-    fn default_for(&self, kind: &str, resource: &str) -> String {
-        let map = if kind == "limit" {
-            &self.defaults.limit
-        } else {
-            &self.defaults.request
+    /// The namespace's container default for a resource field.
+    fn default_for(&self, bound: &Bound, resource: &str) -> String {
+        let map = match bound {
+            Bound::Limit => &self.defaults.limit,
+            Bound::Request => &self.defaults.request,
         };
         map.get(resource).cloned().unwrap_or_default()
     }
+}
+
+/// Whether a resource field is a request or a limit (which container
+/// default it falls back to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Request,
+    Limit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,7 +233,7 @@ async fn context(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<Co
 /// not count, so a form with no image chosen yet can still be previewed.
 fn quota_spec(state: &AppState, ns: &str, form: &DeployForm) -> Option<super::spec::WorkloadSpec> {
     let probe = DeployForm {
-        image_source: "public".into(),
+        image_source: ImageSource::Public,
         image: "preview.invalid/preview:1".into(),
         ..form.clone()
     };
@@ -305,8 +313,8 @@ impl Current {
 /// which starts a rollout; a change of replicas alone does not.
 fn template_changes(state: &AppState, ns: &str, kept: &DeployForm, form: &DeployForm) -> bool {
     let same_image = kept.image_source == form.image_source
-        && match form.image_source.as_str() {
-            "registered" => kept.image_id.trim() == form.image_id.trim(),
+        && match form.image_source {
+            ImageSource::Registered => kept.image_id.trim() == form.image_id.trim(),
             _ => kept.image.trim() == form.image.trim(),
         };
     let template = |f: &DeployForm| {
@@ -416,13 +424,16 @@ async fn deploy_form(
         None => DeployForm::blank(),
     };
     if let Some(id) = query.image {
-        form.image_source = "registered".into();
+        form.image_source = ImageSource::Registered;
         form.image_id = id.to_string();
-    } else if form.image_source == "registered" && ctx.images.len() == 1 {
+    } else if form.image_source == ImageSource::Registered && ctx.images.len() == 1 {
         form.image_id = ctx.images[0].id.clone();
     }
-    if form.image_source == "registered" && ctx.images.is_empty() && query.image.is_none() {
-        form.image_source = "public".into();
+    if form.image_source == ImageSource::Registered
+        && ctx.images.is_empty()
+        && query.image.is_none()
+    {
+        form.image_source = ImageSource::Public;
     }
     let layout = Layout::for_user(&state.db, &user).await?;
     let screen = Screen {
@@ -674,5 +685,24 @@ mod tests {
         assert_eq!(action("name=web&action=deploy"), Some(Action::Deploy));
         assert_eq!(action("name=web"), Some(Action::Deploy));
         assert_eq!(action("name=web&action=other"), Some(Action::Deploy));
+    }
+
+    #[test]
+    fn the_form_inside_a_submit_reads_its_choices() {
+        let form = |body: &str| {
+            serde_urlencoded::from_str::<Submitted>(body)
+                .map(|s| s.form)
+                .expect("reads")
+        };
+        let read = form("name=web&image_source=public&volume=new&action=check");
+        assert_eq!(
+            (read.image_source, read.volume),
+            (ImageSource::Public, VolumeChoice::New)
+        );
+        let read = form("name=web&image_source=ftp&volume=tape");
+        assert_eq!(
+            (read.image_source, read.volume),
+            (ImageSource::Unchosen, VolumeChoice::Unknown)
+        );
     }
 }
