@@ -1,7 +1,7 @@
 //! The SQLite store: connection pool and migrations.
 //!
 //! SQLite holds only what the cluster does not (users, sessions, memberships,
-//! sealed credentials, images, the audit log); see DESIGN.md "Where truth lives".
+//! sealed credentials, images, the audit log): the design's "Where truth lives".
 
 use std::{path::Path, str::FromStr, time::Duration};
 

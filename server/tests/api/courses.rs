@@ -434,7 +434,10 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
             .then_some(())
     })
     .await;
-    assert!(world.audit_count("course.workload.scale-to-zero").await >= 1);
+    eventually(WAIT, "the scale-down in the audit log", || async {
+        (world.audit_count("course.workload.scale-to-zero").await >= 1).then_some(())
+    })
+    .await;
     // Still there during the grace (one day).
     assert!(deployments.get_opt("web").await.expect("get").is_some());
 
@@ -450,7 +453,12 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
         }
     })
     .await;
-    assert!(world.audit_count("course.workload.delete").await >= 1);
+    // The sweep records the deletion after it has removed the Service and
+    // claims too, so the Deployment can be gone a moment before the row.
+    eventually(WAIT, "the deletion in the audit log", || async {
+        (world.audit_count("course.workload.delete").await >= 1).then_some(())
+    })
+    .await;
     let page = world.prof.get(&format!("/courses/{}", world.course)).await;
     assert!(
         page.text()
