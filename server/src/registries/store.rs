@@ -128,21 +128,21 @@ pub async fn expiring_credentials(
     namespaces: &[String],
     until: &str,
 ) -> sqlx::Result<Vec<CredentialRow>> {
-    let mut rows = Vec::new();
-    // One query per namespace: a person belongs to a handful.
-    for namespace in namespaces {
-        let found: Vec<CredentialRow> = sqlx::query_as(concat!(
-            credential_select!(),
-            " WHERE namespace = ? AND expires_on IS NOT NULL AND expires_on <= ?"
-        ))
-        .bind(namespace)
-        .bind(until)
-        .fetch_all(db)
-        .await?;
-        rows.extend(found);
+    if namespaces.is_empty() {
+        return Ok(Vec::new());
     }
-    rows.sort_by(|a, b| a.expires_on.cmp(&b.expires_on));
-    Ok(rows)
+    // One query for all of them: the dashboard asks on every view.
+    let mut query = sqlx::QueryBuilder::new(concat!(
+        credential_select!(),
+        " WHERE expires_on IS NOT NULL AND expires_on <= "
+    ));
+    query.push_bind(until).push(" AND namespace IN (");
+    let mut list = query.separated(", ");
+    for namespace in namespaces {
+        list.push_bind(namespace);
+    }
+    query.push(") ORDER BY expires_on, id");
+    query.build_query_as().fetch_all(db).await
 }
 
 /// Saves a new credential. The row is inserted first (its id is part of the
@@ -582,4 +582,55 @@ pub async fn delete_image(db: &SqlitePool, namespace: &str, id: i64) -> sqlx::Re
         .execute(db)
         .await?;
     Ok(result.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseConfig;
+
+    #[tokio::test]
+    async fn expiring_credentials_are_those_of_the_namespaces_asked_soonest_first() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = crate::db::connect(&DatabaseConfig {
+            path: dir.path().join("berth.db"),
+        })
+        .await
+        .expect("the store");
+        for (ns, robot, expires) in [
+            ("a", "r1", Some("2026-12-09")),
+            ("a", "r2", Some("2026-12-04")),
+            ("a", "r3", Some("2027-06-01")),
+            ("a", "r4", None),
+            ("b", "r5", Some("2026-12-01")),
+            ("c", "r6", Some("2026-12-02")),
+        ] {
+            sqlx::query(
+                "INSERT INTO registry_credentials (namespace, host, robot, key_id, nonce,
+                     sealed_token, expires_on, created_by, created_at, updated_by, updated_at)
+                 VALUES (?, 'h', ?, 'k', x'00', x'00', ?, 'x', 0, 'x', 0)",
+            )
+            .bind(ns)
+            .bind(robot)
+            .bind(expires)
+            .execute(&db)
+            .await
+            .expect("a row");
+        }
+        let robots =
+            |rows: Vec<CredentialRow>| rows.into_iter().map(|r| r.robot).collect::<Vec<_>>();
+        let mine = ["a".to_owned(), "b".to_owned()];
+        let rows = expiring_credentials(&db, &mine, "2026-12-10")
+            .await
+            .expect("query");
+        assert_eq!(
+            robots(rows),
+            ["r5", "r2", "r1"],
+            "not c's, not later, not undated"
+        );
+        let none = expiring_credentials(&db, &[], "2026-12-10")
+            .await
+            .expect("query");
+        assert!(none.is_empty());
+    }
 }
