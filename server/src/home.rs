@@ -13,7 +13,7 @@ use crate::{
         usage::{self, NamespaceUsage},
     },
     registries::{forms, store},
-    web::{Layout, render},
+    web::{Layout, render, urls},
 };
 
 /// Routes of this feature.
@@ -46,10 +46,7 @@ async fn expiring_tokens(state: &AppState, namespaces: &[String]) -> AppResult<V
             let expires_on = row.expires_on.clone()?;
             let expiry = forms::expiry(&expires_on, today)?;
             Some(ExpiringToken {
-                replace_href: format!(
-                    "/namespaces/{}/credentials/{}/replace",
-                    row.namespace, row.id
-                ),
+                replace_href: urls::credential_replace(&row.namespace, row.id),
                 namespace: row.namespace,
                 robot: row.robot,
                 host: row.host,

@@ -33,7 +33,7 @@ use crate::{
     clock::now,
     config::{AuthConfig, ServeConfig},
     error::{AppError, AppResult},
-    web::{FlashKind, Layout, flash},
+    web::{FlashKind, Layout, flash, urls},
 };
 
 /// Cookie that binds a sign-in in progress to the browser that started it:
@@ -181,7 +181,7 @@ async fn end_sessions(
             "Enter the email address of the person to sign out.",
         )
         .await?;
-        return Ok(Redirect::to("/admin").into_response());
+        return Ok(Redirect::to(urls::admin()).into_response());
     }
     let ended = users::end_sessions(&state.db, &email).await?;
     let detail = format!("{ended} sessions ended");
@@ -204,7 +204,7 @@ async fn end_sessions(
         &format!("Ended {ended} session(s) of {email}; they must sign in again."),
     )
     .await?;
-    Ok(Redirect::to("/admin").into_response())
+    Ok(Redirect::to(urls::admin()).into_response())
 }
 
 /// Only a same-site path may be returned to after sign-in; anything else

@@ -29,7 +29,7 @@ use crate::{
         membership::{self, Role},
         spec::{self as ns_spec, Limits, QUOTA},
     },
-    web::{FieldErrors, FlashKind, Layout, flash},
+    web::{FieldErrors, FlashKind, Layout, flash, urls},
 };
 
 /// One quota field of the form.
@@ -542,7 +542,7 @@ pub async fn apply(
                 format!("Course {name} applied: {steps} changes made.")
             };
             flash(&state.db, &user, FlashKind::Success, &message).await?;
-            Ok(Redirect::to(&format!("/courses/{name}")).into_response())
+            Ok(Redirect::to(&urls::course(&name)).into_response())
         }
         Err(error) => {
             refused(

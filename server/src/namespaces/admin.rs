@@ -32,7 +32,7 @@ use crate::{
     auth::AdminUser,
     error::{AppError, AppResult},
     kube::KubeError,
-    web::{FieldErrors, FlashKind, Layout, flash, render, render_with_status},
+    web::{FieldErrors, FlashKind, Layout, flash, render, render_with_status, urls},
 };
 
 /// `GET /admin`: where the admin pages are.
@@ -148,7 +148,7 @@ pub async fn create_submit(
                 ),
             )
             .await?;
-            Ok(Redirect::to(&format!("/admin/namespaces/{}", spec.name)).into_response())
+            Ok(Redirect::to(&urls::admin_namespace(&spec.name)).into_response())
         }
         Err(error) => {
             let status = error.status();
@@ -228,7 +228,7 @@ pub async fn edit_submit(
                 &format!("Saved the quota of {name}."),
             )
             .await?;
-            Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
+            Ok(Redirect::to(&urls::admin_namespace(&name)).into_response())
         }
         Err(error) => {
             let form = view::form_page(
@@ -310,7 +310,7 @@ pub async fn add_member(
                 ),
             )
             .await?;
-            Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
+            Ok(Redirect::to(&urls::admin_namespace(&name)).into_response())
         }
         Err(error) => {
             let data = view::show_page(
@@ -362,10 +362,10 @@ pub async fn remove_member_form(
         details: vec![
             "What they deployed keeps running; other members can still manage it.".to_owned(),
         ],
-        action: format!("/admin/namespaces/{name}/members/remove"),
+        action: urls::admin_namespace_member_remove(&name),
         hidden: vec![("email".to_owned(), email)],
         button: "Remove access".to_owned(),
-        cancel: format!("/admin/namespaces/{name}"),
+        cancel: urls::admin_namespace(&name),
     })
 }
 
@@ -405,7 +405,7 @@ pub async fn remove_member(
         ),
     };
     flash(&state.db, &user, kind, &message).await?;
-    Ok(Redirect::to(&format!("/admin/namespaces/{name}")).into_response())
+    Ok(Redirect::to(&urls::admin_namespace(&name)).into_response())
 }
 
 // --------------------------------------------------------------------- delete
@@ -468,7 +468,7 @@ pub async fn delete_submit(
                 &format!("Namespace {name} is being deleted with everything in it."),
             )
             .await?;
-            Ok(Redirect::to("/admin/namespaces").into_response())
+            Ok(Redirect::to(urls::admin_namespaces()).into_response())
         }
         Err(error) => {
             let data = view::delete_page(

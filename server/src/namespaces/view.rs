@@ -19,7 +19,7 @@ use crate::{
     app::AppState,
     auth::CurrentUser,
     error::{AppError, AppResult},
-    web::{FieldErrors, Layout},
+    web::{FieldErrors, Layout, urls},
 };
 
 /// `/admin`: where the admin pages are.
@@ -151,7 +151,8 @@ pub(super) async fn overview_page(
             pairs.push(("page", page.to_string()));
         }
         format!(
-            "/admin/namespaces?{}",
+            "{}?{}",
+            urls::admin_namespaces(),
             serde_urlencoded::to_string(pairs).unwrap_or_default()
         )
     };

@@ -22,7 +22,7 @@ use crate::{
     audit::{self, Outcome},
     auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
-    web::{ConfirmPage, FlashKind, Layout, flash, render, see_other, unprocessable_html},
+    web::{ConfirmPage, FlashKind, Layout, flash, render, see_other, unprocessable_html, urls},
 };
 
 async fn credentials_page_with(
@@ -140,7 +140,7 @@ pub async fn credential_create(
                 FlashKind::Info
             };
             flash(&state.db, &user, kind, &message).await?;
-            Ok(see_other(&format!("/namespaces/{ns}/registry")))
+            Ok(see_other(&urls::registry(&ns)))
         }
         Err(WriteError::Duplicate) => {
             let mut errors = FieldErrors::default();
@@ -291,7 +291,7 @@ pub async fn replace_submit(
                 }
             }
             flash(&state.db, &user, kind, &message).await?;
-            Ok(see_other(&format!("/namespaces/{ns}/registry")))
+            Ok(see_other(&urls::registry(&ns)))
         }
         Ok(false) => Err(AppError::NotFound(format!(
             "There is no such credential in {ns}."
@@ -332,10 +332,10 @@ pub async fn credential_delete_form(
         details: vec![
             "Images registered with it must be removed first; workloads already running keep their pull Secret.".to_owned(),
         ],
-        action: format!("/namespaces/{ns}/credentials/{id}/delete"),
+        action: urls::credential_delete(&ns, id),
         hidden: Vec::new(),
         button: "Delete the credential".to_owned(),
-        cancel: format!("/namespaces/{ns}/registry"),
+        cancel: urls::registry(&ns),
     })
 }
 
@@ -387,5 +387,5 @@ pub async fn credential_delete(
             )));
         }
     }
-    Ok(see_other(&format!("/namespaces/{ns}/registry")))
+    Ok(see_other(&urls::registry(&ns)))
 }

@@ -23,7 +23,7 @@ use crate::{
     audit::{self, Outcome},
     auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
-    web::{ConfirmPage, FlashKind, Layout, flash, render, see_other, unprocessable_html},
+    web::{ConfirmPage, FlashKind, Layout, flash, render, see_other, unprocessable_html, urls},
 };
 
 async fn images_page_with(
@@ -167,7 +167,7 @@ pub async fn image_register(
                 Err(error) => format!("Registered {target} without a successful check: {error}"),
             };
             flash(&state.db, &user, FlashKind::Success, &message).await?;
-            Ok(see_other(&format!("/namespaces/{ns}/images/{id}")))
+            Ok(see_other(&urls::image(&ns, id)))
         }
         Err(WriteError::Duplicate) => {
             let mut errors = FieldErrors::default();
@@ -254,7 +254,7 @@ pub async fn image_recheck(
         Err(error) => (FlashKind::Error, format!("The check failed: {error}")),
     };
     flash(&state.db, &user, kind, &message).await?;
-    Ok(see_other(&format!("/namespaces/{ns}/images/{id}")))
+    Ok(see_other(&urls::image(&ns, id)))
 }
 
 /// POST: forget an image registration (nothing in the registry changes).
@@ -276,10 +276,10 @@ pub async fn image_delete_form(
             "{reference} is no longer offered on the deploy form of {ns}. The registry still has the image."
         ),
         details: vec!["Workloads already running it keep running.".to_owned()],
-        action: format!("/namespaces/{ns}/images/{id}/delete"),
+        action: urls::image_delete(&ns, id),
         hidden: Vec::new(),
         button: "Remove the image".to_owned(),
-        cancel: format!("/namespaces/{ns}/images/{id}"),
+        cancel: urls::image(&ns, id),
     })
 }
 
@@ -312,5 +312,5 @@ pub async fn image_delete(
         &format!("Removed {target} from this namespace (the registry still has it)."),
     )
     .await?;
-    Ok(see_other(&format!("/namespaces/{ns}/images")))
+    Ok(see_other(&urls::images(&ns)))
 }

@@ -5,6 +5,7 @@
 pub mod extract;
 pub mod form;
 pub mod layout;
+pub mod urls;
 
 use askama::Template;
 use axum::{

@@ -33,7 +33,7 @@ use crate::{
     auth::{CurrentUser, NamespaceMember},
     error::AppResult,
     kube::{FIELD_MANAGER, KubeError},
-    web::{FlashKind, Layout, flash},
+    web::{FlashKind, Layout, flash, urls},
 };
 
 fn patch_params() -> PatchParams {
@@ -53,10 +53,6 @@ async fn settle(state: &AppState, done: impl Fn(&crate::kube::Caches) -> bool) {
     while !done(caches) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-}
-
-fn detail_path(ns: &str, name: &str) -> String {
-    format!("/namespaces/{ns}/workloads/{name}")
 }
 
 /// The detail page again, with the refusal shown, and the refusal's status.
@@ -157,7 +153,7 @@ pub async fn scale(
                 format!("{name} is scaled to {replicas} pods.")
             };
             flash(&state.db, &user, FlashKind::Success, &message).await?;
-            Ok(Redirect::to(&detail_path(&ns, &name)).into_response())
+            Ok(Redirect::to(&urls::workload(&ns, &name)).into_response())
         }
         Err(error) => refused(&state, &user, &ns, &name, &error).await,
     }
@@ -207,7 +203,7 @@ pub async fn restart(
                 &format!("{name} is restarting: new pods replace the old ones one by one."),
             )
             .await?;
-            Ok(Redirect::to(&detail_path(&ns, &name)).into_response())
+            Ok(Redirect::to(&urls::workload(&ns, &name)).into_response())
         }
         Err(error) => refused(&state, &user, &ns, &name, &error).await,
     }
@@ -352,7 +348,7 @@ pub async fn delete_submit(
                 &format!("{name} is being deleted.{kept}"),
             )
             .await?;
-            Ok(Redirect::to(&format!("/namespaces/{ns}/workloads")).into_response())
+            Ok(Redirect::to(&urls::workloads(&ns)).into_response())
         }
         Err(error) => {
             let data = delete_page(&state, &user, &ns, &name, Some(error.to_string())).await?;

@@ -36,7 +36,7 @@ use crate::{
     auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
     registries::store,
-    web::{FlashKind, Layout, flash},
+    web::{FlashKind, Layout, flash, urls},
 };
 
 pub use super::build::FORM_ANNOTATION;
@@ -642,10 +642,7 @@ async fn submit(
         None => {
             let message = execute::done_message(&deploy.spec.name, editing);
             flash(&state.db, &user, FlashKind::Success, &message).await?;
-            Ok(
-                Redirect::to(&format!("/namespaces/{ns}/workloads/{}", deploy.spec.name))
-                    .into_response(),
-            )
+            Ok(Redirect::to(&urls::workload(&ns, &deploy.spec.name)).into_response())
         }
         Some(error) => {
             let status = if error.is_denied() {
