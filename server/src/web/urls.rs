@@ -74,12 +74,21 @@ pub fn workload(ns: &str, name: &str) -> String {
     format!("/namespaces/{ns}/workloads/{name}")
 }
 
+/// The WebSocket of a shell in one of a workload's pods.
+pub fn workload_shell(ns: &str, name: &str, pod: &str) -> String {
+    format!("/namespaces/{ns}/workloads/{name}/shell?pod={pod}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn each_path_is_the_one_the_routes_serve() {
+        assert_eq!(
+            workload_shell("cs101", "web", "web-1"),
+            "/namespaces/cs101/workloads/web/shell?pod=web-1"
+        );
         assert_eq!(admin(), "/admin");
         assert_eq!(admin_namespaces(), "/admin/namespaces");
         assert_eq!(admin_namespace("cs101"), "/admin/namespaces/cs101");

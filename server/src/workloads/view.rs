@@ -678,7 +678,7 @@ pub fn credential_context(
         .expires_on
         .clone()
         .filter(|d| d.as_str() <= today_text.as_str());
-    let replace_href = format!("/namespaces/{ns}/credentials/{}/replace", row.id);
+    let replace_href = crate::web::urls::credential_replace(ns, row.id);
     let notice = expiry.filter(|e| e.level != "ok").map(|e| CredentialNotice {
         level: e.level,
         text: if e.level == "bad" {
@@ -730,7 +730,7 @@ fn shell_view(objects: &Objects, ns: &str, name: &str) -> Option<ShellView> {
     let pod = pod.metadata.name.clone();
     Some(ShellView {
         command: super::shell::kubectl_command(ns, &pod),
-        socket: format!("/namespaces/{ns}/workloads/{name}/shell?pod={pod}"),
+        socket: crate::web::urls::workload_shell(ns, name, &pod),
         pod,
     })
 }
