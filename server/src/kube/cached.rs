@@ -313,8 +313,9 @@ pub struct DeploymentStatus {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub type_: String,
+    #[serde(default)]
     pub status: String,
     pub reason: Option<String>,
     pub message: Option<String>,
