@@ -252,6 +252,17 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
             browser.screenshot().await,
         );
     }
+    // The page shows the address once MetalLB has given it; kube-proxy on
+    // the node may take a moment more to route it (a refused connection
+    // until then, as a student reloading would see).
+    eventually(Duration::from_secs(60), "the address routed", || async {
+        http.get(format!("http://{address}/"))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
     // The student opens the address in the browser, as the page offers…
     browser.goto(&format!("http://{address}/")).await;
     let index = browser.source().await;
