@@ -504,6 +504,15 @@ mod tests {
 
     use super::*;
 
+    /// The types of the conditions kept.
+    fn unmet(conditions: &Option<Vec<cached::Condition>>) -> Vec<&str> {
+        conditions
+            .iter()
+            .flatten()
+            .map(|c| c.type_.as_str())
+            .collect()
+    }
+
     fn event(name: &str, about: &str, seconds_ago: i64) -> Event {
         serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "ns"},
@@ -602,13 +611,11 @@ mod tests {
         assert_eq!(spec.containers[0].image.as_deref(), Some("r/web:1"));
         let status = slim.status.as_ref().expect("status");
         assert_eq!(status.phase.as_deref(), Some("Running"));
-        let unmet: Vec<_> = status
-            .conditions
-            .iter()
-            .flatten()
-            .map(|c| c.type_.as_str())
-            .collect();
-        assert_eq!(unmet, ["PodScheduled"], "only conditions not met");
+        assert_eq!(
+            unmet(&status.conditions),
+            ["PodScheduled"],
+            "only conditions not met"
+        );
         assert_eq!(
             status.container_statuses.as_ref().expect("statuses")[0].restart_count,
             2
@@ -652,13 +659,11 @@ mod tests {
 
         let status = slim.status.as_ref().expect("status");
         assert_eq!(status.ready_replicas, Some(1));
-        let unmet: Vec<_> = status
-            .conditions
-            .iter()
-            .flatten()
-            .map(|c| c.type_.as_str())
-            .collect();
-        assert_eq!(unmet, ["Progressing"], "only conditions not met");
+        assert_eq!(
+            unmet(&status.conditions),
+            ["Progressing"],
+            "only conditions not met"
+        );
 
         let full = slim.full();
         assert!(full.status.is_none(), "the status is kept as fields only");

@@ -65,12 +65,19 @@ macro_rules! resource_of {
 }
 
 /// Name, namespace and age: all pages read of an object's metadata.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "ObjectMeta")]
 pub struct Meta {
     pub name: String,
     pub namespace: String,
     /// Seconds since the epoch (0 when the apiserver gave none).
     pub created: i64,
+}
+
+impl From<ObjectMeta> for Meta {
+    fn from(meta: ObjectMeta) -> Self {
+        Self::of(&meta)
+    }
 }
 
 impl Meta {
@@ -236,14 +243,18 @@ pub struct ReplicaSetStatus {
     pub available_replicas: Option<i32>,
 }
 
-/// An Event: about what, why, how often and when.
+/// An Event: about what, why, how often and when. `M` is its metadata:
+/// the kind's as a watch decodes it ([`wire::Event`]), a [`Meta`] as kept.
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(from = "wire::Event")]
-pub struct Event {
-    pub metadata: Meta,
+#[serde(rename_all = "camelCase")]
+pub struct Event<M = Meta> {
+    #[serde(default)]
+    pub metadata: M,
+    #[serde(default)]
     pub involved_object: ObjectReference,
     pub reason: Option<String>,
     pub message: Option<String>,
+    #[serde(rename = "type")]
     pub type_: Option<String>,
     pub count: Option<i32>,
     pub first_timestamp: Option<Time>,
@@ -254,7 +265,7 @@ pub struct Event {
 
 impl From<wire::Event> for Event {
     fn from(e: wire::Event) -> Self {
-        Self {
+        Event {
             metadata: Meta::of(&e.metadata),
             involved_object: e.involved_object,
             reason: e.reason,
@@ -371,7 +382,15 @@ impl From<apps::Deployment> for Deployment {
         }
         // The status is kept as fields only: neither page reads it whole.
         let status = whole.status.take().and_then(|s| reshape(&s));
-        let spec = whole.spec.as_ref().and_then(reshape);
+        let full = serde_json::to_string(&whole).unwrap_or_default();
+        // The spec lists read, from the same JSON.
+        #[derive(Deserialize)]
+        struct Parts {
+            spec: Option<DeploymentSpec>,
+        }
+        let spec = serde_json::from_str::<Parts>(&full)
+            .ok()
+            .and_then(|p| p.spec);
         let meta = &whole.metadata;
         Self {
             metadata: Meta::of(meta),
@@ -380,7 +399,7 @@ impl From<apps::Deployment> for Deployment {
             notice: entry(&meta.annotations, NOTICE_ANNOTATION),
             spec,
             status,
-            full: serde_json::to_string(&whole).unwrap_or_default().into(),
+            full: full.into(),
         }
     }
 }
@@ -396,11 +415,11 @@ fn reshape<T: serde::de::DeserializeOwned>(value: &impl serde::Serialize) -> Opt
 pub mod wire {
     use k8s_openapi::{
         api::{apps::v1 as apps, core::v1 as core},
-        apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time},
+        apimachinery::pkg::apis::meta::v1::ObjectMeta,
     };
     use serde::Deserialize;
 
-    use super::{ObjectReference, PodSpec, PodStatus, ReplicaSetStatus};
+    use super::{PodSpec, PodStatus, ReplicaSetStatus};
 
     /// A Pod as a watch decodes it.
     #[derive(Clone, Debug, Default, Deserialize)]
@@ -422,22 +441,6 @@ pub mod wire {
     resource_of!(ReplicaSet, apps::ReplicaSet);
 
     /// An Event as a watch decodes it.
-    #[derive(Clone, Debug, Default, Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    pub struct Event {
-        #[serde(default)]
-        pub metadata: ObjectMeta,
-        #[serde(default)]
-        pub involved_object: ObjectReference,
-        pub reason: Option<String>,
-        pub message: Option<String>,
-        #[serde(rename = "type")]
-        pub type_: Option<String>,
-        pub count: Option<i32>,
-        pub first_timestamp: Option<Time>,
-        pub last_timestamp: Option<Time>,
-        pub event_time: Option<MicroTime>,
-        pub series: Option<core::EventSeries>,
-    }
+    pub type Event = super::Event<ObjectMeta>;
     resource_of!(Event, core::Event);
 }
