@@ -142,7 +142,11 @@ impl Browser {
         }
         self.click("form[action='/auth/dev'] button[type=submit]")
             .await;
-        self.wait_for_url(&format!("{base}/")).await;
+        // Exactly the dashboard: the login page's own URL starts with `{base}/`
+        // too, and a goto sent while the sign-in is still under way lands on it.
+        let dashboard = format!("{base}/");
+        self.wait_for_url_where(&dashboard, |url| url == dashboard)
+            .await;
     }
 
     /// The URL the browser is on.
@@ -178,15 +182,20 @@ impl Browser {
     /// returns that URL; a click's navigation may still be under way when the
     /// click answers.
     pub async fn wait_for_url(&self, prefix: &str) -> String {
+        self.wait_for_url_where(&format!("{prefix}…"), |url| url.starts_with(prefix))
+            .await
+    }
+
+    async fn wait_for_url_where(&self, expected: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let url = self.url().await;
-            if url.starts_with(prefix) {
+            if done(&url) {
                 return url;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the browser stayed on {url}, expected {prefix}…"
+                "the browser stayed on {url}, expected {expected}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
