@@ -17,15 +17,18 @@ pub mod errors;
 pub mod quantity;
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
 };
 
 use ::kube::{
     Client, Config,
+    client::Body,
     config::{KubeConfigOptions, Kubeconfig},
 };
+use axum::http::{HeaderName, HeaderValue, Request, Response};
 
 pub use api::{apply, delete_opt};
 pub use cache::{Cache, Caches, event_seconds};
@@ -58,10 +61,6 @@ pub const PEOPLE_NAMESPACE: &str = "berth-people";
 /// The account name Berth acts as on its own (self-service namespaces), with
 /// the admin group. Person accounts start with `p-`, so it cannot collide.
 pub const SYSTEM_ACCOUNT: &str = "berth-system";
-
-/// How long an impersonating client is reused. A client holds a connection
-/// pool, so building one per request would mean a TLS handshake per request.
-const CLIENT_TTL: Duration = Duration::from_secs(300);
 
 /// Who Berth acts as in the cluster for one request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -100,6 +99,25 @@ impl Identity {
     /// The Kubernetes user name the apiserver sees.
     pub fn user(&self) -> String {
         service_account_user(&self.account)
+    }
+
+    /// The `Impersonate-User` and `Impersonate-Group` headers that make a
+    /// request of Berth's a request of this identity.
+    fn headers(&self) -> Result<Vec<(HeaderName, HeaderValue)>, KubeError> {
+        // Account names are DNS labels and groups Berth's constants, so this
+        // fails only for an identity built by hand with other bytes.
+        let value = |text: &str| {
+            HeaderValue::from_str(text)
+                .map_err(|e| KubeError::Transport(::kube::Error::HttpError(e.into())))
+        };
+        let mut headers = vec![(
+            HeaderName::from_static("impersonate-user"),
+            value(&self.user())?,
+        )];
+        for group in &self.groups {
+            headers.push((HeaderName::from_static("impersonate-group"), value(group)?));
+        }
+        Ok(headers)
     }
 }
 
@@ -147,8 +165,10 @@ pub struct Kube {
 
 struct Connected {
     base: Config,
+    /// Berth's own client: the caches' watches, and the one connection pool
+    /// every impersonating client sends through.
+    client: Client,
     caches: Caches,
-    clients: Mutex<HashMap<Identity, (Instant, Client)>>,
 }
 
 impl Kube {
@@ -159,12 +179,12 @@ impl Kube {
             Ok(base) => match Client::try_from(base.clone()) {
                 Ok(client) => {
                     tracing::info!(cluster = %base.cluster_url, "using the cluster");
-                    let caches = Caches::start(client);
+                    let caches = Caches::start(client.clone());
                     Self {
                         inner: Ok(Arc::new(Connected {
                             base,
+                            client,
                             caches,
-                            clients: Mutex::new(HashMap::new()),
                         })),
                     }
                 }
@@ -218,29 +238,46 @@ impl Kube {
     }
 
     /// A client that impersonates `identity`: the one way Berth writes to the
-    /// cluster.
+    /// cluster. It sends through Berth's own client, adding the
+    /// impersonation headers to each request, so a person costs no
+    /// connection pool or TLS session of their own; building one is cheap.
     pub fn client_for(&self, identity: &Identity) -> Result<Client, KubeError> {
         let connected = match &self.inner {
             Ok(connected) => connected,
             Err(reason) => return Err(KubeError::Unavailable(reason.to_string())),
         };
-        let mut clients = connected
-            .clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        clients.retain(|_, (made, _)| now.duration_since(*made) < CLIENT_TTL);
-        if let Some((_, client)) = clients.get(identity) {
-            return Ok(client.clone());
+        let service = Impersonating {
+            client: connected.client.clone(),
+            headers: identity.headers()?.into(),
+        };
+        Ok(Client::new(service, connected.client.default_namespace()))
+    }
+}
+
+/// Berth's client with a person's impersonation headers on every request.
+#[derive(Clone)]
+struct Impersonating {
+    client: Client,
+    headers: Arc<[(HeaderName, HeaderValue)]>,
+}
+
+impl tower::Service<Request<Body>> for Impersonating {
+    type Response = Response<Body>;
+    type Error = ::kube::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, ::kube::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Berth's client has its own buffer and waits for room itself.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let headers = request.headers_mut();
+        for (name, value) in self.headers.iter() {
+            headers.append(name.clone(), value.clone());
         }
-        let mut config = connected.base.clone();
-        config.auth_info.impersonate = Some(identity.user());
-        config.auth_info.impersonate_groups = Some(identity.groups.clone());
-        config.auth_info.impersonate_uid = None;
-        config.auth_info.impersonate_user_extra = None;
-        let client = Client::try_from(config).map_err(KubeError::from)?;
-        clients.insert(identity.clone(), (now, client.clone()));
-        Ok(client)
+        let client = self.client.clone();
+        Box::pin(async move { client.send(request).await })
     }
 }
 
@@ -279,6 +316,30 @@ mod tests {
         assert_eq!(student.groups, vec!["berth:users"]);
         let admin = Identity::new("root@purdue.edu", true);
         assert_eq!(admin.groups, vec!["berth:users", "berth:admins"]);
+    }
+
+    #[test]
+    fn impersonation_headers_name_the_user_and_every_group() {
+        let admin = Identity::new("root@purdue.edu", true);
+        let headers: Vec<(String, String)> = admin
+            .headers()
+            .expect("headers")
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap_or("?").to_owned()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("impersonate-user".to_owned(), admin.user()),
+                ("impersonate-group".to_owned(), "berth:users".to_owned()),
+                ("impersonate-group".to_owned(), "berth:admins".to_owned()),
+            ]
+        );
+        let odd = Identity {
+            account: "p-\nx".to_owned(),
+            groups: vec![],
+        };
+        assert!(odd.headers().is_err(), "a newline cannot go in a header");
     }
 
     #[test]
