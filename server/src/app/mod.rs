@@ -14,7 +14,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 
 pub use middleware::request_id;
@@ -33,8 +32,8 @@ use crate::{
 /// Everything handlers share. Cheap to clone: every field is a handle.
 #[derive(Clone)]
 pub struct AppState {
-    /// The SQLite pool.
-    pub db: SqlitePool,
+    /// The SQLite pool and its memos.
+    pub db: crate::db::Db,
     /// The configuration Berth was started with.
     pub config: Arc<ServeConfig>,
     /// Sign-in: provider, session lifetimes, cookie settings.
@@ -119,8 +118,8 @@ pub struct Application {
     /// What the metrics listener reads cache sizes from.
     metrics_kube: Kube,
     router: Router,
-    /// The database pool, for tests that inspect what a request stored.
-    pub db: SqlitePool,
+    /// The database, for tests that inspect what a request stored.
+    pub db: crate::db::Db,
 }
 
 impl Application {
@@ -143,10 +142,10 @@ impl Application {
         };
         let default_limits = Limits::from_flag(&config.kube.default_quota)
             .map_err(|e| anyhow::anyhow!("--default-quota: {e}"))?;
-        let db = db::connect(&config.database).await?;
+        let db = db::Db::new(db::connect(&config.database).await?);
         let (keys, registry) = crate::registries::prepare(&config, &db).await?;
         auth::session::spawn_cleanup(db.clone(), auth.lifetimes);
-        audit::spawn_retention(db.clone(), config.kube.audit_retention_days);
+        audit::spawn_retention(db.pool().clone(), config.kube.audit_retention_days);
         let kube = Kube::connect(&config.kube).await;
         let state = AppState {
             db: db.clone(),

@@ -293,7 +293,7 @@ async fn start(
     .bind(&start.pkce_verifier)
     .bind(safe_return_path(query.next.as_deref()))
     .bind(now())
-    .execute(&state.db)
+    .execute(state.db.pool())
     .await?;
     let (login_name, login_path) = login_cookie(&state);
     let cookie = Cookie::build((login_name, browser))

@@ -13,6 +13,7 @@ use super::users::User;
 
 use crate::{
     clock::now,
+    db::{Db, Memoized},
     web::{Flash, FlashKind},
 };
 
@@ -77,8 +78,8 @@ pub async fn create(db: &SqlitePool, user_id: i64, lifetimes: Lifetimes) -> sqlx
 
 /// The row [`load`] reads: the session, its person and its flash in one
 /// query, since every signed-in request needs all three.
-#[derive(sqlx::FromRow)]
-struct Row {
+#[derive(sqlx::FromRow, Clone)]
+pub struct Row {
     csrf_token: String,
     last_seen_at: i64,
     expires_at: i64,
@@ -88,26 +89,47 @@ struct Row {
     user: User,
 }
 
+/// Session rows by the hash of their token, as [`load`] last read them:
+/// every write to a session row or its person forgets it (see [`Memo`]).
+///
+/// [`Memo`]: crate::db::Memo
+pub struct Sessions;
+
+impl Memoized for Sessions {
+    type Key = String;
+    type Value = Row;
+}
+
 /// Loads the live session for a cookie token and its person; expired ones
 /// are deleted and reported as absent. Activity is recorded at most once a
 /// minute, to keep page views from turning into writes.
 pub async fn load(
-    db: &SqlitePool,
+    db: &Db,
     token: &str,
     lifetimes: Lifetimes,
 ) -> sqlx::Result<Option<(Session, User)>> {
     let id_hash = hash_token(token);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT s.csrf_token, s.last_seen_at, s.expires_at, s.flash_kind, s.flash_message,
-                u.id, u.email, u.display_name, u.is_admin, u.admin_by_claim
-         FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = ?",
-    )
-    .bind(&id_hash)
-    .fetch_optional(db)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
+    let memo = db.memo::<Sessions>();
+    let row = match memo.get(&id_hash) {
+        Some(row) => row,
+        None => {
+            let generation = memo.generation();
+            let row: Option<Row> = sqlx::query_as(
+                "SELECT s.csrf_token, s.last_seen_at, s.expires_at, s.flash_kind,
+                        s.flash_message, u.id, u.email, u.display_name, u.is_admin,
+                        u.admin_by_claim
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.id_hash = ?",
+            )
+            .bind(&id_hash)
+            .fetch_optional(db.pool())
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            memo.put(id_hash.clone(), generation, row.clone());
+            row
+        }
     };
     let now = now();
     if now >= row.expires_at || now - row.last_seen_at >= lifetimes.idle_secs {
@@ -118,8 +140,9 @@ pub async fn load(
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
             .bind(now)
             .bind(&id_hash)
-            .execute(db)
+            .execute(db.pool())
             .await?;
+        memo.forget(&id_hash);
     }
     let flash = row.flash_message.map(|message| Flash {
         kind: match row.flash_kind.as_deref() {
@@ -140,45 +163,51 @@ pub async fn load(
 }
 
 /// Ends a session (sign-out, expiry).
-pub async fn delete(db: &SqlitePool, id_hash: &str) -> sqlx::Result<()> {
+pub async fn delete(db: &Db, id_hash: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
         .bind(id_hash)
-        .execute(db)
+        .execute(db.pool())
         .await?;
+    db.memo::<Sessions>().forget(&id_hash.to_owned());
     Ok(())
+}
+
+/// A write changed people or sessions in bulk (sign-in updating a person,
+/// ending someone's sessions, the cleanup): forget every kept session.
+pub fn forget_all(db: &Db) {
+    db.memo::<Sessions>().forget_all();
 }
 
 /// Deletes every expired session and stale pending sign-in; returns how many
 /// sessions went.
-pub async fn cleanup(db: &SqlitePool, lifetimes: Lifetimes) -> sqlx::Result<u64> {
+pub async fn cleanup(db: &Db, lifetimes: Lifetimes) -> sqlx::Result<u64> {
     let now = now();
     let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?")
         .bind(now)
         .bind(now - lifetimes.idle_secs)
-        .execute(db)
+        .execute(db.pool())
         .await?
         .rows_affected();
+    if sessions > 0 {
+        forget_all(db);
+    }
     sqlx::query("DELETE FROM pending_logins WHERE created_at <= ?")
         .bind(now - super::oidc::PENDING_LOGIN_TTL_SECS)
-        .execute(db)
+        .execute(db.pool())
         .await?;
     Ok(sessions)
 }
 
 /// Leaves a message for the next page this session sees.
-pub async fn set_flash(
-    db: &SqlitePool,
-    id_hash: &str,
-    kind: FlashKind,
-    message: &str,
-) -> sqlx::Result<()> {
+pub async fn set_flash(db: &Db, id_hash: &str, kind: FlashKind, message: &str) -> sqlx::Result<()> {
     let kind = kind.class();
     sqlx::query("UPDATE sessions SET flash_kind = ?, flash_message = ? WHERE id_hash = ?")
         .bind(kind)
         .bind(message)
         .bind(id_hash)
-        .execute(db)
+        .execute(db.pool())
         .await?;
+    db.memo::<Sessions>().forget(&id_hash.to_owned());
     Ok(())
 }
 
@@ -188,7 +217,7 @@ pub async fn set_flash(
 /// message, so one set since is kept for the next page). No transaction: a
 /// read transaction that then writes fails at once with "database is
 /// locked" when another connection wrote in between.
-pub async fn take_flash(db: &SqlitePool, session: &Session) -> sqlx::Result<Option<Flash>> {
+pub async fn take_flash(db: &Db, session: &Session) -> sqlx::Result<Option<Flash>> {
     let Some(flash) = &session.flash else {
         return Ok(None);
     };
@@ -198,14 +227,15 @@ pub async fn take_flash(db: &SqlitePool, session: &Session) -> sqlx::Result<Opti
     )
     .bind(&session.id_hash)
     .bind(&flash.message)
-    .execute(db)
+    .execute(db.pool())
     .await?;
+    db.memo::<Sessions>().forget(&session.id_hash);
     // Nothing cleared: another request of the same session showed it.
     Ok((cleared.rows_affected() == 1).then(|| flash.clone()))
 }
 
 /// Deletes expired sessions every few minutes, for as long as Berth runs.
-pub fn spawn_cleanup(db: SqlitePool, lifetimes: Lifetimes) {
+pub fn spawn_cleanup(db: Db, lifetimes: Lifetimes) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {
@@ -217,4 +247,94 @@ pub fn spawn_cleanup(db: SqlitePool, lifetimes: Lifetimes) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{auth::users, config::DatabaseConfig};
+
+    const LIFETIMES: Lifetimes = Lifetimes {
+        idle_secs: 600,
+        absolute_secs: 3600,
+    };
+
+    async fn current(db: &Db, token: &str) -> Option<(Session, String)> {
+        load(db, token, LIFETIMES)
+            .await
+            .expect("loading")
+            .map(|(session, user)| (session, user.display_name))
+    }
+
+    /// Each write path is seen by the very next load, though loads are
+    /// answered from the memo.
+    #[tokio::test]
+    async fn every_write_is_seen_by_the_next_load() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let pool = crate::db::connect(&DatabaseConfig {
+            path: dir.path().join("berth.db"),
+        })
+        .await
+        .expect("the store");
+        let db = Db::new(pool);
+        let sign_in = |name: &'static str| {
+            let db = db.clone();
+            async move {
+                users::upsert_on_sign_in(&db, "iss", "sub", "ann@purdue.edu", name, false, false)
+                    .await
+                    .expect("the person")
+            }
+        };
+        let user = sign_in("Ann").await;
+        let token = create(&db, user, LIFETIMES).await.expect("a session");
+        let (session, name) = current(&db, &token).await.expect("live");
+        assert_eq!((name.as_str(), session.flash.is_none()), ("Ann", true));
+        assert!(
+            current(&db, &token).await.is_some(),
+            "a second load, from the memo"
+        );
+
+        set_flash(&db, &session.id_hash, FlashKind::Success, "Saved.")
+            .await
+            .expect("flash");
+        let (session, _) = current(&db, &token).await.expect("live");
+        assert_eq!(
+            session.flash.as_ref().map(|f| f.message.as_str()),
+            Some("Saved.")
+        );
+        assert!(take_flash(&db, &session).await.expect("take").is_some());
+        assert!(
+            current(&db, &token).await.expect("live").0.flash.is_none(),
+            "taken"
+        );
+
+        sign_in("Ann Lee").await;
+        assert_eq!(
+            current(&db, &token).await.expect("live").1,
+            "Ann Lee",
+            "renamed"
+        );
+
+        assert_eq!(
+            users::end_sessions(&db, "ann@purdue.edu")
+                .await
+                .expect("end"),
+            1
+        );
+        assert!(current(&db, &token).await.is_none(), "ended");
+
+        let token = create(&db, user, LIFETIMES).await.expect("a session");
+        let (session, _) = load(&db, &token, LIFETIMES)
+            .await
+            .expect("loading")
+            .expect("live");
+        delete(&db, &session.id_hash).await.expect("sign-out");
+        assert!(
+            load(&db, &token, LIFETIMES)
+                .await
+                .expect("loading")
+                .is_none(),
+            "signed out"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::SqlitePool;
 
-use crate::clock::now;
+use crate::{clock::now, db::Db};
 
 /// A person who has signed in at least once.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -23,7 +23,7 @@ pub struct User {
 /// Records a sign-in: creates the user or refreshes their email, name and admin
 /// flags. Returns the user's id.
 pub async fn upsert_on_sign_in(
-    db: &SqlitePool,
+    db: &Db,
     issuer: &str,
     subject: &str,
     email: &str,
@@ -32,7 +32,7 @@ pub async fn upsert_on_sign_in(
     admin_by_claim: bool,
 ) -> sqlx::Result<i64> {
     let now = now();
-    sqlx::query_scalar(
+    let id = sqlx::query_scalar(
         "INSERT INTO users (issuer, subject, email, display_name, is_admin, admin_by_claim, first_login_at, last_login_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (issuer, subject) DO UPDATE SET
@@ -51,8 +51,11 @@ pub async fn upsert_on_sign_in(
     .bind(admin_by_claim)
     .bind(now)
     .bind(now)
-    .fetch_one(db)
-    .await
+    .fetch_one(db.pool())
+    .await?;
+    // The person's other sessions show their new name and admin flag.
+    super::session::forget_all(db);
+    Ok(id)
 }
 
 /// Binds `email` to the account (`issuer`, `subject`) if nobody holds it
@@ -84,11 +87,12 @@ pub async fn claim_email(
 }
 
 /// Ends every session of the people signed in as `email`; how many ended.
-pub async fn end_sessions(db: &SqlitePool, email: &str) -> sqlx::Result<u64> {
+pub async fn end_sessions(db: &Db, email: &str) -> sqlx::Result<u64> {
     let done =
         sqlx::query("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = ?)")
             .bind(email)
-            .execute(db)
+            .execute(db.pool())
             .await?;
+    super::session::forget_all(db);
     Ok(done.rows_affected())
 }

@@ -346,7 +346,7 @@ pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<()> {
                 sqlx::query("UPDATE courses SET scaled_at = ? WHERE name = ?")
                     .bind(now)
                     .bind(&name)
-                    .execute(&state.db)
+                    .execute(state.db.pool())
                     .await?;
             }
         } else if stored.scaled_at.is_some()
@@ -380,7 +380,7 @@ pub async fn sweep(state: &AppState, now: i64) -> anyhow::Result<()> {
                 sqlx::query("UPDATE courses SET removed_at = ? WHERE name = ?")
                     .bind(now)
                     .bind(&name)
-                    .execute(&state.db)
+                    .execute(state.db.pool())
                     .await?;
             }
         }

@@ -5,14 +5,34 @@
 //! impersonates the user, so the apiserver refuses what RBAC does not allow
 //! even if a check here had a bug.
 
+use std::collections::HashMap;
+
 use sqlx::SqlitePool;
 
 use crate::{
     app::AppState,
     audit::{self, Outcome},
     auth::CurrentUser,
+    db::{Db, Memoized},
     error::AppError,
 };
+
+/// A person's memberships by email, as [`namespaces_of`] last read them
+/// (every page of a namespace asks); every membership write forgets them.
+struct Memberships;
+
+impl Memoized for Memberships {
+    type Key = String;
+    type Value = Vec<(String, Role)>;
+}
+
+/// [`member_counts`]' answer (the admin namespace list asks on each view).
+struct MemberCounts;
+
+impl Memoized for MemberCounts {
+    type Key = ();
+    type Value = HashMap<String, i64>;
+}
 
 /// What a person may do in a namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,35 +63,37 @@ impl Role {
 }
 
 /// The role `email` holds in `namespace`, if any.
-pub async fn role_of(db: &SqlitePool, email: &str, namespace: &str) -> sqlx::Result<Option<Role>> {
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE namespace = ? AND email = ?")
-            .bind(namespace)
-            .bind(email)
-            .fetch_optional(db)
-            .await?;
-    Ok(role.as_deref().and_then(Role::parse))
+pub async fn role_of(db: &Db, email: &str, namespace: &str) -> sqlx::Result<Option<Role>> {
+    Ok(namespaces_of(db, email)
+        .await?
+        .into_iter()
+        .find_map(|(ns, role)| (ns == namespace).then_some(role)))
 }
 
 /// The namespaces `email` belongs to, with their role, by name.
-pub async fn namespaces_of(db: &SqlitePool, email: &str) -> sqlx::Result<Vec<(String, Role)>> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT namespace, role FROM memberships WHERE email = ? ORDER BY namespace",
-    )
-    .bind(email)
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(ns, role)| Role::parse(&role).map(|r| (ns, r)))
-        .collect())
+pub async fn namespaces_of(db: &Db, email: &str) -> sqlx::Result<Vec<(String, Role)>> {
+    let read = async {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT namespace, role FROM memberships WHERE email = ? ORDER BY namespace",
+        )
+        .bind(email)
+        .fetch_all(db.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(ns, role)| Role::parse(&role).map(|r| (ns, r)))
+            .collect())
+    };
+    db.memo::<Memberships>()
+        .get_or_read(email.to_owned(), read)
+        .await
 }
 
 /// Lets the request through if `user` holds at least `needed` in `namespace`
 /// (admins hold every role everywhere); otherwise a 404, so namespaces a
 /// person does not belong to are not revealed.
 pub async fn require(
-    db: &SqlitePool,
+    db: &Db,
     user: &CurrentUser,
     namespace: &str,
     needed: Role,
@@ -127,19 +149,31 @@ pub async fn members_of(db: &SqlitePool, namespace: &str) -> sqlx::Result<Vec<Me
 }
 
 /// How many members each namespace has.
-pub async fn member_counts(
-    db: &SqlitePool,
-) -> sqlx::Result<std::collections::HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT namespace, COUNT(*) FROM memberships GROUP BY namespace")
-            .fetch_all(db)
-            .await?;
-    Ok(rows.into_iter().collect())
+pub async fn member_counts(db: &Db) -> sqlx::Result<HashMap<String, i64>> {
+    let read = async {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT namespace, COUNT(*) FROM memberships GROUP BY namespace")
+                .fetch_all(db.pool())
+                .await?;
+        Ok(rows.into_iter().collect())
+    };
+    db.memo::<MemberCounts>().get_or_read((), read).await
+}
+
+/// After a membership write of `email` (or of everyone, for `None`) is
+/// committed: the memos' answers may be stale.
+fn changed(db: &Db, email: Option<&str>) {
+    let memberships = db.memo::<Memberships>();
+    match email {
+        Some(email) => memberships.forget(&email.to_owned()),
+        None => memberships.forget_all(),
+    }
+    db.memo::<MemberCounts>().forget_all();
 }
 
 /// Adds `email` to `namespace` as `role`, or changes their role.
 pub async fn upsert(
-    db: &SqlitePool,
+    db: &Db,
     namespace: &str,
     email: &str,
     role: Role,
@@ -154,18 +188,20 @@ pub async fn upsert(
     .bind(role.as_str())
     .bind(added_by)
     .bind(crate::clock::now())
-    .execute(db)
+    .execute(db.pool())
     .await?;
+    changed(db, Some(email));
     Ok(())
 }
 
 /// Removes `email` from `namespace`; whether there was such a membership.
-pub async fn remove(db: &SqlitePool, namespace: &str, email: &str) -> sqlx::Result<bool> {
+pub async fn remove(db: &Db, namespace: &str, email: &str) -> sqlx::Result<bool> {
     let done = sqlx::query("DELETE FROM memberships WHERE namespace = ? AND email = ?")
         .bind(namespace)
         .bind(email)
-        .execute(db)
+        .execute(db.pool())
         .await?;
+    changed(db, Some(email));
     Ok(done.rows_affected() > 0)
 }
 
@@ -173,7 +209,7 @@ pub async fn remove(db: &SqlitePool, namespace: &str, email: &str) -> sqlx::Resu
 /// its registry credentials and images. Called when Berth deletes a
 /// namespace and again when it creates one (the name may have been used by a
 /// namespace deleted behind Berth's back), so nothing outlives its namespace.
-pub async fn forget_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<()> {
+pub async fn forget_namespace(db: &Db, namespace: &str) -> sqlx::Result<()> {
     remove_namespace(db, namespace).await?;
     let credentials = crate::registries::store::forget_namespace(db, namespace).await?;
     if credentials > 0 {
@@ -187,11 +223,12 @@ pub async fn forget_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<
 }
 
 /// Forgets every membership of a deleted namespace.
-pub async fn remove_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<u64> {
+pub async fn remove_namespace(db: &Db, namespace: &str) -> sqlx::Result<u64> {
     let done = sqlx::query("DELETE FROM memberships WHERE namespace = ?")
         .bind(namespace)
-        .execute(db)
+        .execute(db.pool())
         .await?;
+    changed(db, None);
     Ok(done.rows_affected())
 }
 

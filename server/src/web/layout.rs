@@ -1,7 +1,7 @@
 //! What every page's layout needs: who is signed in, the CSRF token, a flash.
 
+use crate::db::Db;
 use askama::Template;
-use sqlx::SqlitePool;
 
 use crate::{
     auth::{CurrentUser, session},
@@ -44,7 +44,7 @@ impl Layout {
     }
 
     /// The layout for a signed-in page; takes the session's flash message.
-    pub async fn for_user(db: &SqlitePool, user: &CurrentUser) -> AppResult<Self> {
+    pub async fn for_user(db: &Db, user: &CurrentUser) -> AppResult<Self> {
         Ok(Self {
             version: env!("CARGO_PKG_VERSION"),
             flash: session::take_flash(db, &user.session).await?,
@@ -66,12 +66,7 @@ impl Layout {
 }
 
 /// Leaves a flash message for the user's next page (Post/Redirect/Get).
-pub async fn flash(
-    db: &SqlitePool,
-    user: &CurrentUser,
-    kind: FlashKind,
-    message: &str,
-) -> AppResult<()> {
+pub async fn flash(db: &Db, user: &CurrentUser, kind: FlashKind, message: &str) -> AppResult<()> {
     session::set_flash(db, &user.session.id_hash, kind, message).await?;
     Ok(())
 }

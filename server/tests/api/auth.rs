@@ -324,6 +324,7 @@ async fn idle_and_absolute_session_limits_are_honoured() {
         .execute(&app.db)
         .await
         .expect("ageing the session");
+    app.forget_cached();
     assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM sessions").await,
@@ -338,6 +339,7 @@ async fn idle_and_absolute_session_limits_are_honoured() {
         .execute(&app.db)
         .await
         .expect("ending the lifetime");
+    app.forget_cached();
     assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
     app.stop().await;
 }
@@ -643,6 +645,7 @@ async fn a_removed_admin_is_refused_at_the_next_request() {
         .execute(&app.db)
         .await
         .expect("taking the admin claim away");
+    app.forget_cached();
     assert_eq!(admin.get("/admin").await.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }

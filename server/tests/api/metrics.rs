@@ -66,6 +66,7 @@ async fn metrics_count_requests_sign_ins_and_applies_on_their_own_listener_only(
         .execute(&app.db)
         .await
         .expect("membership row");
+    app.forget_cached();
     let eve = TestPerson::student(&app, "eve@purdue.edu").await;
     let refused = eve
         .submit(

@@ -1166,6 +1166,7 @@ async fn a_shell_in_the_container_runs_as_the_person_over_a_checked_websocket() 
         .execute(&world.app.db)
         .await
         .expect("membership row");
+    world.app.forget_cached();
     let eve = session_cookie(&world.app, "eve@purdue.edu").await;
     let mut refused = open_shell(&world, "box", Some(&origin), Some(&eve))
         .await

@@ -707,6 +707,7 @@ async fn only_members_reach_a_namespaces_registry_pages() {
     .execute(&app.db)
     .await
     .expect("membership");
+    app.forget_cached();
     let page = student.get(&format!("/namespaces/{NS}/registry")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.expect("body");

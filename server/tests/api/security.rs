@@ -507,7 +507,7 @@ async fn an_upgraded_namespace_is_rebound_to_berths_people() {
         .expect("the old binding");
     let app = TestApp::spawn_in_cluster(&[]).await;
     berth::namespaces::membership::upsert(
-        &app.db,
+        &app.store,
         &name,
         "ivy@purdue.edu",
         berth::namespaces::membership::Role::Member,

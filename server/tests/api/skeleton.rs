@@ -173,6 +173,7 @@ async fn a_flash_message_is_shown_once() {
         .execute(&app.db)
         .await
         .expect("leaving a flash");
+    app.forget_cached();
     let first = student.html("/").await;
     assert!(first.contains("flash-success"), "{first}");
     assert!(first.contains("Saved the thing."), "{first}");

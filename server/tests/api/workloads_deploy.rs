@@ -480,6 +480,7 @@ async fn a_submit_berth_lets_through_is_still_refused_by_the_apiserver_without_a
         .execute(&world.app.db)
         .await
         .expect("membership row");
+    world.app.forget_cached();
     let eve = TestPerson::student(&world.app, "eve@purdue.edu").await;
     let response = eve
         .submit(

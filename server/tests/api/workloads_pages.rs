@@ -389,7 +389,7 @@ async fn the_apiserver_refuses_scale_restart_delete_and_logs_for_a_member_only_b
     let ns = namespace_with_student(&app, &[]).await;
     let name = deploy_as_student(&ns, &add_two_form("1", "128Mi")).await;
     // A bug in Berth's own bookkeeping: a membership row with no RoleBinding.
-    membership::upsert(&app.db, &ns, "eve@purdue.edu", Role::Member, "a bug")
+    membership::upsert(&app.store, &ns, "eve@purdue.edu", Role::Member, "a bug")
         .await
         .expect("the stray row");
     let eve = TestPerson::student(&app, "eve@purdue.edu").await;

@@ -66,6 +66,9 @@ pub struct TestApp {
     pub base: String,
     /// The same database the server uses.
     pub db: SqlitePool,
+    /// Berth's own handle on it, with the memos of what pages read: a test
+    /// that writes rows behind Berth's back calls [`TestApp::forget_cached`].
+    pub store: berth::db::Db,
     /// The database file, for tests that read its bytes.
     pub db_path: std::path::PathBuf,
     /// A browser nobody signed in with (yet).
@@ -168,13 +171,15 @@ impl TestApp {
         let app = Application::build_on(*config, listener)
             .await
             .expect("Berth builds");
-        let db = app.db.clone();
+        let store = app.db.clone();
+        let db = store.pool().clone();
         let metrics_addr = app.metrics_addr().expect("the metrics address");
         let (shutdown, server) = serve(app);
         Self {
             addr,
             base,
             db,
+            store,
             db_path,
             client: browser(),
             metrics_addr,
@@ -183,6 +188,11 @@ impl TestApp {
             _share: share,
             _dir: dir,
         }
+    }
+
+    /// After a test wrote rows behind Berth's back: Berth reads them anew.
+    pub fn forget_cached(&self) {
+        self.store.forget_all();
     }
 
     /// Full URL for a path.

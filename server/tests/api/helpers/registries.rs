@@ -534,7 +534,7 @@ impl Berth {
         let share = Share::shared().await;
         let app = build(dir, extra).await.expect("Berth builds");
         let addr: SocketAddr = app.local_addr().expect("bound address");
-        let db = app.db.clone();
+        let db = app.db.pool().clone();
         let (shutdown, server) = serve(app);
         let admin =
             TestPerson::dev_sign_in(&format!("http://{addr}"), "admin@purdue.edu", true).await;
