@@ -131,7 +131,7 @@ pub struct OpenedCredential {
 /// image pull Secret the deploy feature writes). `None` if there is no such
 /// image in that namespace; an error if the token does not open.
 pub async fn credential_for_image(
-    db: &SqlitePool,
+    db: &crate::db::Db,
     keys: &Keyring,
     namespace: &str,
     image_id: i64,

@@ -1,12 +1,15 @@
 //! Queries for credentials and images. Tokens enter and leave this module only
 //! sealed (in SQLite) or as [`SecretString`] (in memory).
 
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::SqlitePool;
 
 use crate::{
     clock::now,
     crypto::{Keyring, OpenError, Sealed},
+    db::{Db, Memoized},
 };
 
 /// The associated data a credential's token is sealed with: the row's identity.
@@ -40,15 +43,13 @@ pub struct CredentialRow {
     pub updated_by: String,
     /// When.
     pub updated_at: i64,
-    /// Master key id it is sealed under (shown to admins, never the key).
-    pub key_id: String,
 }
 
 /// The credential columns, as a macro so queries stay `&'static str` literals.
 macro_rules! credential_select {
     () => {
         "SELECT id, namespace, host, robot, expires_on, expiry_source, verified_at, \
-         created_by, created_at, updated_by, updated_at, key_id FROM registry_credentials"
+         created_by, created_at, updated_by, updated_at FROM registry_credentials"
     };
 }
 
@@ -90,66 +91,75 @@ impl From<sqlx::Error> for WriteError {
     }
 }
 
+/// A namespace's credentials, as [`list_credentials`] last read them (the
+/// workload page and the dashboard ask on every view). Every write of a
+/// credential row forgets its namespace; nothing kept here is sealed, so
+/// `berth rotate-keys` changes none of it.
+struct Credentials;
+
+impl Memoized for Credentials {
+    type Key = String;
+    type Value = Arc<[CredentialRow]>;
+}
+
+/// A credential write to `namespace` is committed: read its list anew.
+fn changed(db: &Db, namespace: &str) {
+    db.memo::<Credentials>().forget(&namespace.to_owned());
+}
+
 /// The namespace's credentials, by host and robot.
-pub async fn list_credentials(
-    db: &SqlitePool,
-    namespace: &str,
-) -> sqlx::Result<Vec<CredentialRow>> {
-    sqlx::query_as(concat!(
-        credential_select!(),
-        " WHERE namespace = ? ORDER BY host, robot"
-    ))
-    .bind(namespace)
-    .fetch_all(db)
-    .await
+pub async fn list_credentials(db: &Db, namespace: &str) -> sqlx::Result<Arc<[CredentialRow]>> {
+    let read = async {
+        let rows: Vec<CredentialRow> = sqlx::query_as(concat!(
+            credential_select!(),
+            " WHERE namespace = ? ORDER BY host, robot"
+        ))
+        .bind(namespace)
+        .fetch_all(db.pool())
+        .await?;
+        Ok(rows.into())
+    };
+    db.memo::<Credentials>()
+        .get_or_read(namespace.to_owned(), read)
+        .await
 }
 
 /// One credential of the namespace.
-pub async fn credential(
-    db: &SqlitePool,
-    namespace: &str,
-    id: i64,
-) -> sqlx::Result<Option<CredentialRow>> {
-    sqlx::query_as(concat!(
-        credential_select!(),
-        " WHERE namespace = ? AND id = ?"
-    ))
-    .bind(namespace)
-    .bind(id)
-    .fetch_optional(db)
-    .await
+pub async fn credential(db: &Db, namespace: &str, id: i64) -> sqlx::Result<Option<CredentialRow>> {
+    Ok(list_credentials(db, namespace)
+        .await?
+        .iter()
+        .find(|row| row.id == id)
+        .cloned())
 }
 
 /// The credentials of `namespaces` that expire on or before `until`
 /// (`YYYY-MM-DD`, so text order is date order), soonest first: what the
 /// dashboard warns about.
 pub async fn expiring_credentials(
-    db: &SqlitePool,
+    db: &Db,
     namespaces: &[String],
     until: &str,
 ) -> sqlx::Result<Vec<CredentialRow>> {
-    if namespaces.is_empty() {
-        return Ok(Vec::new());
-    }
-    // One query for all of them: the dashboard asks on every view.
-    let mut query = sqlx::QueryBuilder::new(concat!(
-        credential_select!(),
-        " WHERE expires_on IS NOT NULL AND expires_on <= "
-    ));
-    query.push_bind(until).push(" AND namespace IN (");
-    let mut list = query.separated(", ");
+    let mut rows = Vec::new();
     for namespace in namespaces {
-        list.push_bind(namespace);
+        rows.extend(
+            list_credentials(db, namespace)
+                .await?
+                .iter()
+                .filter(|row| row.expires_on.as_deref().is_some_and(|on| on <= until))
+                .cloned(),
+        );
     }
-    query.push(") ORDER BY expires_on, id");
-    query.build_query_as().fetch_all(db).await
+    rows.sort_by(|a, b| (&a.expires_on, a.id).cmp(&(&b.expires_on, b.id)));
+    Ok(rows)
 }
 
 /// Saves a new credential. The row is inserted first (its id is part of the
 /// associated data), then the sealed token is written, in one transaction:
 /// the placeholder is empty, never the token.
 pub async fn insert_credential(
-    db: &SqlitePool,
+    db: &Db,
     keys: &Keyring,
     namespace: &str,
     host: &str,
@@ -183,12 +193,13 @@ pub async fn insert_credential(
     )?;
     store_sealed(&mut tx, id, &sealed).await?;
     tx.commit().await?;
+    changed(db, namespace);
     Ok(id)
 }
 
 /// Replaces robot, token and expiry of a credential; `false` if there is none.
 pub async fn replace_credential(
-    db: &SqlitePool,
+    db: &Db,
     keys: &Keyring,
     namespace: &str,
     id: i64,
@@ -216,8 +227,9 @@ pub async fn replace_credential(
     .bind(at)
     .bind(namespace)
     .bind(id)
-    .execute(db)
+    .execute(db.pool())
     .await?;
+    changed(db, namespace);
     Ok(result.rows_affected() == 1)
 }
 
@@ -253,7 +265,7 @@ pub enum DeleteOutcome {
 /// being made anew), so a namespace re-created with the same name starts
 /// empty: a sealed token is only ever opened for the namespace it was saved
 /// in, and that namespace no longer exists. Returns how many credentials went.
-pub async fn forget_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<u64> {
+pub async fn forget_namespace(db: &Db, namespace: &str) -> sqlx::Result<u64> {
     let mut tx = crate::db::begin_write(db).await?;
     sqlx::query("DELETE FROM registry_images WHERE namespace = ?")
         .bind(namespace)
@@ -265,15 +277,12 @@ pub async fn forget_namespace(db: &SqlitePool, namespace: &str) -> sqlx::Result<
         .await?
         .rows_affected();
     tx.commit().await?;
+    changed(db, namespace);
     Ok(credentials)
 }
 
 /// Deletes a credential unless images still use it.
-pub async fn delete_credential(
-    db: &SqlitePool,
-    namespace: &str,
-    id: i64,
-) -> sqlx::Result<DeleteOutcome> {
+pub async fn delete_credential(db: &Db, namespace: &str, id: i64) -> sqlx::Result<DeleteOutcome> {
     let mut tx = crate::db::begin_write(db).await?;
     let in_use: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM registry_images WHERE credential_id = ?")
@@ -290,6 +299,7 @@ pub async fn delete_credential(
         .await?
         .rows_affected();
     tx.commit().await?;
+    changed(db, namespace);
     Ok(if deleted == 1 {
         DeleteOutcome::Deleted
     } else {
@@ -592,11 +602,13 @@ mod tests {
     #[tokio::test]
     async fn expiring_credentials_are_those_of_the_namespaces_asked_soonest_first() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let db = crate::db::connect(&DatabaseConfig {
-            path: dir.path().join("berth.db"),
-        })
-        .await
-        .expect("the store");
+        let db = Db::new(
+            crate::db::connect(&DatabaseConfig {
+                path: dir.path().join("berth.db"),
+            })
+            .await
+            .expect("the store"),
+        );
         for (ns, robot, expires) in [
             ("a", "r1", Some("2026-12-09")),
             ("a", "r2", Some("2026-12-04")),
@@ -613,7 +625,7 @@ mod tests {
             .bind(ns)
             .bind(robot)
             .bind(expires)
-            .execute(&db)
+            .execute(db.pool())
             .await
             .expect("a row");
         }
@@ -632,5 +644,75 @@ mod tests {
             .await
             .expect("query");
         assert!(none.is_empty());
+    }
+
+    /// Saving, replacing and deleting are seen by the next read, though
+    /// reads are answered from the memo.
+    #[tokio::test]
+    async fn credential_writes_are_seen_by_the_next_read() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let db = Db::new(
+            crate::db::connect(&DatabaseConfig {
+                path: dir.path().join("berth.db"),
+            })
+            .await
+            .expect("the store"),
+        );
+        let keys = Keyring::from_keys(vec![("k1".to_owned(), [7; crate::crypto::KEY_LEN])])
+            .expect("a keyring");
+        let token = SecretString::from("t0ken");
+        let write = |robot, expires_on| CredentialWrite {
+            robot,
+            token: &token,
+            expires_on,
+            expiry_source: Some("typed"),
+            verified: false,
+            actor: "ann@purdue.edu",
+        };
+        let robots =
+            |rows: &[CredentialRow]| rows.iter().map(|r| r.robot.clone()).collect::<Vec<_>>();
+        assert!(list_credentials(&db, "a").await.expect("list").is_empty());
+        let id = insert_credential(&db, &keys, "a", "h", &write("r1", None))
+            .await
+            .expect("saved");
+        assert_eq!(
+            robots(&list_credentials(&db, "a").await.expect("list")),
+            ["r1"]
+        );
+        assert!(
+            expiring_credentials(&db, &["a".to_owned()], "2026-12-10")
+                .await
+                .expect("query")
+                .is_empty()
+        );
+        replace_credential(&db, &keys, "a", id, &write("r2", Some("2026-12-05")))
+            .await
+            .expect("replaced");
+        let row = credential(&db, "a", id)
+            .await
+            .expect("read")
+            .expect("there");
+        assert_eq!(
+            (row.robot.as_str(), row.expires_on.as_deref()),
+            ("r2", Some("2026-12-05"))
+        );
+        assert_eq!(
+            robots(
+                &expiring_credentials(&db, &["a".to_owned()], "2026-12-10")
+                    .await
+                    .expect("query")
+            ),
+            ["r2"]
+        );
+        assert_eq!(
+            delete_credential(&db, "a", id).await.expect("delete"),
+            DeleteOutcome::Deleted
+        );
+        assert!(credential(&db, "a", id).await.expect("read").is_none());
+        insert_credential(&db, &keys, "a", "h", &write("r3", None))
+            .await
+            .expect("saved");
+        assert_eq!(forget_namespace(&db, "a").await.expect("forget"), 1);
+        assert!(list_credentials(&db, "a").await.expect("list").is_empty());
     }
 }

@@ -326,6 +326,7 @@ async fn recreated_namespace_shows_no_old_credential() {
     .execute(&app.db)
     .await
     .expect("a credential row");
+    app.forget_cached();
     let response = admin
         .submit(
             &format!("/admin/namespaces/{name}/delete"),
