@@ -213,6 +213,7 @@ impl World {
         .execute(&self.app.db)
         .await
         .expect("moving the date");
+        self.app.forget_cached();
     }
 
     async fn finish(self) {
