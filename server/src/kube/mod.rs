@@ -273,6 +273,10 @@ impl tower::Service<Request<Body>> for Impersonating {
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let headers = request.headers_mut();
+        // Only this identity's: nothing set earlier may widen it.
+        for (name, _) in self.headers.iter() {
+            headers.remove(name);
+        }
         for (name, value) in self.headers.iter() {
             headers.append(name.clone(), value.clone());
         }
