@@ -623,7 +623,7 @@ mod tests {
     }
 
     #[test]
-    fn deployments_keep_their_spec_whole_and_drop_what_kubectl_and_the_apiserver_added() {
+    fn deployments_keep_what_pages_read_and_the_form_annotation_alone() {
         let deployment: Deployment = serde_json::from_value(json!({
             "metadata": {"name": "web", "namespace": "cs101", "resourceVersion": "7",
                 "annotations": {"berth.io/form": "{}", "berth.io/notice": "Moved.",
@@ -665,16 +665,31 @@ mod tests {
             "only conditions not met"
         );
 
-        let full = slim.full();
-        assert!(full.status.is_none(), "the status is kept as fields only");
-        let annotations = full.metadata.annotations.as_ref().expect("annotations");
-        assert!(
-            annotations.contains_key("berth.io/form"),
-            "the edit form reads it"
-        );
+        assert_eq!(slim.form.as_deref(), Some("{}"), "the edit form reads it");
+        assert_eq!(slim.owner, None);
+    }
+
+    #[test]
+    fn a_deployment_read_whole_drops_what_kubectl_and_the_apiserver_added() {
+        let whole: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "cs101",
+                "annotations": {"berth.io/form": "{}",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{…}"},
+                "managedFields": [{"manager": "berth"}]},
+            "spec": {"replicas": 2, "selector": {}, "template": {"spec": {
+                "containers": [{"name": "web", "image": "r/web:1", "env": [{"name": "A", "value": "1"}]}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}},
+                            {"name": "tmp", "emptyDir": {}}]}}},
+            "status": {"readyReplicas": 1},
+        }))
+        .expect("a deployment");
+        let slim = cached::slimmed(whole);
+        assert!(slim.status.is_none());
+        assert_eq!(slim.metadata.managed_fields, None);
+        let annotations = slim.metadata.annotations.as_ref().expect("annotations");
+        assert!(annotations.contains_key("berth.io/form"));
         assert!(!annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
-        assert_eq!(full.metadata.managed_fields, None);
-        let template = full.spec.expect("spec").template.spec.expect("pod spec");
+        let template = slim.spec.expect("spec").template.spec.expect("pod spec");
         assert!(
             template.containers[0].env.is_some(),
             "the edit form reads the spec"

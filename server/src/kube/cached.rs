@@ -19,7 +19,7 @@
 //! A Deployment's edit form and "what is live" read its whole spec: the
 //! cache keeps its JSON for those two pages ([`Deployment::full`]).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::{apps::v1 as apps, core::v1 as core},
@@ -27,7 +27,7 @@ use k8s_openapi::{
 };
 use serde::{Deserialize, Deserializer};
 
-use super::{MANAGED_BY, NAME_LABEL, NOTICE_ANNOTATION};
+use super::{FORM_ANNOTATION, MANAGED_BY, NAME_LABEL, NOTICE_ANNOTATION, OWNER_ANNOTATION};
 
 /// The annotation numbering a ReplicaSet's version of its Deployment.
 const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -289,8 +289,10 @@ pub struct ObjectReference {
     pub namespace: Option<String>,
 }
 
-/// A Deployment: what lists and the rollout read as fields, and the whole
-/// of it (slimmed) for the pages that read all of its spec.
+/// A Deployment: what lists, the rollout and "what Berth applied" read. The
+/// pages that read its whole spec (the edit form, a Deployment without a kept
+/// form) get it from the apiserver, as the person: kept here, the whole of
+/// each would be most of Berth's memory.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(from = "apps::Deployment")]
 pub struct Deployment {
@@ -301,9 +303,12 @@ pub struct Deployment {
     pub managed: bool,
     /// Its notice annotation ([`NOTICE_ANNOTATION`]).
     pub notice: Option<String>,
+    /// The deploy form it was made from ([`FORM_ANNOTATION`]), as JSON.
+    pub form: Option<String>,
+    /// Who deployed it ([`OWNER_ANNOTATION`]).
+    pub owner: Option<String>,
     pub spec: Option<DeploymentSpec>,
     pub status: Option<DeploymentStatus>,
-    full: Arc<str>,
 }
 
 /// A Deployment's status: how far the rollout is, and the conditions that
@@ -364,44 +369,31 @@ pub struct PodTemplateSpec {
 /// kubectl's copy of the whole object, dropped from a Deployment's whole.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-impl Deployment {
-    /// The Deployment as the apiserver has it, without managed fields,
-    /// kubectl's last-applied copy and its status: for the edit form and
-    /// "what is live".
-    pub fn full(&self) -> apps::Deployment {
-        // It was serialized from this type, so it deserializes back.
-        serde_json::from_str(&self.full).unwrap_or_default()
-    }
-}
-
 impl From<apps::Deployment> for Deployment {
-    fn from(mut whole: apps::Deployment) -> Self {
-        whole.metadata.managed_fields = None;
-        if let Some(annotations) = whole.metadata.annotations.as_mut() {
-            annotations.remove(LAST_APPLIED);
-        }
-        // The status is kept as fields only: neither page reads it whole.
-        let status = whole.status.take().and_then(|s| reshape(&s));
-        let full = serde_json::to_string(&whole).unwrap_or_default();
-        // The spec lists read, from the same JSON.
-        #[derive(Deserialize)]
-        struct Parts {
-            spec: Option<DeploymentSpec>,
-        }
-        let spec = serde_json::from_str::<Parts>(&full)
-            .ok()
-            .and_then(|p| p.spec);
+    fn from(whole: apps::Deployment) -> Self {
         let meta = &whole.metadata;
         Self {
             metadata: Meta::of(meta),
             generation: meta.generation.unwrap_or(0),
             managed: entry(&meta.labels, MANAGED_BY.0).as_deref() == Some(MANAGED_BY.1),
             notice: entry(&meta.annotations, NOTICE_ANNOTATION),
-            spec,
-            status,
-            full: full.into(),
+            form: entry(&meta.annotations, FORM_ANNOTATION),
+            owner: entry(&meta.annotations, OWNER_ANNOTATION),
+            spec: whole.spec.as_ref().and_then(reshape),
+            status: whole.status.as_ref().and_then(reshape),
         }
     }
+}
+
+/// A Deployment as a page that reads all of it shows it: without managed
+/// fields, kubectl's last-applied copy or its status.
+pub fn slimmed(mut whole: apps::Deployment) -> apps::Deployment {
+    whole.metadata.managed_fields = None;
+    if let Some(annotations) = whole.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+    whole.status = None;
+    whole
 }
 
 /// A k8s-openapi value as one of the types here, through its JSON.

@@ -48,6 +48,12 @@ pub const EXPOSURE_LABEL: &str = "berth.io/exposure";
 /// Annotation on a Deployment or Namespace whose text its page shows as a
 /// notice (the end-of-course sweep writes it).
 pub const NOTICE_ANNOTATION: &str = "berth.io/notice";
+/// Annotation naming who deployed a workload.
+pub const OWNER_ANNOTATION: &str = "berth.io/owner";
+/// Annotation on the Deployment holding the form it was made from (no
+/// secrets: a registered image is named by id), so editing shows exactly what
+/// was typed and "what Berth applied" can be rebuilt.
+pub const FORM_ANNOTATION: &str = "berth.io/form";
 /// Field manager for server-side apply.
 pub const FIELD_MANAGER: &str = "berth";
 /// Group every person Berth acts for is impersonated with.

@@ -28,15 +28,19 @@ use k8s_openapi::{
     api::{apps::v1::Deployment, core::v1::Service},
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use kube::ResourceExt;
 use serde::Serialize;
 
 use super::{
-    build::{self, ExposeSettings, FORM_ANNOTATION},
+    build::{self, ExposeSettings},
     form::DeployForm,
     lookup::{self, Objects},
 };
-use crate::{app::AppState, auth::NamespaceMember, error::AppResult, kube::FIELD_MANAGER};
+use crate::{
+    app::AppState,
+    auth::{CurrentUser, NamespaceMember},
+    error::AppResult,
+    kube::{FIELD_MANAGER, cached},
+};
 
 /// What Berth applied, ready to show or download.
 #[derive(Debug, Clone)]
@@ -69,19 +73,15 @@ fn documents(parts: Vec<String>) -> String {
 /// Rebuilds the objects from the form kept on the Deployment; `None` if
 /// there is no form or it no longer parses.
 pub fn from_form(
-    deployment: &Deployment,
+    deployment: &cached::Deployment,
     default_registry: &str,
     settings: &ExposeSettings,
 ) -> Option<String> {
-    let json = deployment.annotations().get(FORM_ANNOTATION)?;
+    let json = deployment.form.as_deref()?;
     let form: DeployForm = serde_json::from_str(json).ok()?;
-    let ns = deployment.namespace().unwrap_or_default();
-    let owner = deployment
-        .annotations()
-        .get(build::OWNER_ANNOTATION)
-        .cloned()
-        .unwrap_or_default();
-    let mut spec = form.parse(&ns, &owner, default_registry).ok()?.spec;
+    let ns = &deployment.metadata.namespace;
+    let owner = deployment.owner.clone().unwrap_or_default();
+    let mut spec = form.parse(ns, &owner, default_registry).ok()?.spec;
     let pod = deployment.spec.as_ref()?.template.spec.as_ref()?;
     spec.image = pod.containers.first()?.image.clone()?;
     spec.pull_secret = pod
@@ -158,17 +158,26 @@ pub fn from_live(deployment: &Deployment, service: Option<&Service>) -> String {
     documents(parts)
 }
 
-/// What Berth applied for the workload in `objects`.
-pub fn applied(state: &AppState, objects: &Objects) -> Applied {
+/// What Berth applied for the workload in `objects`. Rebuilt from the
+/// kept form from the cache alone; without one, the live Deployment is read
+/// from the apiserver as `user` (a failure is said in the YAML, not as a
+/// failed page).
+pub async fn applied(state: &AppState, user: &CurrentUser, objects: &Objects) -> Applied {
     let settings = ExposeSettings {
         public_annotation: state.config.expose.public_pool_annotation.clone(),
     };
-    let d = &objects.deployment.full();
-    let name = d.name_any();
-    let ns = d.namespace().unwrap_or_default();
+    let d = &objects.deployment;
+    let name = d.metadata.name.clone();
+    let ns = d.metadata.namespace.clone();
     let (yaml, from_form) = match from_form(d, &state.config.registry.default_registry, &settings) {
         Some(yaml) => (yaml, true),
-        None => (from_live(d, objects.service.as_deref()), false),
+        None => match lookup::live_workload(state, user, &ns, &name).await {
+            Ok(live) => (from_live(&live, objects.service.as_deref()), false),
+            Err(error) => (
+                format!("# could not be read from the cluster: {error}\n"),
+                false,
+            ),
+        },
     };
     Applied {
         yaml,
@@ -190,14 +199,14 @@ pub fn applied(state: &AppState, objects: &Objects) -> Applied {
 pub async fn download(
     State(state): State<AppState>,
     NamespaceMember {
-        user: _,
+        user,
         namespace: ns,
     }: NamespaceMember,
     Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
     let caches = state.kube.caches()?;
     let deployment = lookup::find_workload(caches, &ns, &name)?;
-    let applied = applied(&state, &Objects::collect(caches, deployment));
+    let applied = applied(&state, &user, &Objects::collect(caches, deployment)).await;
     // The name is a DNS label (checked by the lookup), so it is safe in the header.
     let disposition =
         HeaderValue::from_str(&format!("attachment; filename=\"{}\"", applied.file_name))
@@ -218,6 +227,8 @@ pub async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workloads::build::FORM_ANNOTATION;
+    use kube::ResourceExt;
 
     #[test]
     fn strings_that_yaml_would_misread_stay_strings() {
@@ -277,7 +288,7 @@ mod tests {
             ..DeployForm::preset(Preset::AddTwo, "cs101")
         };
         let yaml = from_form(
-            &deployment_with_form(Some(&form)),
+            &deployment_with_form(Some(&form)).into(),
             "reg.example",
             &settings(),
         )
@@ -319,7 +330,7 @@ mod tests {
     #[test]
     fn without_the_form_the_live_objects_are_cleaned() {
         let d = deployment_with_form(None);
-        assert!(from_form(&d, "reg.example", &settings()).is_none());
+        assert!(from_form(&d.clone().into(), "reg.example", &settings()).is_none());
         let yaml = from_live(&d, None);
         for gone in ["uid", "resourceVersion", "managedFields", "readyReplicas"] {
             assert!(!yaml.contains(gone), "{gone} in {yaml}");

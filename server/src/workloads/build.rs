@@ -26,14 +26,8 @@ use k8s_openapi::{
 };
 
 use super::spec::{ClaimSource, Exposure, Resources, WorkloadSpec};
-pub use crate::kube::NAME_LABEL;
 use crate::kube::{EXPOSURE_LABEL, MANAGED_BY};
-/// Annotation naming who deployed it.
-pub const OWNER_ANNOTATION: &str = "berth.io/owner";
-/// Annotation on the Deployment holding the form it was made from (no
-/// secrets: a registered image is named by id), so editing shows exactly what
-/// was typed and "what Berth applied" can be rebuilt.
-pub const FORM_ANNOTATION: &str = "berth.io/form";
+pub use crate::kube::{FORM_ANNOTATION, NAME_LABEL, OWNER_ANNOTATION};
 
 /// The value of [`EXPOSURE_LABEL`], for workloads reachable from outside
 /// their namespace.

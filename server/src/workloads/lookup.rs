@@ -1,16 +1,19 @@
 //! Finding Berth's workloads in the watch caches: a namespace's Deployments,
 //! one by name (404 when it is not Berth's), its pods, and everything about
-//! it the pages read ([`Objects`]). Never a request to the apiserver.
+//! it the pages read ([`Objects`]). Only [`live_workload`], for the pages
+//! that read a Deployment's whole spec, asks the apiserver.
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::{apps::v1 as apps, core::v1::Service};
 
 use crate::{
+    app::AppState,
+    auth::CurrentUser,
     error::{AppError, AppResult},
     kube::{
-        Caches,
-        cached::{Deployment, Event, Pod, ReplicaSet},
+        Caches, KubeError,
+        cached::{self, Deployment, Event, Pod, ReplicaSet},
     },
 };
 
@@ -34,6 +37,27 @@ pub fn find_workload(caches: &Caches, ns: &str, name: &str) -> AppResult<Arc<Dep
         .get(ns, name)
         .filter(|d| d.managed)
         .ok_or_else(|| AppError::NotFound(format!("There is no workload {name} in {ns}.")))
+}
+
+/// The whole Deployment of workload `name` in `ns`, read from the apiserver
+/// as `user` (so RBAC decides), slimmed ([`cached::slimmed`]): for the pages
+/// that read all of its spec. 404 unless the cache knows it as Berth's.
+pub async fn live_workload(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+    name: &str,
+) -> AppResult<apps::Deployment> {
+    find_workload(state.kube.caches()?, ns, name)?;
+    let api =
+        kube::Api::<apps::Deployment>::namespaced(state.kube.client_for(&user.identity())?, ns);
+    match api.get_opt(name).await.map_err(KubeError::from)? {
+        Some(whole) => Ok(cached::slimmed(whole)),
+        // Deleted since the cache last heard.
+        None => Err(AppError::NotFound(format!(
+            "There is no workload {name} in {ns}."
+        ))),
+    }
 }
 
 /// The pods of workload `name` (label `app.kubernetes.io/name=<name>`), oldest first.

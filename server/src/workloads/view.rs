@@ -782,7 +782,7 @@ pub async fn show_page(
         claims: claims_of(&objects.deployment),
         rollout,
         refresh,
-        applied: applied::applied(state, &objects),
+        applied: applied::applied(state, user, &objects).await,
         replicas_error,
         cluster_error,
         max_replicas: super::form::MAX_REPLICAS,

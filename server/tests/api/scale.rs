@@ -140,9 +140,13 @@ async fn the_caches_hold_berths_objects_slimmed_and_nothing_of_the_rest_of_the_c
         Some("registry.example/app:1")
     );
     let cached = caches.deployments.get(&ours, "web").expect("web");
-    let whole = cached.full();
-    assert_eq!(whole.metadata.managed_fields, None);
-    assert_eq!(whole.metadata.name.as_deref(), Some("web"), "{whole:?}");
+    assert_eq!(cached.metadata.name, "web", "{cached:?}");
+    let template = cached.spec.as_ref().expect("spec").template.spec.as_ref();
+    assert_eq!(
+        template.expect("pod spec").containers[0].image.as_deref(),
+        Some("registry.example/app:1"),
+        "{cached:?}"
+    );
     for event in caches.events.in_namespace(&ours) {
         assert!(
             ["Pod", "ReplicaSet", "Deployment", "Service"]

@@ -457,7 +457,7 @@ async fn edit_form(
 ) -> AppResult<Response> {
     let ctx = context(&state, &user, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
-    let deployment = super::lookup::find_workload(state.kube.caches()?, &ns, &name)?.full();
+    let deployment = super::lookup::live_workload(&state, &user, &ns, &name).await?;
     let form = form_of(&state, &ns, &deployment, &name);
     let current = Current::of(&state, &ns, &deployment, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
@@ -493,16 +493,6 @@ async fn edit_submit(
     Form(submitted): Form<Submitted>,
 ) -> AppResult<Response> {
     submit(state, user, ns, Mode::Edit(name), submitted).await
-}
-
-/// The Deployment of that name, Berth's or not, from the cache.
-fn existing(state: &AppState, ns: &str, name: &str) -> AppResult<Option<Deployment>> {
-    Ok(state
-        .kube
-        .caches()?
-        .deployments
-        .get(ns, name)
-        .map(|d| d.full()))
 }
 
 /// The form kept on a Deployment Berth made (annotation [`FORM_ANNOTATION`]).
@@ -551,19 +541,21 @@ async fn submit(
     if let Mode::Edit(name) = &mode {
         form.name = name.clone();
     }
-    let current = match &mode {
+    let editing_now = match &mode {
         Mode::Edit(name) => {
-            Some(super::lookup::find_workload(state.kube.caches()?, &ns, name)?.full())
+            let deployment = super::lookup::live_workload(&state, &user, &ns, name).await?;
+            Some(Current::of(&state, &ns, &deployment, &ctx.defaults))
         }
-        // Any Deployment of that name, Berth's or not, makes the name taken.
-        Mode::New => existing(&state, &ns, form.name.trim())?,
+        Mode::New => None,
     };
-    let editing_now = match (&mode, &current) {
-        (Mode::Edit(_), Some(deployment)) => {
-            Some(Current::of(&state, &ns, deployment, &ctx.defaults))
-        }
-        _ => None,
-    };
+    // Any Deployment of that name, Berth's or not, makes the name taken.
+    let name_taken = matches!(mode, Mode::New)
+        && state
+            .kube
+            .caches()?
+            .deployments
+            .get(&ns, form.name.trim())
+            .is_some();
     let screen = Screen {
         state: &state,
         layout: Layout::for_user(&state.db, &user).await?,
@@ -586,7 +578,7 @@ async fn submit(
     let errors = plan::refusals(
         &deploy,
         &plan::Limits {
-            name_taken: matches!((&mode, &current), (Mode::New, Some(_))),
+            name_taken,
             public_exposure: state.config.expose.public_exposure,
             defaults: &screen.ctx.defaults,
             quotas: &quota_refs,
@@ -628,15 +620,8 @@ async fn submit(
     };
     let form_json =
         serde_json::to_string(&form).map_err(|e| AppError::internal("encoding the form", e))?;
-    let (steps, failure) = execute::apply(
-        &client,
-        &deploy,
-        secret,
-        &settings,
-        &form_json,
-        current.is_some(),
-    )
-    .await;
+    let (steps, failure) =
+        execute::apply(&client, &deploy, secret, &settings, &form_json, editing).await;
     execute::record(&state, &user, &ns, &deploy, editing, failure.as_ref()).await;
     match failure {
         None => {
