@@ -5,7 +5,7 @@
 //! impersonates the user, so the apiserver refuses what RBAC does not allow
 //! even if a check here had a bug.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use sqlx::SqlitePool;
 
@@ -31,7 +31,7 @@ struct MemberCounts;
 
 impl Memoized for MemberCounts {
     type Key = ();
-    type Value = HashMap<String, i64>;
+    type Value = Arc<HashMap<String, i64>>;
 }
 
 /// What a person may do in a namespace.
@@ -149,13 +149,13 @@ pub async fn members_of(db: &SqlitePool, namespace: &str) -> sqlx::Result<Vec<Me
 }
 
 /// How many members each namespace has.
-pub async fn member_counts(db: &Db) -> sqlx::Result<HashMap<String, i64>> {
+pub async fn member_counts(db: &Db) -> sqlx::Result<Arc<HashMap<String, i64>>> {
     let read = async {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT namespace, COUNT(*) FROM memberships GROUP BY namespace")
                 .fetch_all(db.pool())
                 .await?;
-        Ok(rows.into_iter().collect())
+        Ok(Arc::new(rows.into_iter().collect()))
     };
     db.memo::<MemberCounts>().get_or_read((), read).await
 }
