@@ -630,7 +630,9 @@ mod tests {
                     "kubectl.kubernetes.io/last-applied-configuration": "{…}"},
                 "managedFields": [{"manager": "berth"}]},
             "spec": {"replicas": 2, "selector": {}, "template": {"spec": {
-                "containers": [{"name": "web", "image": "r/web:1", "env": [{"name": "A", "value": "1"}]}],
+                "containers": [{"name": "web", "image": "r/web:1", "env": [{"name": "A", "value": "1"}],
+                    "resources": {"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}}},
+                    {"name": "side", "image": "r/side:1"}],
                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "web-data"}},
                             {"name": "tmp", "emptyDir": {}}]}}},
             "status": {"readyReplicas": 1, "conditions": [
@@ -665,6 +667,18 @@ mod tests {
             "only conditions not met"
         );
 
+        assert_eq!(
+            *slim.resources,
+            [
+                cached::ContainerResources {
+                    cpu_request: Some(0.25),
+                    memory_limit: Some(1024.0 * 1024.0 * 1024.0),
+                    ..Default::default()
+                },
+                cached::ContainerResources::default(),
+            ],
+            "a deploy check counts what each container holds"
+        );
         assert_eq!(slim.form.as_deref(), Some("{}"), "the edit form reads it");
         assert_eq!(slim.owner, None);
     }

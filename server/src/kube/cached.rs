@@ -23,11 +23,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::{apps::v1 as apps, core::v1 as core},
-    apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time},
+    apimachinery::pkg::{
+        api::resource::Quantity,
+        apis::meta::v1::{MicroTime, ObjectMeta, Time},
+    },
 };
 use serde::{Deserialize, Deserializer};
 
-use super::{FORM_ANNOTATION, MANAGED_BY, NAME_LABEL, NOTICE_ANNOTATION, OWNER_ANNOTATION};
+use super::{
+    FORM_ANNOTATION, MANAGED_BY, NAME_LABEL, NOTICE_ANNOTATION, OWNER_ANNOTATION, quantity,
+};
 
 /// The annotation numbering a ReplicaSet's version of its Deployment.
 const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
@@ -309,6 +314,36 @@ pub struct Deployment {
     pub owner: Option<String>,
     pub spec: Option<DeploymentSpec>,
     pub status: Option<DeploymentStatus>,
+    /// Its template's containers' resources, in their order: what a deploy
+    /// check counts the workload as holding.
+    pub resources: Box<[ContainerResources]>,
+}
+
+/// A container's CPU and memory requests and limits in cores and bytes;
+/// `None` where it sets none (or sets what is not a quantity).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ContainerResources {
+    pub cpu_request: Option<f64>,
+    pub cpu_limit: Option<f64>,
+    pub memory_request: Option<f64>,
+    pub memory_limit: Option<f64>,
+}
+
+impl ContainerResources {
+    fn of(container: &core::Container) -> Self {
+        let resources = container.resources.as_ref();
+        let amount = |map: Option<&BTreeMap<String, Quantity>>, key: &str| {
+            quantity::parse(&map?.get(key)?.0).ok()
+        };
+        let requests = resources.and_then(|r| r.requests.as_ref());
+        let limits = resources.and_then(|r| r.limits.as_ref());
+        Self {
+            cpu_request: amount(requests, "cpu"),
+            cpu_limit: amount(limits, "cpu"),
+            memory_request: amount(requests, "memory"),
+            memory_limit: amount(limits, "memory"),
+        }
+    }
 }
 
 /// A Deployment's status: how far the rollout is, and the conditions that
@@ -381,6 +416,13 @@ impl From<apps::Deployment> for Deployment {
             owner: entry(&meta.annotations, OWNER_ANNOTATION),
             spec: whole.spec.as_ref().and_then(reshape),
             status: whole.status.as_ref().and_then(reshape),
+            resources: whole
+                .spec
+                .iter()
+                .filter_map(|spec| spec.template.spec.as_ref())
+                .flat_map(|pod| &pod.containers)
+                .map(ContainerResources::of)
+                .collect(),
         }
     }
 }

@@ -9,13 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::{
-    api::core::v1::{LimitRange, PodSpec, ResourceQuota, Service},
-    apimachinery::pkg::api::resource::Quantity,
-};
+use k8s_openapi::api::core::v1::{LimitRange, ResourceQuota, Service};
 
 use super::spec::{ClaimSource, Exposure, Resources, WorkloadSpec};
-use crate::kube::quantity;
+use crate::kube::{cached::ContainerResources, quantity};
 
 /// Per-pod CPU and memory, after defaulting, in cores and bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -64,17 +61,30 @@ fn amount(text: Option<&str>) -> Option<f64> {
 
 /// Per-pod resources as the apiserver will see them after defaulting.
 pub fn pod_resources(r: &Resources, defaults: &Defaults) -> PodResources {
-    let effective = |request: &Option<String>, limit: &Option<String>, key: &str| {
-        let limit_value = amount(limit.as_deref())
-            .or_else(|| amount(defaults.limit.get(key).map(String::as_str)));
-        let request_value = amount(request.as_deref())
-            .or_else(|| amount(limit.as_deref()))
+    let amount = |text: &Option<String>| amount(text.as_deref());
+    defaulted(
+        &ContainerResources {
+            cpu_request: amount(&r.cpu_request),
+            cpu_limit: amount(&r.cpu_limit),
+            memory_request: amount(&r.memory_request),
+            memory_limit: amount(&r.memory_limit),
+        },
+        defaults,
+    )
+}
+
+/// One container's resources after the apiserver's defaulting.
+fn defaulted(r: &ContainerResources, defaults: &Defaults) -> PodResources {
+    let effective = |request: Option<f64>, limit: Option<f64>, key: &str| {
+        let limit_value = limit.or_else(|| amount(defaults.limit.get(key).map(String::as_str)));
+        let request_value = request
+            .or(limit)
             .or_else(|| amount(defaults.request.get(key).map(String::as_str)))
             .or(limit_value);
         (request_value.unwrap_or(0.0), limit_value.unwrap_or(0.0))
     };
-    let (cpu_request, cpu_limit) = effective(&r.cpu_request, &r.cpu_limit, "cpu");
-    let (memory_request, memory_limit) = effective(&r.memory_request, &r.memory_limit, "memory");
+    let (cpu_request, cpu_limit) = effective(r.cpu_request, r.cpu_limit, "cpu");
+    let (memory_request, memory_limit) = effective(r.memory_request, r.memory_limit, "memory");
     PodResources {
         cpu_request,
         memory_request,
@@ -140,26 +150,12 @@ pub fn claim_demand(spec: &WorkloadSpec) -> Amounts {
         .collect()
 }
 
-/// One pod of a live pod template, after defaulting: its containers summed.
-pub fn live_pod(template: Option<&PodSpec>, defaults: &Defaults) -> PodResources {
+/// What a live pod template holds, per pod: its containers' resources
+/// (as the cache keeps them), defaulted, summed.
+pub fn live_pod(containers: &[ContainerResources], defaults: &Defaults) -> PodResources {
     let mut total = PodResources::default();
-    for container in template
-        .map(|p| p.containers.as_slice())
-        .unwrap_or_default()
-    {
-        let r = container.resources.clone().unwrap_or_default();
-        let pick = |map: &Option<BTreeMap<String, Quantity>>, key: &str| {
-            map.as_ref().and_then(|m| m.get(key)).map(|q| q.0.clone())
-        };
-        let one = pod_resources(
-            &Resources {
-                cpu_request: pick(&r.requests, "cpu"),
-                cpu_limit: pick(&r.limits, "cpu"),
-                memory_request: pick(&r.requests, "memory"),
-                memory_limit: pick(&r.limits, "memory"),
-            },
-            defaults,
-        );
+    for container in containers {
+        let one = defaulted(container, defaults);
         total.cpu_request += one.cpu_request;
         total.memory_request += one.memory_request;
         total.cpu_limit += one.cpu_limit;
@@ -542,6 +538,36 @@ mod tests {
             },
         }))
         .expect("quota")
+    }
+
+    #[test]
+    fn a_live_pod_is_its_containers_defaulted_as_the_apiserver_would_and_summed() {
+        let defaults = Defaults {
+            limit: BTreeMap::from([("memory".into(), "512Mi".into())]),
+            request: BTreeMap::from([("cpu".into(), "100m".into())]),
+        };
+        let pod = live_pod(
+            &[
+                // A limit alone is also the request.
+                ContainerResources {
+                    cpu_limit: Some(1.0),
+                    ..Default::default()
+                },
+                // Nothing set: both defaults.
+                ContainerResources::default(),
+            ],
+            &defaults,
+        );
+        let mib = 1024.0 * 1024.0;
+        assert_eq!(
+            pod,
+            PodResources {
+                cpu_request: 1.1,
+                memory_request: 1024.0 * mib,
+                cpu_limit: 1.0,
+                memory_limit: 1024.0 * mib,
+            }
+        );
     }
 
     #[test]

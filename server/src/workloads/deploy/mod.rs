@@ -35,6 +35,7 @@ use crate::{
     app::AppState,
     auth::{CurrentUser, NamespaceMember},
     error::{AppError, AppResult},
+    kube::cached,
     registries::store,
     web::{FlashKind, Layout, flash, urls},
 };
@@ -264,20 +265,28 @@ fn quota_preview(
 }
 
 /// The workload being edited, as far as the quota is concerned: what it
-/// holds now (read from the live objects) and the form it was made from.
+/// holds now (as the caches last heard from the apiserver) and the form it
+/// was made from.
 struct Current {
     existing: quota::Existing,
     kept: Option<DeployForm>,
 }
 
 impl Current {
-    fn of(state: &AppState, ns: &str, deployment: &Deployment, defaults: &Defaults) -> Self {
-        let name = deployment.metadata.name.clone().unwrap_or_default();
-        let spec = deployment.spec.as_ref();
-        let kept = kept_form(deployment);
+    fn of(
+        state: &AppState,
+        ns: &str,
+        deployment: &cached::Deployment,
+        defaults: &Defaults,
+    ) -> Self {
+        let name = &deployment.metadata.name;
+        let kept = deployment
+            .form
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<DeployForm>(json).ok());
         let mut objects = quota::Amounts::new();
         if let Ok(caches) = state.kube.caches()
-            && let Some(service) = caches.services.get(ns, &name)
+            && let Some(service) = caches.services.get(ns, name)
         {
             objects.extend(quota::service_demand(&service));
         }
@@ -288,8 +297,12 @@ impl Current {
         }
         Self {
             existing: quota::Existing {
-                replicas: spec.and_then(|s| s.replicas).unwrap_or(1),
-                pod: quota::live_pod(spec.and_then(|s| s.template.spec.as_ref()), defaults),
+                replicas: deployment
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.replicas)
+                    .unwrap_or(1),
+                pod: quota::live_pod(&deployment.resources, defaults),
                 objects,
             },
             kept,
@@ -459,7 +472,8 @@ async fn edit_form(
     // Only Berth's own workloads can be edited, as on the workload pages.
     let deployment = super::lookup::live_workload(&state, &user, &ns, &name).await?;
     let form = form_of(&state, &ns, &deployment, &name);
-    let current = Current::of(&state, &ns, &deployment, &ctx.defaults);
+    let cached = super::lookup::find_workload(state.kube.caches()?, &ns, &name)?;
+    let current = Current::of(&state, &ns, &cached, &ctx.defaults);
     let layout = Layout::for_user(&state.db, &user).await?;
     let screen = Screen {
         state: &state,
@@ -543,7 +557,7 @@ async fn submit(
     }
     let editing_now = match &mode {
         Mode::Edit(name) => {
-            let deployment = super::lookup::live_workload(&state, &user, &ns, name).await?;
+            let deployment = super::lookup::find_workload(state.kube.caches()?, &ns, name)?;
             Some(Current::of(&state, &ns, &deployment, &ctx.defaults))
         }
         Mode::New => None,
