@@ -50,6 +50,8 @@ pub struct AppState {
     pub follows: Arc<crate::workloads::logs::Follows>,
     /// Shells open in containers, per person.
     pub shells: Arc<crate::workloads::shell::Shells>,
+    /// The admin namespace list's orders, kept between views.
+    pub namespace_orders: Arc<crate::namespaces::usage::Orders>,
 }
 
 /// The whole HTTP application: every feature's routes, static files, health
@@ -156,6 +158,7 @@ impl Application {
             keys,
             registry,
             follows: Arc::default(),
+            namespace_orders: Arc::default(),
             shells: Arc::default(),
         };
         crate::courses::ops::spawn_sweep(state.clone(), state.config.courses.course_sweep_secs);

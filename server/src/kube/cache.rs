@@ -259,6 +259,12 @@ impl<K: Kept> Cache<K> {
         self.read().len
     }
 
+    /// Changes whenever what it holds does: an answer derived from it at
+    /// one version holds as long as the version is the same.
+    pub fn version(&self) -> u64 {
+        self.read().version
+    }
+
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -317,8 +323,10 @@ impl<K: Kept> Cache<K> {
                         }
                     }
                     Ok(watcher::Event::InitDone) => {
-                        if let Some(index) = relist.take() {
-                            *cache.write() = index;
+                        if let Some(mut index) = relist.take() {
+                            let mut kept = cache.write();
+                            index.version = kept.version + 1;
+                            *kept = index;
                         }
                         cache.ready.send_replace(true);
                     }
@@ -343,6 +351,9 @@ impl<K: Kept> Cache<K> {
 struct Index<K> {
     by_namespace: HashMap<String, BTreeMap<String, Arc<K>>>,
     len: usize,
+    /// Bumped by every change: what was derived from an older version may
+    /// be stale.
+    version: u64,
 }
 
 impl<K> Default for Index<K> {
@@ -350,12 +361,14 @@ impl<K> Default for Index<K> {
         Self {
             by_namespace: HashMap::new(),
             len: 0,
+            version: 0,
         }
     }
 }
 
 impl<K: Kept> Index<K> {
     fn insert(&mut self, object: K) {
+        self.version += 1;
         let (namespace, name) = object.key();
         let (namespace, name) = (namespace.to_owned(), name.to_owned());
         let objects = self.by_namespace.entry(namespace).or_default();
@@ -368,6 +381,7 @@ impl<K: Kept> Index<K> {
     }
 
     fn remove(&mut self, meta: &ObjectMeta) {
+        self.version += 1;
         let namespace = meta.namespace.as_deref().unwrap_or_default();
         let name = meta.name.as_deref().unwrap_or_default();
         if let Some(objects) = self.by_namespace.get_mut(namespace) {

@@ -1,6 +1,11 @@
 //! Usage of a namespace as pages show it: quota used/hard as bars, workload
 //! counts. Read from the watch caches only.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
+
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use kube::ResourceExt;
 
@@ -120,7 +125,7 @@ pub fn usage_of(caches: &Caches, namespace: &Namespace) -> NamespaceUsage {
 
 /// A column the overview can be sorted by; its wire value is the `sort`
 /// query parameter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum SortKey {
     /// The namespace's name (the default).
     #[default]
@@ -183,12 +188,72 @@ impl SortKey {
     }
 }
 
-/// Sorts by a column's value, then by name; `value` gives both.
-pub fn sort_by_value<T>(rows: &mut [T], descending: bool, value: impl Fn(&T) -> (i64, &str)) {
-    rows.sort_by(|a, b| {
-        let order = value(a).cmp(&value(b));
-        if descending { order.reverse() } else { order }
-    });
+/// Member counts by namespace, as [`super::membership::member_counts`]
+/// answers them.
+pub type MemberCounts = Arc<HashMap<String, i64>>;
+
+/// Every namespace in each order the overview sorts by, kept until a cache
+/// or the member counts they were sorted from change: a page view sorts
+/// nothing while the cluster stands still, and builds only its own rows.
+#[derive(Default)]
+pub struct Orders {
+    kept: Mutex<HashMap<SortKey, Order>>,
+}
+
+struct Order {
+    versions: [u64; 4],
+    /// The counts sorted from; the same `Arc` while unchanged.
+    members: MemberCounts,
+    namespaces: Arc<[Arc<Namespace>]>,
+}
+
+impl Orders {
+    /// Every namespace, by its value in `key`, then by name, ascending.
+    pub fn sorted(
+        &self,
+        caches: &Caches,
+        members: &MemberCounts,
+        key: SortKey,
+    ) -> Arc<[Arc<Namespace>]> {
+        // Read before the caches are: a change made while sorting is then
+        // seen as one on the next view.
+        let versions = [
+            caches.namespaces.version(),
+            caches.quotas.version(),
+            caches.deployments.version(),
+            caches.pods.version(),
+        ];
+        let kept = || self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(order) = kept().get(&key)
+            && order.versions == versions
+            && Arc::ptr_eq(&order.members, members)
+        {
+            return order.namespaces.clone();
+        }
+        let name = |ns: &Namespace| ns.metadata.name.clone().unwrap_or_default();
+        let mut keyed: Vec<_> = caches
+            .namespaces
+            .all()
+            .into_iter()
+            .map(|ns| {
+                let count = members.get(&name(&ns)).copied().unwrap_or(0);
+                (sort_value(caches, &ns, key, count), ns)
+            })
+            .collect();
+        keyed.sort_by(|(a, a_ns), (b, b_ns)| {
+            (a, &a_ns.metadata.name).cmp(&(b, &b_ns.metadata.name))
+        });
+        let namespaces: Arc<[_]> = keyed.into_iter().map(|(_, ns)| ns).collect();
+        kept().insert(
+            key,
+            Order {
+                versions,
+                members: members.clone(),
+                namespaces: namespaces.clone(),
+            },
+        );
+        namespaces
+    }
 }
 
 /// A namespace's value in the column `key`, read
@@ -251,7 +316,7 @@ mod tests {
             .expect("a quota")
         };
         let caches = Caches {
-            namespaces: Cache::from_objects([]),
+            namespaces: Cache::from_objects([namespace("b"), namespace("a"), namespace("c")]),
             quotas: Cache::from_objects([quota("b", "100Mi"), quota("a", "900Mi")]),
             limit_ranges: Cache::from_objects([]),
             deployments: Cache::from_objects([]),
@@ -260,21 +325,23 @@ mod tests {
             replica_sets: Cache::from_objects([]),
             events: Cache::from_objects([]),
         };
-        let rows = [
-            (namespace("b"), 3),
-            (namespace("a"), 1),
-            (namespace("c"), 2),
-        ];
+        let members: MemberCounts = Arc::new(HashMap::from([
+            ("b".to_owned(), 3),
+            ("a".to_owned(), 1),
+            ("c".to_owned(), 2),
+        ]));
+        let orders = Orders::default();
         let sorted = |key: &str, descending: bool| {
             let key = SortKey::parse(key).expect("a sort key");
-            let mut keyed: Vec<_> = rows
+            let mut names: Vec<_> = orders
+                .sorted(&caches, &members, key)
                 .iter()
-                .map(|(ns, members)| (sort_value(&caches, ns, key, *members), ns.name_any()))
+                .map(|ns| ns.name_any())
                 .collect();
-            sort_by_value(&mut keyed, descending, |(value, name)| {
-                (*value, name.as_str())
-            });
-            keyed.into_iter().map(|(_, name)| name).collect::<Vec<_>>()
+            if descending {
+                names.reverse();
+            }
+            names
         };
         assert_eq!(sorted("name", false), ["a", "b", "c"]);
         assert_eq!(sorted("name", true), ["c", "b", "a"]);
@@ -289,6 +356,20 @@ mod tests {
             ["a", "b", "c"],
             "none sets it"
         );
+
+        // Kept while nothing changes; sorted again once the counts do.
+        let once = orders.sorted(&caches, &members, SortKey::Members);
+        assert!(Arc::ptr_eq(
+            &once,
+            &orders.sorted(&caches, &members, SortKey::Members)
+        ));
+        let changed: MemberCounts = Arc::new(HashMap::from([("a".to_owned(), 9)]));
+        let names: Vec<_> = orders
+            .sorted(&caches, &changed, SortKey::Members)
+            .iter()
+            .map(|ns| ns.name_any())
+            .collect();
+        assert_eq!(names, ["b", "c", "a"]);
     }
 
     #[test]

@@ -2,12 +2,11 @@
 //! rows and pager, the form's fields with their values, and the builders
 //! that fill them from the watch caches and the store.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use askama::Template;
 use axum::http::StatusCode;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::ResourceExt;
 
 use super::{
     membership::{self, Member},
@@ -76,51 +75,36 @@ async fn overview_rows(
 ) -> Result<(Vec<NamespaceUsage>, usize), AppError> {
     let caches = state.kube.caches()?;
     let counts = membership::member_counts(&state.db).await?;
-    let namespaces: Vec<_> = caches
-        .namespaces
-        .all()
-        .into_iter()
-        .filter(|ns| filter.is_empty() || ns.name_any().contains(filter))
-        .collect();
-    let total = namespaces.len();
-    let usage_of = |ns: &Namespace| {
-        let mut row = usage::usage_of(caches, ns);
-        row.members = counts.get(&row.name).copied().unwrap_or(0);
-        row
+    let sorted = state.namespace_orders.sorted(caches, &counts, sort);
+    let matching = |ns: &&Arc<Namespace>| {
+        filter.is_empty()
+            || ns
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|name| name.contains(filter))
     };
-    let skip = (page - 1) * PAGE_SIZE;
-    let rows = if sort == SortKey::Name {
-        // The cache keeps namespaces by name: only the page's rows are built.
-        let ordered: Box<dyn Iterator<Item = _>> = if descending {
-            Box::new(namespaces.iter().rev())
-        } else {
-            Box::new(namespaces.iter())
-        };
-        ordered
-            .skip(skip)
-            .take(PAGE_SIZE)
-            .map(|ns| usage_of(ns))
-            .collect()
+    let total = if filter.is_empty() {
+        sorted.len()
     } else {
-        // Every namespace's value in the column, then rows for the page only.
-        let mut keyed: Vec<_> = namespaces
-            .iter()
-            .map(|ns| {
-                let name = ns.metadata.name.as_deref().unwrap_or_default();
-                let members = counts.get(name).copied().unwrap_or(0);
-                (usage::sort_value(caches, ns, sort, members), ns)
-            })
-            .collect();
-        usage::sort_by_value(&mut keyed, descending, |(value, ns)| {
-            (*value, ns.metadata.name.as_deref().unwrap_or_default())
-        });
-        keyed
-            .into_iter()
-            .skip(skip)
-            .take(PAGE_SIZE)
-            .map(|(_, ns)| usage_of(ns))
-            .collect()
+        sorted.iter().filter(matching).count()
     };
+    let ordered: Box<dyn Iterator<Item = &Arc<Namespace>>> = if descending {
+        Box::new(sorted.iter().rev())
+    } else {
+        Box::new(sorted.iter())
+    };
+    // Rows for the shown page only.
+    let rows = ordered
+        .filter(matching)
+        .skip((page - 1) * PAGE_SIZE)
+        .take(PAGE_SIZE)
+        .map(|ns| {
+            let mut row = usage::usage_of(caches, ns);
+            row.members = counts.get(&row.name).copied().unwrap_or(0);
+            row
+        })
+        .collect();
     Ok((rows, total))
 }
 
