@@ -192,30 +192,53 @@ impl SortKey {
 /// answers them.
 pub type MemberCounts = Arc<HashMap<String, i64>>;
 
-/// Every namespace in each order the overview sorts by, kept until a cache
-/// or the member counts they were sorted from change: a page view sorts
-/// nothing while the cluster stands still, and builds only its own rows.
+/// Every namespace's row and each order the overview sorts them in, kept
+/// until a cache or the member counts they were built from change: while
+/// the cluster stands still a page view builds and sorts nothing, and
+/// after a change the rows are built once for every sort order.
 #[derive(Default)]
 pub struct Orders {
-    kept: Mutex<HashMap<SortKey, Order>>,
+    kept: Mutex<Option<Kept>>,
 }
 
-struct Order {
+struct Kept {
     versions: [u64; 4],
-    /// The counts sorted from; the same `Arc` while unchanged.
+    /// The counts built from; the same `Arc` while unchanged.
     members: MemberCounts,
-    namespaces: Arc<[Arc<Namespace>]>,
+    rows: Arc<[Arc<NamespaceUsage>]>,
+    /// Indexes into `rows` per sort key, made when first asked for.
+    orders: HashMap<SortKey, Arc<[usize]>>,
+}
+
+/// Every namespace's row in one sort order, ascending.
+#[derive(Clone)]
+pub struct Sorted {
+    rows: Arc<[Arc<NamespaceUsage>]>,
+    order: Arc<[usize]>,
+}
+
+impl Sorted {
+    /// The rows in order; `.rev()` for descending.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<NamespaceUsage>> {
+        self.order.iter().map(|&i| &self.rows[i])
+    }
+
+    /// How many namespaces there are.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
 }
 
 impl Orders {
-    /// Every namespace, by its value in `key`, then by name, ascending.
-    pub fn sorted(
-        &self,
-        caches: &Caches,
-        members: &MemberCounts,
-        key: SortKey,
-    ) -> Arc<[Arc<Namespace>]> {
-        // Read before the caches are: a change made while sorting is then
+    /// Every namespace's row (members filled from `members`), by its value
+    /// in `key`, then by name, ascending.
+    pub fn sorted(&self, caches: &Caches, members: &MemberCounts, key: SortKey) -> Sorted {
+        // Read before the caches are: a change made while building is then
         // seen as one on the next view.
         let versions = [
             caches.namespaces.version(),
@@ -223,60 +246,66 @@ impl Orders {
             caches.deployments.version(),
             caches.pods.version(),
         ];
-        let kept = || self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(order) = kept().get(&key)
-            && order.versions == versions
-            && Arc::ptr_eq(&order.members, members)
-        {
-            return order.namespaces.clone();
-        }
-        let name = |ns: &Namespace| ns.metadata.name.clone().unwrap_or_default();
-        let mut keyed: Vec<_> = caches
-            .namespaces
-            .all()
-            .into_iter()
-            .map(|ns| {
-                let count = members.get(&name(&ns)).copied().unwrap_or(0);
-                (sort_value(caches, &ns, key, count), ns)
-            })
-            .collect();
-        keyed.sort_by(|(a, a_ns), (b, b_ns)| {
-            (a, &a_ns.metadata.name).cmp(&(b, &b_ns.metadata.name))
-        });
-        let namespaces: Arc<[_]> = keyed.into_iter().map(|(_, ns)| ns).collect();
-        kept().insert(
-            key,
-            Order {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = kept
+            .as_ref()
+            .is_some_and(|k| k.versions == versions && Arc::ptr_eq(&k.members, members));
+        if !current {
+            // Built under the lock: views that arrive meanwhile wait for
+            // these rows rather than each building their own.
+            let rows = caches
+                .namespaces
+                .all()
+                .iter()
+                .map(|ns| {
+                    let mut row = usage_of(caches, ns);
+                    row.members = members.get(&row.name).copied().unwrap_or(0);
+                    Arc::new(row)
+                })
+                .collect();
+            *kept = Some(Kept {
                 versions,
                 members: members.clone(),
-                namespaces: namespaces.clone(),
-            },
-        );
-        namespaces
-    }
-}
-
-/// A namespace's value in the column `key`, read
-/// straight from the caches, so sorting every namespace by a usage column
-/// builds no rows but the shown page's: 0 for the name, which sorts by name
-/// alone; -1 for a quota the namespace does not set.
-pub fn sort_value(caches: &Caches, namespace: &Namespace, key: SortKey, members: i64) -> i64 {
-    let name = namespace.metadata.name.as_deref().unwrap_or_default();
-    match key {
-        SortKey::Members => members,
-        SortKey::Deployments => count(caches.deployments.count_in(name)),
-        SortKey::Running => count(caches.pods.count_in(name)),
-        SortKey::Cpu | SortKey::Memory | SortKey::Pods => {
-            let quota = caches.quotas.get(name, objects::QUOTA_NAME);
-            used_and_hard(quota.as_deref(), key.as_str())
-                .map_or(-1, |(used, hard)| i64::from(percent(used, hard)))
+                rows,
+                orders: HashMap::new(),
+            });
         }
-        SortKey::Name => 0,
+        let kept = kept.as_mut().expect("filled above");
+        let rows = &kept.rows;
+        let order = kept
+            .orders
+            .entry(key)
+            .or_insert_with(|| {
+                let mut order: Vec<usize> = (0..rows.len()).collect();
+                order.sort_by(|&a, &b| {
+                    let (a, b) = (&rows[a], &rows[b]);
+                    (a.sort_value(key), &a.name).cmp(&(b.sort_value(key), &b.name))
+                });
+                order.into()
+            })
+            .clone();
+        Sorted {
+            rows: rows.clone(),
+            order,
+        }
     }
 }
 
-fn count(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+impl NamespaceUsage {
+    /// The row's value in the column `key`: 0 for the name, which sorts by
+    /// name alone; -1 for a quota the namespace does not set.
+    fn sort_value(&self, key: SortKey) -> i64 {
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        match key {
+            SortKey::Members => self.members,
+            SortKey::Deployments => count(self.deployments),
+            SortKey::Running => count(self.pods),
+            SortKey::Cpu | SortKey::Memory | SortKey::Pods => self
+                .bar(key.as_str())
+                .map_or(-1, |bar| i64::from(bar.percent)),
+            SortKey::Name => 0,
+        }
+    }
 }
 
 /// Used and hard of one quota key: the quota's status (what the apiserver
@@ -336,7 +365,7 @@ mod tests {
             let mut names: Vec<_> = orders
                 .sorted(&caches, &members, key)
                 .iter()
-                .map(|ns| ns.name_any())
+                .map(|row| row.name.clone())
                 .collect();
             if descending {
                 names.reverse();
@@ -357,19 +386,31 @@ mod tests {
             "none sets it"
         );
 
-        // Kept while nothing changes; sorted again once the counts do.
+        // Kept while nothing changes; built and sorted again once the counts do.
         let once = orders.sorted(&caches, &members, SortKey::Members);
-        assert!(Arc::ptr_eq(
-            &once,
-            &orders.sorted(&caches, &members, SortKey::Members)
-        ));
+        let again = orders.sorted(&caches, &members, SortKey::Members);
+        assert!(Arc::ptr_eq(&once.rows, &again.rows) && Arc::ptr_eq(&once.order, &again.order));
+        assert!(
+            Arc::ptr_eq(
+                &once.rows,
+                &orders.sorted(&caches, &members, SortKey::Name).rows
+            ),
+            "every order shares one set of rows"
+        );
         let changed: MemberCounts = Arc::new(HashMap::from([("a".to_owned(), 9)]));
-        let names: Vec<_> = orders
+        let rows: Vec<_> = orders
             .sorted(&caches, &changed, SortKey::Members)
             .iter()
-            .map(|ns| ns.name_any())
+            .map(|row| (row.name.clone(), row.members))
             .collect();
-        assert_eq!(names, ["b", "c", "a"]);
+        assert_eq!(
+            rows,
+            [
+                ("b".to_owned(), 0),
+                ("c".to_owned(), 0),
+                ("a".to_owned(), 9)
+            ]
+        );
     }
 
     #[test]

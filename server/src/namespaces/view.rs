@@ -6,7 +6,6 @@ use std::{collections::HashMap, sync::Arc};
 
 use askama::Template;
 use axum::http::StatusCode;
-use k8s_openapi::api::core::v1::Namespace;
 
 use super::{
     membership::{self, Member},
@@ -33,7 +32,7 @@ pub(super) struct AdminIndexPage {
 #[template(path = "namespaces/overview.html")]
 pub(super) struct OverviewPage {
     layout: Layout,
-    rows: Vec<NamespaceUsage>,
+    rows: Vec<Arc<NamespaceUsage>>,
     cluster_error: Option<String>,
     columns: Vec<Column>,
     pager: Pager,
@@ -72,38 +71,26 @@ async fn overview_rows(
     sort: SortKey,
     descending: bool,
     page: usize,
-) -> Result<(Vec<NamespaceUsage>, usize), AppError> {
+) -> Result<(Vec<Arc<NamespaceUsage>>, usize), AppError> {
     let caches = state.kube.caches()?;
     let counts = membership::member_counts(&state.db).await?;
     let sorted = state.namespace_orders.sorted(caches, &counts, sort);
-    let matching = |ns: &&Arc<Namespace>| {
-        filter.is_empty()
-            || ns
-                .metadata
-                .name
-                .as_deref()
-                .is_some_and(|name| name.contains(filter))
-    };
+    let matching = |row: &&Arc<NamespaceUsage>| filter.is_empty() || row.name.contains(filter);
     let total = if filter.is_empty() {
         sorted.len()
     } else {
         sorted.iter().filter(matching).count()
     };
-    let ordered: Box<dyn Iterator<Item = &Arc<Namespace>>> = if descending {
+    let ordered: Box<dyn Iterator<Item = &Arc<NamespaceUsage>>> = if descending {
         Box::new(sorted.iter().rev())
     } else {
         Box::new(sorted.iter())
     };
-    // Rows for the shown page only.
     let rows = ordered
         .filter(matching)
         .skip((page - 1) * PAGE_SIZE)
         .take(PAGE_SIZE)
-        .map(|ns| {
-            let mut row = usage::usage_of(caches, ns);
-            row.members = counts.get(&row.name).copied().unwrap_or(0);
-            row
-        })
+        .cloned()
         .collect();
     Ok((rows, total))
 }
