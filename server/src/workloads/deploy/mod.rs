@@ -193,11 +193,13 @@ enum Mode {
 struct Context {
     images: Vec<ImageOption>,
     defaults: Defaults,
-    /// The namespace's volume claims, or why they could not be read.
-    claims: Result<Vec<ClaimView>, String>,
+    /// The namespace's volume claims, or why they could not be read;
+    /// `None` until something needs them (a form that shows them, or a
+    /// submit that asks for a volume): a submit without one lists nothing.
+    claims: Option<Result<Vec<ClaimView>, String>>,
 }
 
-async fn context(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<Context> {
+async fn context(state: &AppState, ns: &str) -> AppResult<Context> {
     let caches = state.kube.caches()?;
     if caches.namespace(ns).is_none() {
         return Err(AppError::NotFound(format!(
@@ -214,20 +216,33 @@ async fn context(state: &AppState, user: &CurrentUser, ns: &str) -> AppResult<Co
             label: image.reference(),
         })
         .collect();
-    let claims = match state.kube.client_for(&user.identity()) {
-        Ok(client) => volumes::list_claims(&client, ns).await,
-        Err(error) => Err(error),
-    }
-    .map(|claims| {
-        let deployments = caches.deployments.in_namespace(ns);
-        volumes::claim_views(&claims, deployments.iter().map(AsRef::as_ref))
-    })
-    .map_err(|e| e.to_string());
     Ok(Context {
         images,
         defaults,
-        claims,
+        claims: None,
     })
+}
+
+/// The namespace's volume claims, listed as the person, with the workloads
+/// that mount them; or why they could not be read.
+async fn read_claims(
+    state: &AppState,
+    user: &CurrentUser,
+    ns: &str,
+) -> Result<Vec<ClaimView>, String> {
+    let client = state
+        .kube
+        .client_for(&user.identity())
+        .map_err(|e| e.to_string())?;
+    let claims = volumes::list_claims(&client, ns)
+        .await
+        .map_err(|e| e.to_string())?;
+    let caches = state.kube.caches().map_err(|e| e.to_string())?;
+    let deployments = caches.deployments.in_namespace(ns);
+    Ok(volumes::claim_views(
+        &claims,
+        deployments.iter().map(AsRef::as_ref),
+    ))
 }
 
 /// The spec a form asks for, as far as the quota is concerned: the image does
@@ -342,6 +357,7 @@ fn template_changes(state: &AppState, ns: &str, kept: &DeployForm, form: &Deploy
 /// The parts of the form page that stay the same through one request.
 struct Screen<'a> {
     state: &'a AppState,
+    user: &'a CurrentUser,
     layout: Layout,
     ns: &'a str,
     editing: bool,
@@ -374,8 +390,9 @@ impl Screen<'_> {
         let parsed_args = super::spec::split_command(&form.args).unwrap_or_default();
         let (key, value) = &state.config.expose.public_pool_annotation;
         let (claims, claims_error) = match self.ctx.claims {
-            Ok(claims) => (claims, None),
-            Err(error) => (Vec::new(), Some(error)),
+            Some(Ok(claims)) => (claims, None),
+            Some(Err(error)) => (Vec::new(), Some(error)),
+            None => (Vec::new(), None),
         };
         Ok(DeployPage {
             layout: self.layout,
@@ -402,16 +419,19 @@ impl Screen<'_> {
     }
 
     /// The form again, with `status` and each message beside its field.
-    fn respond(
-        self,
+    async fn respond(
+        mut self,
         status: StatusCode,
         form: DeployForm,
         outcome: Rendering,
     ) -> AppResult<Response> {
+        if self.ctx.claims.is_none() {
+            self.ctx.claims = Some(read_claims(self.state, self.user, self.ns).await);
+        }
         Ok((status, Html(self.render(form, outcome)?)).into_response())
     }
 
-    fn invalid(self, form: DeployForm, errors: FieldErrors) -> AppResult<Response> {
+    async fn invalid(self, form: DeployForm, errors: FieldErrors) -> AppResult<Response> {
         self.respond(
             StatusCode::UNPROCESSABLE_ENTITY,
             form,
@@ -420,6 +440,7 @@ impl Screen<'_> {
                 ..Rendering::default()
             },
         )
+        .await
     }
 }
 
@@ -431,7 +452,7 @@ async fn deploy_form(
     }: NamespaceMember,
     Query(query): Query<NewQuery>,
 ) -> AppResult<Response> {
-    let ctx = context(&state, &user, &ns).await?;
+    let ctx = context(&state, &ns).await?;
     let mut form = match query.preset.as_deref().and_then(Preset::parse) {
         Some(preset) => DeployForm::preset(preset, &ns),
         None => DeployForm::blank(),
@@ -451,13 +472,16 @@ async fn deploy_form(
     let layout = Layout::for_user(&state.db, &user).await?;
     let screen = Screen {
         state: &state,
+        user: &user,
         layout,
         ns: &ns,
         editing: false,
         ctx,
         current: None,
     };
-    screen.respond(StatusCode::OK, form, Rendering::default())
+    screen
+        .respond(StatusCode::OK, form, Rendering::default())
+        .await
 }
 
 async fn edit_form(
@@ -468,7 +492,7 @@ async fn edit_form(
     }: NamespaceMember,
     Path((_, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let ctx = context(&state, &user, &ns).await?;
+    let ctx = context(&state, &ns).await?;
     // Only Berth's own workloads can be edited, as on the workload pages.
     let deployment = super::lookup::live_workload(&state, &user, &ns, &name).await?;
     let form = form_of(&state, &ns, &deployment, &name);
@@ -477,13 +501,16 @@ async fn edit_form(
     let layout = Layout::for_user(&state.db, &user).await?;
     let screen = Screen {
         state: &state,
+        user: &user,
         layout,
         ns: &ns,
         editing: true,
         ctx,
         current: Some(current),
     };
-    screen.respond(StatusCode::OK, form, Rendering::default())
+    screen
+        .respond(StatusCode::OK, form, Rendering::default())
+        .await
 }
 
 async fn deploy_submit(
@@ -549,8 +576,13 @@ async fn submit(
     mode: Mode,
     submitted: Submitted,
 ) -> AppResult<Response> {
-    let ctx = context(&state, &user, &ns).await?;
+    let mut ctx = context(&state, &ns).await?;
     let mut form = submitted.form;
+    // The storage checks need the claims; a workload without a volume does
+    // not (the form reads them if it is shown again).
+    if form.volume != VolumeChoice::None {
+        ctx.claims = Some(read_claims(&state, &user, &ns).await);
+    }
     let editing = matches!(mode, Mode::Edit(_));
     if let Mode::Edit(name) = &mode {
         form.name = name.clone();
@@ -572,6 +604,7 @@ async fn submit(
             .is_some();
     let screen = Screen {
         state: &state,
+        user: &user,
         layout: Layout::for_user(&state.db, &user).await?,
         ns: &ns,
         editing,
@@ -581,7 +614,7 @@ async fn submit(
 
     let mut deploy = match form.parse(&ns, &user.email, &state.config.registry.default_registry) {
         Ok(deploy) => deploy,
-        Err(errors) => return screen.invalid(form, errors),
+        Err(errors) => return screen.invalid(form, errors).await,
     };
     let caches = state.kube.caches()?;
     let quotas = caches.quotas.in_namespace(&ns);
@@ -597,7 +630,7 @@ async fn submit(
             defaults: &screen.ctx.defaults,
             quotas: &quota_refs,
             edit: edit.as_ref(),
-            claims: screen.ctx.claims.as_deref().ok(),
+            claims: screen.ctx.claims.as_ref().and_then(|c| c.as_deref().ok()),
             reuse_confirmed,
         },
     );
@@ -608,7 +641,9 @@ async fn submit(
             reuse_confirmed,
             ..Rendering::default()
         };
-        return screen.respond(StatusCode::UNPROCESSABLE_ENTITY, form, rendering);
+        return screen
+            .respond(StatusCode::UNPROCESSABLE_ENTITY, form, rendering)
+            .await;
     }
     if submitted.action == Action::Check {
         let rendering = Rendering {
@@ -616,7 +651,7 @@ async fn submit(
             reuse_confirmed,
             ..Rendering::default()
         };
-        return screen.respond(StatusCode::OK, form, rendering);
+        return screen.respond(StatusCode::OK, form, rendering).await;
     }
 
     let Ok(secret) = plan::pull_secret(&state, &ns, &mut deploy).await? else {
@@ -625,7 +660,7 @@ async fn submit(
             "image_id",
             "That image is not registered in this namespace (any more).",
         );
-        return screen.invalid(form, errors);
+        return screen.invalid(form, errors).await;
     };
 
     let client = state.kube.client_for(&user.identity())?;
@@ -661,7 +696,7 @@ async fn submit(
                 checked: false,
                 reuse_confirmed,
             };
-            screen.respond(status, form, rendering)
+            screen.respond(status, form, rendering).await
         }
     }
 }
