@@ -459,13 +459,18 @@ async fn at_the_end_date_workloads_scale_to_zero_with_a_notice_and_go_after_the_
         (world.audit_count("course.workload.delete").await >= 1).then_some(())
     })
     .await;
-    let page = world.prof.get(&format!("/courses/{}", world.course)).await;
-    assert!(
-        page.text()
-            .await
-            .unwrap_or_default()
-            .contains("workloads deleted")
-    );
+    // The course is marked removed once every namespace is done, after
+    // the rows and the namespace notice.
+    eventually(
+        WAIT,
+        "the course page to say its workloads were deleted",
+        || async {
+            let page = world.prof.get(&format!("/courses/{}", world.course)).await;
+            let text = page.text().await.unwrap_or_default();
+            text.contains("workloads deleted").then_some(())
+        },
+    )
+    .await;
     world.finish(&["alpha"]).await;
 }
 
