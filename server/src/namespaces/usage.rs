@@ -188,6 +188,9 @@ impl SortKey {
     }
 }
 
+/// The quota columns of the admin overview, in its order.
+pub const OVERVIEW_BARS: [SortKey; 3] = [SortKey::Cpu, SortKey::Memory, SortKey::Pods];
+
 /// Member counts by namespace, as [`super::membership::member_counts`]
 /// answers them.
 pub type MemberCounts = Arc<HashMap<String, i64>>;
@@ -259,6 +262,10 @@ impl Orders {
                 .iter()
                 .map(|ns| {
                     let mut row = usage_of(caches, ns);
+                    // The overview shows, and sorts by, these bars only.
+                    row.bars
+                        .retain(|bar| OVERVIEW_BARS.iter().any(|k| k.as_str() == bar.key));
+                    row.bars.shrink_to_fit();
                     row.members = members.get(&row.name).copied().unwrap_or(0);
                     Arc::new(row)
                 })
@@ -339,8 +346,11 @@ mod tests {
         let quota = |ns: &str, used: &str| -> ResourceQuota {
             serde_json::from_value(serde_json::json!({
                 "metadata": {"name": objects::QUOTA_NAME, "namespace": ns},
-                "spec": {"hard": {"requests.memory": "1Gi"}},
-                "status": {"hard": {"requests.memory": "1Gi"}, "used": {"requests.memory": used}},
+                "spec": {"hard": {"requests.memory": "1Gi", "limits.memory": "2Gi"}},
+                "status": {
+                    "hard": {"requests.memory": "1Gi", "limits.memory": "2Gi"},
+                    "used": {"requests.memory": used, "limits.memory": used},
+                },
             }))
             .expect("a quota")
         };
@@ -396,6 +406,15 @@ mod tests {
                 &orders.sorted(&caches, &members, SortKey::Name).rows
             ),
             "every order shares one set of rows"
+        );
+        let kept: Vec<_> = once
+            .iter()
+            .map(|row| row.bars.iter().map(|bar| bar.key).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(
+            kept,
+            [vec!["requests.memory"], vec![], vec!["requests.memory"]],
+            "only the overview's bars are kept"
         );
         let changed: MemberCounts = Arc::new(HashMap::from([("a".to_owned(), 9)]));
         let rows: Vec<_> = orders
