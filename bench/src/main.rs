@@ -266,6 +266,8 @@ impl Berth {
             .args(["--admin-emails", ADMIN])
             .args(["--default-registry", &args.registry])
             .args(["--allowed-registries", &args.registry])
+            // As server/Dockerfile runs it.
+            .env("MALLOC_ARENA_MAX", "2")
             .env(
                 "RUST_LOG",
                 std::env::var("BENCH_BERTH_LOG").unwrap_or_else(|_| "warn".into()),
