@@ -189,7 +189,7 @@ impl SortKey {
 }
 
 /// The quota columns of the admin overview, in its order.
-pub const OVERVIEW_BARS: [SortKey; 3] = [SortKey::Cpu, SortKey::Memory, SortKey::Pods];
+const OVERVIEW_BARS: [SortKey; 3] = [SortKey::Cpu, SortKey::Memory, SortKey::Pods];
 
 /// Member counts by namespace, as [`super::membership::member_counts`]
 /// answers them.
@@ -214,7 +214,6 @@ struct Kept {
 }
 
 /// Every namespace's row in one sort order, ascending.
-#[derive(Clone)]
 pub struct Sorted {
     rows: Arc<[Arc<NamespaceUsage>]>,
     order: Arc<[usize]>,
@@ -250,34 +249,17 @@ impl Orders {
             caches.pods.version(),
         ];
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = kept
-            .as_ref()
-            .is_some_and(|k| k.versions == versions && Arc::ptr_eq(&k.members, members));
-        if !current {
-            // Built under the lock: views that arrive meanwhile wait for
-            // these rows rather than each building their own.
-            let rows = caches
-                .namespaces
-                .all()
-                .iter()
-                .map(|ns| {
-                    let mut row = usage_of(caches, ns);
-                    // The overview shows, and sorts by, these bars only.
-                    row.bars
-                        .retain(|bar| OVERVIEW_BARS.iter().any(|k| k.as_str() == bar.key));
-                    row.bars.shrink_to_fit();
-                    row.members = members.get(&row.name).copied().unwrap_or(0);
-                    Arc::new(row)
-                })
-                .collect();
-            *kept = Some(Kept {
+        // Built under the lock: views that arrive meanwhile wait for these
+        // rows rather than each building their own.
+        let kept = match &mut *kept {
+            Some(kept) if kept.versions == versions && Arc::ptr_eq(&kept.members, members) => kept,
+            slot => slot.insert(Kept {
                 versions,
                 members: members.clone(),
-                rows,
+                rows: overview_rows(caches, members),
                 orders: HashMap::new(),
-            });
-        }
-        let kept = kept.as_mut().expect("filled above");
+            }),
+        };
         let rows = &kept.rows;
         let order = kept
             .orders
@@ -296,6 +278,24 @@ impl Orders {
             order,
         }
     }
+}
+
+/// Every namespace's overview row: the bars it shows and sorts by, and
+/// its member count.
+fn overview_rows(caches: &Caches, members: &MemberCounts) -> Arc<[Arc<NamespaceUsage>]> {
+    caches
+        .namespaces
+        .all()
+        .iter()
+        .map(|ns| {
+            let mut row = usage_of(caches, ns);
+            row.bars
+                .retain(|bar| OVERVIEW_BARS.iter().any(|k| k.as_str() == bar.key));
+            row.bars.shrink_to_fit();
+            row.members = members.get(&row.name).copied().unwrap_or(0);
+            Arc::new(row)
+        })
+        .collect()
 }
 
 impl NamespaceUsage {

@@ -376,7 +376,12 @@ struct Rendering {
 }
 
 impl Screen<'_> {
-    fn render(self, form: DeployForm, outcome: Rendering) -> AppResult<String> {
+    fn render(
+        self,
+        form: DeployForm,
+        outcome: Rendering,
+        claims: Result<Vec<ClaimView>, String>,
+    ) -> AppResult<String> {
         let state = self.state;
         let quota = quota_preview(
             state,
@@ -389,10 +394,9 @@ impl Screen<'_> {
         let parsed_command = super::spec::split_command(&form.command).unwrap_or_default();
         let parsed_args = super::spec::split_command(&form.args).unwrap_or_default();
         let (key, value) = &state.config.expose.public_pool_annotation;
-        let (claims, claims_error) = match self.ctx.claims {
-            Some(Ok(claims)) => (claims, None),
-            Some(Err(error)) => (Vec::new(), Some(error)),
-            None => (Vec::new(), None),
+        let (claims, claims_error) = match claims {
+            Ok(claims) => (claims, None),
+            Err(error) => (Vec::new(), Some(error)),
         };
         Ok(DeployPage {
             layout: self.layout,
@@ -425,10 +429,11 @@ impl Screen<'_> {
         form: DeployForm,
         outcome: Rendering,
     ) -> AppResult<Response> {
-        if self.ctx.claims.is_none() {
-            self.ctx.claims = Some(read_claims(self.state, self.user, self.ns).await);
-        }
-        Ok((status, Html(self.render(form, outcome)?)).into_response())
+        let claims = match self.ctx.claims.take() {
+            Some(claims) => claims,
+            None => read_claims(self.state, self.user, self.ns).await,
+        };
+        Ok((status, Html(self.render(form, outcome, claims)?)).into_response())
     }
 
     async fn invalid(self, form: DeployForm, errors: FieldErrors) -> AppResult<Response> {
