@@ -424,9 +424,17 @@ impl DeployForm {
         let ports = if exposure == Exposure::None {
             Vec::new()
         } else {
-            let published = parse_port(&self.published_port).map_err(|e| {
-                errors.add("published_port", e);
-            });
+            let published = if self.published_port.trim().is_empty() {
+                errors.add(
+                    "published_port",
+                    "Enter the port people reach it on, like 80 (add-two: 80).",
+                );
+                Err(())
+            } else {
+                parse_port(&self.published_port).map_err(|e| {
+                    errors.add("published_port", e);
+                })
+            };
             let target_text = if self.target_port.trim().is_empty() {
                 self.container_port.as_str()
             } else {
@@ -638,6 +646,28 @@ mod tests {
         ] {
             assert!(errors.has(field), "{field} in {errors:?}");
         }
+    }
+
+    #[test]
+    fn an_exposed_workload_without_a_published_port_is_asked_for_one() {
+        let form = DeployForm {
+            name: "web".into(),
+            image_source: ImageSource::Public,
+            image: "quay.io/example/web:1.0".into(),
+            container_port: "5000".into(),
+            exposure: "campus".into(),
+            ..DeployForm::blank()
+        };
+        let errors = form
+            .parse("cs101", "s@purdue.edu", REGISTRY)
+            .expect_err("no published port");
+        assert_eq!(errors.fields(), vec!["published_port"]);
+        assert!(
+            errors
+                .get("published_port")
+                .is_some_and(|m| m.starts_with("Enter the port people reach it on")),
+            "{errors:?}"
+        );
     }
 
     #[test]
