@@ -221,6 +221,17 @@ async fn a_newcomer_finishes_the_journey_with_the_readme_run_command() {
         "registered: {image_page}\n{}",
         browser.source().await
     );
+    // The image page's button opens the deploy form with the image chosen.
+    let chosen = format!("{BASE}/namespaces/{ns}/workloads/new?image={image_id}");
+    browser
+        .click(&format!("a[href$='/workloads/new?image={image_id}']"))
+        .await;
+    assert_eq!(browser.wait_for_url(&chosen).await, chosen);
+    let form = browser.source().await;
+    assert!(
+        form.contains(&format!("<option value=\"{image_id}\" selected")),
+        "{form}"
+    );
     browser
         .goto(&format!(
             "{BASE}/namespaces/{ns}/workloads/new?preset=add-two&image={image_id}"

@@ -502,6 +502,13 @@ async fn harbor_style_bearer_flow_with_a_dollar_robot() {
         !page.contains(&good.token),
         "the token is not on the image page"
     );
+    // It links to the deploy form with the image chosen.
+    assert!(
+        page.contains(&format!(
+            "href=\"/namespaces/{NS}/workloads/new?image={id}\""
+        )),
+        "{page}"
+    );
 
     // Unknown tag through Bearer: clear error.
     let unknown = format!("{}/demo/app:2.0", registry.host);
